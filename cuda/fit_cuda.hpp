@@ -1,0 +1,89 @@
+// The GPU fit backend as one plain host function: host arrays in, host arrays
+// out. Plain structs only, so that callers (src/fit drivers, tests) need neither
+// nvcc nor CUDA headers, and nvcc never sees the std-heavy driver headers. One
+// CUDA thread runs one whole fit with tessera::core::lm_fit<float>, the same
+// function the CPU backend runs lane-wise.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "core/fit_types.hpp"
+
+namespace tessera::cuda {
+
+// Same values as tessera::fit::ModelKind.
+enum class FitModelKind : int { lorentzian = 0, gaussian = 1, stretched_exp = 2, damped_cosine = 3 };
+
+inline constexpr int fit_max_peaks = 8;
+inline constexpr int fit_max_params = 2 + 3 * fit_max_peaks;
+
+struct FitModelDesc {
+  FitModelKind kind = FitModelKind::lorentzian;
+  int n_peaks = 1;                 // peak models: 1..fit_max_peaks
+  bool linear_background = false;  // peak models: adds `slope`
+  double x_mid = 0;                // origin of the slope term
+};
+
+// Number of parameters of a model (DESIGN.md order); 0 when the model is not
+// one the GPU backend is compiled for.
+int fit_n_params(const FitModelDesc& model);
+
+struct FitConfigDesc {
+  core::Estimator estimator = core::Estimator::lse;
+  int max_iter = 100;
+  float tol = 1e-6f;  // relative chi-square change and relative step (ftol = xtol)
+  // Per parameter, first fit_n_params(model) entries used.
+  bool fixed[fit_max_params] = {};
+  float lo[fit_max_params];  // set by set_unbounded() or by the caller
+  float hi[fit_max_params];
+
+  FitConfigDesc() { set_unbounded(); }
+  void set_unbounded() {
+    for (int j = 0; j < fit_max_params; ++j) {
+      lo[j] = -std::numeric_limits<float>::infinity();
+      hi[j] = std::numeric_limits<float>::infinity();
+    }
+  }
+};
+
+// How the spectra lie in host memory.
+enum class SpectrumLayout : int {
+  pixel_major = 0,  // y[pix * n_points + i], as tessera::fit::FitBatch (transposed on the device)
+  sweep_major = 1,  // y[i * n_pix + pix], as an HDF5 cube [n_sweep, ny, nx] (copied as is)
+};
+
+struct FitInputDesc {
+  const float* x = nullptr;              // [n_points] sweep
+  int n_points = 0;
+  const float* y = nullptr;              // [n_pix x n_points] in `layout`
+  const float* weights = nullptr;        // optional, same layout as y; LSE only (1/sigma^2)
+  const std::uint8_t* mask = nullptr;    // optional [n_pix], nonzero = skip (state masked)
+  const float* start = nullptr;          // [n_pix][n_params] start values
+  std::int64_t n_pix = 0;
+  SpectrumLayout layout = SpectrumLayout::pixel_major;
+  // Largest number of spectra resident on the device at once; 0 = as many as
+  // half the free device memory holds. Results do not depend on it.
+  std::int64_t max_chunk = 0;
+};
+
+// Caller-allocated host arrays; the layout of tessera::fit::FitResults.
+struct FitOutputDesc {
+  float* params = nullptr;             // [n_pix][n_params], NaN unless fitted
+  float* sigma = nullptr;              // [n_pix][n_params]
+  float* chi2 = nullptr;               // [n_pix]
+  std::int32_t* state = nullptr;       // [n_pix] FitState values
+  std::int32_t* iterations = nullptr;  // [n_pix]
+};
+
+// Fits every spectrum on the current CUDA device (the caller picks it with
+// cudaSetDevice or the MPI rank binding). `stream` is a cudaStream_t, or
+// nullptr for the default stream; the call returns when the results are in
+// the host arrays. Throws std::invalid_argument for an unsupported model or
+// inconsistent sizes and std::runtime_error for a CUDA error (no device, out
+// of memory, ...), each with a one-line message.
+void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
+                    const FitInputDesc& input, const FitOutputDesc& output,
+                    void* stream = nullptr);
+
+}  // namespace tessera::cuda

@@ -1,0 +1,102 @@
+// The `tessera` command: initialises MPI, parses the command line, runs one
+// subcommand and turns any error into one line on stderr and an exit status
+// (2: bad usage or bad input; 1: any other failure).
+#include <mpi.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+
+#ifndef TESSERA_VERSION
+#define TESSERA_VERSION "unknown"
+#endif
+
+namespace tessera::cli {
+
+std::string version_line() { return std::string("tessera ") + TESSERA_VERSION; }
+
+namespace {
+
+// MPI for the lifetime of main. Funneled: worker threads never call MPI.
+class MpiSession {
+ public:
+  MpiSession(int& argc, char**& argv) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &ctx_.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ctx_.size);
+  }
+  ~MpiSession() { MPI_Finalize(); }
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  const RunContext& context() const { return ctx_; }
+
+ private:
+  RunContext ctx_;
+};
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+void print_error(const std::string& message) {
+  std::cerr << "tessera: " << one_line(message) << '\n';
+}
+
+int run(int argc, char** argv, const RunContext& ctx) {
+  CLI::App app{"tessera: pixel-wise Levenberg-Marquardt fitting and batch cross-correlation "
+               "for widefield microscopy",
+               "tessera"};
+  app.set_version_flag("--version", version_line());
+  app.require_subcommand(1);
+
+  const std::vector<Command> commands = {
+      add_info_command(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    if (ctx.is_root()) app.exit(e);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // Every rank parses the same command line and reaches the same verdict;
+    // rank 0 alone says so.
+    if (ctx.is_root()) print_error(std::string(e.what()) + " (see tessera --help)");
+    return 2;
+  }
+
+  for (const Command& c : commands) {
+    if (!c.app->parsed()) continue;
+    try {
+      return c.run(ctx);
+    } catch (const UsageError& e) {
+      print_error(e.what());
+      return 2;
+    } catch (const std::invalid_argument& e) {
+      print_error(e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return 1;
+    }
+  }
+  return 2;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+}  // namespace tessera::cli
+
+int main(int argc, char** argv) {
+  tessera::cli::MpiSession mpi(argc, argv);
+  const int status = tessera::cli::run(argc, argv, mpi.context());
+  std::fflush(stdout);
+  return status;
+}

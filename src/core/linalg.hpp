@@ -1,0 +1,70 @@
+// Small dense symmetric positive-definite algebra for the LM step, on P x P
+// matrices stored as packed lower triangles (row i holds columns 0..i). Written
+// for any value type (double, float, SIMD packs), so every operation is
+// lane-wise and failures are reported as a mask rather than a branch.
+#pragma once
+
+#include "hd.hpp"
+#include "scalar_math.hpp"
+
+namespace tessera::core {
+
+// Index of element (i, j), j <= i, in a packed lower triangle.
+TESSERA_HD constexpr int tri(int i, int j) { return i * (i + 1) / 2 + j; }
+template <int P> inline constexpr int tri_size = P * (P + 1) / 2;
+
+// In-place Cholesky factorisation A = L L^T. A pivot that is not above
+// rel_eps times its original diagonal marks the lane as failed (numerically
+// singular); failed lanes get a unit pivot so that their arithmetic stays
+// finite and harmless.
+template <int P, class T>
+TESSERA_HD MaskOf<T> cholesky(T* A, ScalarOf<T> rel_eps) {
+  MaskOf<T> ok = !(T(1) < T(0));  // all lanes true
+  for (int j = 0; j < P; ++j) {
+    T d = A[tri(j, j)];
+    const T diag = d;
+    for (int k = 0; k < j; ++k) d -= A[tri(j, k)] * A[tri(j, k)];
+    const MaskOf<T> good = d > diag * rel_eps;
+    ok = ok & good & finite(d);
+    const T ljj = vsqrt(select(good, d, T(1)));
+    A[tri(j, j)] = ljj;
+    const T inv = T(1) / ljj;
+    for (int i = j + 1; i < P; ++i) {
+      T s = A[tri(i, j)];
+      for (int k = 0; k < j; ++k) s -= A[tri(i, k)] * A[tri(j, k)];
+      A[tri(i, j)] = s * inv;
+    }
+  }
+  return ok;
+}
+
+// Solves L L^T x = b in place (b becomes x).
+template <int P, class T> TESSERA_HD void cholesky_solve(const T* L, T* b) {
+  for (int i = 0; i < P; ++i) {
+    T s = b[i];
+    for (int k = 0; k < i; ++k) s -= L[tri(i, k)] * b[k];
+    b[i] = s / L[tri(i, i)];
+  }
+  for (int i = P - 1; i >= 0; --i) {
+    T s = b[i];
+    for (int k = i + 1; k < P; ++k) s -= L[tri(k, i)] * b[k];
+    b[i] = s / L[tri(i, i)];
+  }
+}
+
+// Diagonal of (L L^T)^-1 = sum over k of (L^-1)_{k,i}^2, computing L^-1 one
+// column at a time (P^3/6 multiply-adds, no extra P x P storage).
+template <int P, class T> TESSERA_HD void cholesky_inverse_diagonal(const T* L, T* diag) {
+  for (int i = 0; i < P; ++i) diag[i] = T(0);
+  for (int c = 0; c < P; ++c) {
+    T col[P];  // column c of L^-1, rows c..P-1
+    for (int i = c; i < P; ++i) {
+      T s = (i == c) ? T(1) : T(0);
+      for (int k = c; k < i; ++k) s -= L[tri(i, k)] * col[k];
+      col[i] = s / L[tri(i, i)];
+      diag[c] += col[i] * col[i];
+    }
+  }
+}
+
+}  // namespace tessera::core

@@ -1,0 +1,54 @@
+// Math on plain scalars (float, double), host and device. The same names are
+// overloaded for SIMD packs in pack.hpp, so templated core code reads the same
+// whichever type it is instantiated with.
+#pragma once
+
+#include <math.h>
+
+#include "hd.hpp"
+
+namespace tessera::core {
+
+// Scalar type behind a value type: float for float and for Pack<float, W>.
+template <class T> struct Traits {
+  using Scalar = T;
+  using Mask = bool;
+  static constexpr int width = 1;
+  // Points per tile and register block of the normal-equation accumulation
+  // (lm_evaluate): one point at a time for a scalar fit (a GPU thread).
+  static constexpr int eval_tile = 1;
+  static constexpr int block_rows = 1;
+  static constexpr int block_cols = 1;
+};
+
+template <class T> using ScalarOf = typename Traits<T>::Scalar;
+template <class T> using MaskOf = typename Traits<T>::Mask;
+
+TESSERA_HD inline float vsqrt(float a) { return sqrtf(a); }
+TESSERA_HD inline double vsqrt(double a) { return sqrt(a); }
+TESSERA_HD inline float vexp(float a) { return expf(a); }
+TESSERA_HD inline double vexp(double a) { return exp(a); }
+TESSERA_HD inline float vlog(float a) { return logf(a); }
+TESSERA_HD inline double vlog(double a) { return log(a); }
+TESSERA_HD inline float vsin(float a) { return sinf(a); }
+TESSERA_HD inline double vsin(double a) { return sin(a); }
+TESSERA_HD inline float vcos(float a) { return cosf(a); }
+TESSERA_HD inline double vcos(double a) { return cos(a); }
+TESSERA_HD inline float vabs(float a) { return fabsf(a); }
+TESSERA_HD inline double vabs(double a) { return fabs(a); }
+TESSERA_HD inline float vmin(float a, float b) { return a < b ? a : b; }
+TESSERA_HD inline double vmin(double a, double b) { return a < b ? a : b; }
+TESSERA_HD inline float vmax(float a, float b) { return a > b ? a : b; }
+TESSERA_HD inline double vmax(double a, double b) { return a > b ? a : b; }
+// True when a is neither NaN nor infinite (written without isfinite so that it
+// behaves the same under every compiler flag and on the device).
+TESSERA_HD inline bool finite(float a) { return a - a == 0.0f; }
+TESSERA_HD inline bool finite(double a) { return a - a == 0.0; }
+
+TESSERA_HD inline float select(bool m, float a, float b) { return m ? a : b; }
+TESSERA_HD inline double select(bool m, double a, double b) { return m ? a : b; }
+TESSERA_HD inline bool select(bool m, bool a, bool b) { return m ? a : b; }
+TESSERA_HD inline bool any(bool m) { return m; }
+TESSERA_HD inline bool all(bool m) { return m; }
+
+}  // namespace tessera::core

@@ -1,0 +1,65 @@
+// The CPU batch API: fits many spectra with several threads. Inside a thread the
+// spectra advance sixteen at a time, one per SIMD lane (core::Pack<float, 16>);
+// a lane whose fit ends is refilled with the next spectrum at once, so a slow
+// fit does not hold fifteen finished lanes. Each fit is computed by the same
+// instruction sequence whatever its lane, thread or batch, so results are
+// bit-identical for any thread count and batch size.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/fit_types.hpp"
+#include "model_spec.hpp"
+
+namespace tessera::fit {
+
+using core::Estimator;
+using core::FitState;
+
+struct ParamConstraint {
+  bool fixed = false;  // keep the start value
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+};
+
+struct FitOptions {
+  Estimator estimator = Estimator::lse;
+  int max_iter = 100;
+  double tol = 1e-6;  // relative chi-square change and relative step
+  int threads = 0;    // 0: std::thread::hardware_concurrency()
+  std::vector<ParamConstraint> constraints;  // empty, or one per parameter
+  // Called from worker threads with the number of spectra just finished; must be thread-safe.
+  std::function<void(std::int64_t)> progress;
+
+  // Empty when the options suit this model and sweep length, else a one-line message.
+  std::string validate(const ModelSpec& spec, int n_points) const;
+};
+
+// Input spectra, pixel-major: y[pix * n_points + i].
+struct FitBatch {
+  std::span<const float> x;             // the sweep, n_points values
+  const float* y = nullptr;             // [n_pix][n_points]
+  const float* weights = nullptr;       // optional [n_pix][n_points], LSE only (1/sigma^2)
+  const std::uint8_t* mask = nullptr;   // optional [n_pix], nonzero = skip (state masked)
+  const float* start = nullptr;         // [n_pix][n_params] start values
+  std::int64_t n_pix = 0;
+};
+
+struct FitResults {
+  int n_params = 0;
+  std::vector<float> params;   // [n_pix][n_params], NaN unless fitted
+  std::vector<float> sigma;    // [n_pix][n_params] one-sigma errors
+  std::vector<float> chi2;     // [n_pix] chi-square (LSE) or deviance (MLE)
+  std::vector<std::int32_t> state;       // [n_pix] FitState values
+  std::vector<std::int32_t> iterations;  // [n_pix]
+};
+
+// Throws std::invalid_argument when options.validate() fails.
+FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOptions& options);
+
+}  // namespace tessera::fit
