@@ -17,7 +17,9 @@ DeviceQuery query_devices() {
   const cudaError_t err = cudaGetDeviceCount(&n);
   if (err != cudaSuccess) {
     // cudaErrorNoDevice, cudaErrorInsufficientDriver, ...: no usable device.
-    q.message = cudaGetErrorString(err);
+    // Without any driver the runtime reports an "insufficient" one: say so plainly.
+    q.message = q.driver_version == 0 ? std::string("no CUDA driver installed")
+                                      : std::string(cudaGetErrorString(err));
     cudaGetLastError();  // reset the runtime's last-error slot for later callers
     return q;
   }

@@ -141,7 +141,7 @@ void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
     if (in.mask) to_device(d_mask.get(), in.mask + c0, std::size_t(n), stream);
     to_device(d_start.get(), in.start + std::size_t(c0) * P, std::size_t(n) * P, stream);
 
-    DeviceChunk c{};
+    SpectraChunk c{};
     c.x = d_x.get();
     c.n_points = in.n_points;
     c.n = n;

@@ -37,7 +37,7 @@ void transpose_to_sweep_major(const float* in, float* out, int n, int n_points,
   transpose_kernel<<<grid, block, 0, stream>>>(in, out, n, n_points);
 }
 
-bool launch_fit(const FitModelDesc& desc, const FitConfigDesc& config, const DeviceChunk& chunk,
+bool launch_fit(const FitModelDesc& desc, const FitConfigDesc& config, const SpectraChunk& chunk,
                 cudaStream_t stream) {
   switch (desc.kind) {
     case FitModelKind::lorentzian:

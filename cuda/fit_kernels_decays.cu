@@ -5,7 +5,7 @@
 namespace tessera::cuda {
 
 bool launch_decays(const FitModelDesc& desc, const FitConfigDesc& config,
-                   const DeviceChunk& chunk, cudaStream_t stream) {
+                   const SpectraChunk& chunk, cudaStream_t stream) {
   switch (desc.kind) {
     case FitModelKind::stretched_exp:
       launch_model(core::StretchedExp{}, config, chunk, stream);

@@ -4,7 +4,7 @@
 namespace tessera::cuda {
 
 bool launch_lorentzian(const FitModelDesc& desc, const FitConfigDesc& config,
-                       const DeviceChunk& chunk, cudaStream_t stream) {
+                       const SpectraChunk& chunk, cudaStream_t stream) {
   return launch_peaks<core::LorentzianShape>(desc, config, chunk, stream);
 }
 

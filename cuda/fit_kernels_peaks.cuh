@@ -8,7 +8,7 @@
 namespace tessera::cuda {
 
 template <class Shape, int N = 1>
-bool launch_peaks(const FitModelDesc& desc, const FitConfigDesc& config, const DeviceChunk& chunk,
+bool launch_peaks(const FitModelDesc& desc, const FitConfigDesc& config, const SpectraChunk& chunk,
                   cudaStream_t stream) {
   if constexpr (N > fit_max_peaks) {
     return false;

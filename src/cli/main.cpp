@@ -55,7 +55,9 @@ int run(int argc, char** argv, const RunContext& ctx) {
                "for widefield microscopy",
                "tessera"};
   app.set_version_flag("--version", version_line());
-  app.require_subcommand(1);
+  // At most one subcommand; none is reported after parsing, so that an unknown
+  // option is named in the error rather than hidden behind the missing command.
+  app.require_subcommand(0, 1);
 
   const std::vector<Command> commands = {
       add_info_command(app),
@@ -73,6 +75,10 @@ int run(int argc, char** argv, const RunContext& ctx) {
     return 2;
   }
 
+  if (app.get_subcommands().empty()) {
+    if (ctx.is_root()) print_error("a subcommand is required (see tessera --help)");
+    return 2;
+  }
   for (const Command& c : commands) {
     if (!c.app->parsed()) continue;
     try {
@@ -88,7 +94,7 @@ int run(int argc, char** argv, const RunContext& ctx) {
       return 1;
     }
   }
-  return 2;  // unreachable: require_subcommand(1)
+  return 2;  // unreachable: every subcommand is in `commands`
 }
 
 }  // namespace

@@ -14,17 +14,17 @@ TESSERA_HD constexpr int tri(int i, int j) { return i * (i + 1) / 2 + j; }
 template <int P> inline constexpr int tri_size = P * (P + 1) / 2;
 
 // In-place Cholesky factorisation A = L L^T. A pivot that is not above
-// rel_eps times its original diagonal marks the lane as failed (numerically
-// singular); failed lanes get a unit pivot so that their arithmetic stays
-// finite and harmless.
+// rel_eps times its original diagonal, or not above abs_min, marks the lane as
+// failed (numerically singular); failed lanes get a unit pivot so that their
+// arithmetic stays finite and harmless.
 template <int P, class T>
-TESSERA_HD MaskOf<T> cholesky(T* A, ScalarOf<T> rel_eps) {
+TESSERA_HD MaskOf<T> cholesky(T* A, ScalarOf<T> rel_eps, ScalarOf<T> abs_min = 0) {
   MaskOf<T> ok = !(T(1) < T(0));  // all lanes true
   for (int j = 0; j < P; ++j) {
     T d = A[tri(j, j)];
     const T diag = d;
     for (int k = 0; k < j; ++k) d -= A[tri(j, k)] * A[tri(j, k)];
-    const MaskOf<T> good = d > diag * rel_eps;
+    const MaskOf<T> good = (d > diag * rel_eps) & (d > T(abs_min));
     ok = ok & good & finite(d);
     const T ljj = vsqrt(select(good, d, T(1)));
     A[tri(j, j)] = ljj;

@@ -43,7 +43,7 @@ template <class S, int P> struct LMConfig {
   int max_iter = 100;
   S ftol = S(1e-6);    // relative chi-square change
   S xtol = S(1e-6);    // relative scaled step
-  S lambda0 = S(1e-3);
+  S lambda0 = S(0.1);  // Marquardt-scaled: the first step is cautious, then Nielsen's rule
   Estimator estimator = Estimator::lse;
 
   TESSERA_HD int n_free() const {
@@ -177,7 +177,10 @@ TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator es
 template <int P, class T>
 TESSERA_HD void lm_init(const LMConfig<ScalarOf<T>, P>& c, const T* p0, LMState<T, P>& s) {
   for (int j = 0; j < P; ++j) {
-    s.p[j] = c.free[j] ? vmin(vmax(p0[j], T(c.lo[j])), T(c.hi[j])) : p0[j];
+    // Clamped to the box; a NaN start stays NaN (and ends as bad_start).
+    const T pj = p0[j];
+    s.p[j] = c.free[j] ? select(pj < T(c.lo[j]), T(c.lo[j]), select(pj > T(c.hi[j]), T(c.hi[j]), pj))
+                       : pj;
     s.D[j] = T(0);
   }
   s.chi2 = T(0);
@@ -313,7 +316,11 @@ TESSERA_HD void lm_finalize(const LMConfig<ScalarOf<T>, P>& c, int n_points,
     for (int j = 0; j <= i; ++j)
       A[tri(i, j)] = (c.free[i] && c.free[j]) ? s.H[tri(i, j)] * sc[i] * sc[j]
                                               : T(i == j ? S(1) : S(0));
-  const M ok = cholesky<P>(A, S(16) * eps);
+  // The scaled diagonal is H_jj / max over the fit of H_jj: a parameter whose
+  // effect has fallen below 16 eps of its largest effect during the fit (an
+  // amplitude that collapsed to zero takes its position and width with it) is
+  // no longer determined, and the fit is singular.
+  const M ok = cholesky<P>(A, S(16) * eps, S(16) * eps);
   cholesky_inverse_diagonal<P>(A, inv);
   const int dof = n_points - c.n_free();
   T scale = T(1);

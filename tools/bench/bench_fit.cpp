@@ -4,7 +4,7 @@
 // prints a table and asserts nothing. See README.md.
 //
 //   bench_fit [--case a|b|all] [--pixels N] [--ceres-pixels N] [--min-time S] [--rounds R]
-//             [--seed S] [--tessera-tol T] [--ceres-ftol F] [--ceres-qr]
+//             [--seed S] [--tessera-tol T] [--ceres-ftol F] [--ceres-ref-ftol F] [--ceres-qr]
 #include <ceres/version.h>
 
 #include <algorithm>
@@ -41,19 +41,21 @@ struct Args {
   int rounds = 2;                  // interleaved rounds; the best round is reported
   std::uint64_t seed = 20240611;
   double tessera_tol = tessera::fit::FitOptions{}.tol;
-  bench::CeresSettings ceres;
+  bench::CeresSettings ceres;     // the timed Ceres run
+  double ceres_ref_ftol = 1e-10;  // a second Ceres run to full convergence (0: none)
 };
 
 const char* usage =
     "usage: bench_fit [--case a|b|all] [--pixels N] [--ceres-pixels N] [--min-time S] [--rounds R]\n"
-    "                 [--seed S] [--tessera-tol T] [--ceres-ftol F] [--ceres-qr]\n"
+    "                 [--seed S] [--tessera-tol T] [--ceres-ftol F] [--ceres-ref-ftol F] [--ceres-qr]\n"
     "  --case          a: 2 dips + offset, 100 points; b: 8 dips + offset, 241 points (default all)\n"
     "  --pixels        spectra per timed pass for tessera (default A 100000, B 20000)\n"
     "  --ceres-pixels  spectra per timed pass for Ceres; accuracy is compared on these (A 50000, B 3600)\n"
     "  --min-time      each measurement repeats passes until this many wall seconds (default 2.5)\n"
-    "  --rounds        interleaved rounds Ceres / tessera 1 thread / tessera 2 threads (default 2)\n"
+    "  --rounds        interleaved rounds Ceres / Ceres-ref / tessera 1 thread / 2 threads (default 2)\n"
     "  --tessera-tol   tessera FitOptions::tol (default: the library's default)\n"
     "  --ceres-ftol    Ceres function_tolerance (default 1e-6, Ceres's own default)\n"
+    "  --ceres-ref-ftol  function_tolerance of the reference Ceres run, \"Ceres-ref\" (default 1e-10; 0: none)\n"
     "  --ceres-qr      Ceres DENSE_QR instead of DENSE_NORMAL_CHOLESKY\n";
 
 Args parse_args(int argc, char** argv) {
@@ -74,6 +76,7 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--seed") a.seed = std::stoull(value());
     else if (k == "--tessera-tol") a.tessera_tol = std::stod(value());
     else if (k == "--ceres-ftol") a.ceres.function_tolerance = std::stod(value());
+    else if (k == "--ceres-ref-ftol") a.ceres_ref_ftol = std::stod(value());
     else if (k == "--ceres-qr") a.ceres.dense_qr = true;
     else if (k == "-h" || k == "--help") { std::fputs(usage, stdout); std::exit(0); }
     else throw std::invalid_argument("unknown argument " + k);
@@ -199,30 +202,108 @@ const char* state_name(int s) {
 }
 
 struct CaseSummary {
-  std::string label;
-  Timing ceres, t1, t2;
+  const char* label = "";
+  Timing ceres, ceres_ref, t1, t2;
+  bool have_ref = false;
   double rms_ratio = NAN;
   double tessera_converged = NAN;
 };
 
 void print_timing_row(const char* tool, const Timing& t, const Timing& ceres) {
-  std::printf("  %-8s %7d %10lld %8.2f %10.0f %11.0f %10.0f %9.2fx\n", tool, t.threads,
+  std::printf("  %-9s %7d %10lld %8.2f %10.0f %11.0f %10.0f %9.2fx\n", tool, t.threads,
               static_cast<long long>(t.pixels), t.wall, t.px_per_s(), t.px_per_s_core(), t.px_per_cpu_s(),
               t.px_per_s_core() / ceres.px_per_s_core());
 }
 
 void print_accuracy_row(const char* tool, double conv_pct, double mean_iter, const Accuracy& a) {
-  std::printf("  %-8s %8.2f %9.2f %12.4f %13.4f %7lld %11lld   ", tool, conv_pct, mean_iter, a.rms, a.median_abs,
+  std::printf("  %-9s %8.2f %9.2f %12.4f %13.4f %7lld %10lld  ", tool, conv_pct, mean_iter, a.rms, a.median_abs,
               static_cast<long long>(a.outliers), static_cast<long long>(a.nonfinite_pix));
   for (double r : a.rms_by_dip) std::printf(" %.3f", r);
   std::printf("\n");
+}
+
+// Pixel-by-pixel distance between two solutions' centres: do they reach the same minimum?
+struct CentreDiff {
+  double rms = 0, max = 0;
+  std::int64_t over_0p1 = 0;  // centres more than 0.1 MHz apart
+  std::int64_t worst = -1;    // the pixel of the largest difference
+};
+
+template <class A, class B>
+CentreDiff centre_diff(const OdmrCase& c, std::int64_t n_pix, A&& param_a, B&& param_b) {
+  CentreDiff r;
+  double se = 0;
+  std::int64_t n = 0;
+  for (std::int64_t i = 0; i < n_pix; ++i)
+    for (int k = 0; k < c.n_peaks; ++k) {
+      const double d = param_a(i, 1 + 3 * k) - param_b(i, 1 + 3 * k);
+      if (!std::isfinite(d)) continue;
+      se += d * d;
+      if (std::abs(d) > r.max) {
+        r.max = std::abs(d);
+        r.worst = i;
+      }
+      r.over_0p1 += std::abs(d) > 0.1;
+      ++n;
+    }
+  r.rms = n ? std::sqrt(se / n) : NAN;
+  return r;
+}
+
+void print_diff(const char* what, const CentreDiff& d) {
+  std::printf("  centres %-22s rms %.2e MHz, max %.2e MHz, %lld over 0.1 MHz\n", what, d.rms, d.max,
+              static_cast<long long>(d.over_0p1));
+}
+
+// Least-squares chi-square of pixel i in double at the parameters param(i, j).
+template <class Param> double chi2_at(const OdmrCase& c, const SimulatedCube& cube, std::int64_t i, Param&& param) {
+  std::vector<double> p(cube.n_params);
+  for (int j = 0; j < cube.n_params; ++j) p[j] = param(i, j);
+  double chi2 = 0;
+  for (int k = 0; k < cube.n_points; ++k) {
+    const double r = cube.y[i * cube.n_points + k] - bench::lorentzian_dips(p, c.n_peaks, c.sweep[k]);
+    chi2 += r * r;
+  }
+  return chi2;
+}
+
+// The pixel where tessera and the reference differ most: a chi-square above the
+// reference's means tessera stopped early; equal or below, another minimum.
+template <class Tess, class Ref>
+void print_worst(const OdmrCase& c, const SimulatedCube& cube, const fit::FitResults& tr, std::int64_t i,
+                 const char* ref_name, Tess&& tess, Ref&& ref) {
+  if (i < 0) return;
+  std::printf("  largest difference, pixel %lld: tessera state %d, %d iterations, chi2 %.6e (double, at its "
+              "parameters), %s chi2 %.6e\n",
+              static_cast<long long>(i), tr.state[i], tr.iterations[i], chi2_at(c, cube, i, tess), ref_name,
+              chi2_at(c, cube, i, ref));
+  std::printf("    centres: truth");
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.truth[i * cube.n_params + 1 + 3 * k]);
+  std::printf("; start");
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.start[i * cube.n_params + 1 + 3 * k]);
+  std::printf("; tessera");
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", tess(i, 1 + 3 * k));
+  std::printf("; %s", ref_name);
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", ref(i, 1 + 3 * k));
+  std::printf("\n");
+}
+
+double mean_of(const std::vector<std::int32_t>& v) {
+  double s = 0;
+  for (auto x : v) s += x;
+  return v.empty() ? NAN : s / v.size();
+}
+double percent_of(const std::vector<std::uint8_t>& v) {
+  double s = 0;
+  for (auto x : v) s += x;
+  return v.empty() ? NAN : 100.0 * s / v.size();
 }
 
 CaseSummary run_case(const OdmrCase& c, const Args& args) {
   const std::int64_t n_ceres = args.ceres_pixels > 0 ? args.ceres_pixels : c.default_ceres_pixels;
   const std::int64_t n_tessera = std::max(args.pixels > 0 ? args.pixels : c.default_pixels, n_ceres);
 
-  std::fprintf(stderr, "case %s: simulating %lld spectra...\n", c.label.c_str(), static_cast<long long>(n_tessera));
+  std::fprintf(stderr, "case %s: simulating %lld spectra...\n", c.label, static_cast<long long>(n_tessera));
   const SimulatedCube cube = bench::simulate(c, n_tessera, args.seed);
   const fit::ModelSpec spec = fit::make_model_spec("lorentzian", c.n_peaks, "constant", c.sweep);
 
@@ -242,55 +323,51 @@ CaseSummary run_case(const OdmrCase& c, const Args& args) {
   batch.start = cube.start.data();
   batch.n_pix = n_tessera;
 
-  bench::CeresFitResults ceres_res;
+  CaseSummary s;
+  s.label = c.label;
+  s.have_ref = args.ceres_ref_ftol > 0;
+  bench::CeresSettings ref_settings = args.ceres;
+  ref_settings.function_tolerance = args.ceres_ref_ftol;
+
+  bench::CeresFitResults ceres_res, ref_res;
   fit::FitResults tess_res;
-  std::vector<Timing> t_ceres, t_one, t_two;
+  std::vector<Timing> t_ceres, t_ref, t_one, t_two;
   for (int round = 0; round < args.rounds; ++round) {
-    std::fprintf(stderr, "case %s round %d: Ceres...\n", c.label.c_str(), round + 1);
+    std::fprintf(stderr, "case %s round %d: Ceres...\n", c.label, round + 1);
     t_ceres.push_back(time_passes(n_ceres, 1, args.min_time, [&] {
       ceres_res = bench::ceres_fit_lorentzian(c.n_peaks, c.sweep, cube.y.data(), cube.start.data(), n_ceres,
                                               args.ceres);
     }));
+    if (s.have_ref) {
+      std::fprintf(stderr, "case %s round %d: Ceres, reference tolerance...\n", c.label, round + 1);
+      t_ref.push_back(time_passes(n_ceres, 1, args.min_time, [&] {
+        ref_res = bench::ceres_fit_lorentzian(c.n_peaks, c.sweep, cube.y.data(), cube.start.data(), n_ceres,
+                                              ref_settings);
+      }));
+    }
     for (int threads : {1, 2}) {
-      std::fprintf(stderr, "case %s round %d: tessera, %d thread(s)...\n", c.label.c_str(), round + 1, threads);
+      std::fprintf(stderr, "case %s round %d: tessera, %d thread(s)...\n", c.label, round + 1, threads);
       fit::FitOptions opt;
       opt.threads = threads;
       opt.tol = args.tessera_tol;
-      (threads == 1 ? t_one : t_two)
-          .push_back(time_passes(n_tessera, threads, args.min_time, [&] { tess_res = fit::fit_batch(spec, batch, opt); }));
+      (threads == 1 ? t_one : t_two).push_back(time_passes(n_tessera, threads, args.min_time, [&] {
+        tess_res = fit::fit_batch(spec, batch, opt);
+      }));
     }
   }
-  CaseSummary s;
-  s.label = c.label;
   s.ceres = best_of(t_ceres);
+  if (s.have_ref) s.ceres_ref = best_of(t_ref);
   s.t1 = best_of(t_one);
   s.t2 = best_of(t_two);
 
   const int np = cube.n_params;
-  const Accuracy acc_ceres =
-      centre_accuracy(c, cube, n_ceres, [&](std::int64_t i, int j) { return ceres_res.params[i * np + j]; });
-  const Accuracy acc_tess = centre_accuracy(
-      c, cube, n_ceres, [&](std::int64_t i, int j) { return static_cast<double>(tess_res.params[i * np + j]); });
+  auto ceres_param = [&](std::int64_t i, int j) { return ceres_res.params[i * np + j]; };
+  auto ref_param = [&](std::int64_t i, int j) { return ref_res.params[i * np + j]; };
+  auto tess_param = [&](std::int64_t i, int j) { return static_cast<double>(tess_res.params[i * np + j]); };
+  const Accuracy acc_ceres = centre_accuracy(c, cube, n_ceres, ceres_param);
+  const Accuracy acc_tess = centre_accuracy(c, cube, n_ceres, tess_param);
   s.rms_ratio = acc_tess.rms / acc_ceres.rms;
 
-  // Do both land on the same minimum? Differences of the centres, pixel by pixel.
-  double se_diff = 0, max_diff = 0;
-  std::int64_t n_diff = 0, far = 0;
-  for (std::int64_t i = 0; i < n_ceres; ++i)
-    for (int k = 0; k < c.n_peaks; ++k) {
-      const double d = static_cast<double>(tess_res.params[i * np + 1 + 3 * k]) - ceres_res.params[i * np + 1 + 3 * k];
-      if (!std::isfinite(d)) continue;
-      se_diff += d * d;
-      max_diff = std::max(max_diff, std::abs(d));
-      far += std::abs(d) > 0.1;
-      ++n_diff;
-    }
-
-  std::int64_t ceres_conv = 0, ceres_iter = 0;
-  for (std::int64_t i = 0; i < n_ceres; ++i) {
-    ceres_conv += ceres_res.converged[i];
-    ceres_iter += ceres_res.iterations[i];
-  }
   std::vector<std::int64_t> states(7, 0);
   std::int64_t tess_iter = 0, tess_iter_conv = 0, tess_conv_sub = 0, tess_iter_sub = 0;
   for (std::int64_t i = 0; i < n_tessera; ++i) {
@@ -305,36 +382,52 @@ CaseSummary run_case(const OdmrCase& c, const Args& args) {
   }
   s.tessera_converged = 100.0 * states[0] / n_tessera;
 
-  std::printf("\n== Case %s: %s (%.0f-%.0f MHz) ==\n", c.label.c_str(), c.description.c_str(), c.sweep.front(),
-              c.sweep.back());
+  std::printf("\n== Case %s: %s (%.0f-%.0f MHz) ==\n", c.label, c.description, c.sweep.front(), c.sweep.back());
   std::printf("model check: max |tessera model_values - simulator| = %.2e\n", model_diff);
   std::printf("speed (best of %d rounds; px/cpu-s = pixels per process CPU second, all threads):\n", args.rounds);
-  std::printf("  %-8s %7s %10s %8s %10s %11s %10s %10s\n", "tool", "threads", "pixels", "wall s", "px/s",
+  std::printf("  %-9s %7s %10s %8s %10s %11s %10s %10s\n", "tool", "threads", "pixels", "wall s", "px/s",
               "px/s/core", "px/cpu-s", "vs Ceres");
   print_timing_row("Ceres", s.ceres, s.ceres);
+  if (s.have_ref) print_timing_row("Ceres-ref", s.ceres_ref, s.ceres);
   print_timing_row("tessera", s.t1, s.ceres);
   print_timing_row("tessera", s.t2, s.ceres);
-  std::printf("  all rounds px/s/core: Ceres");
-  for (const Timing& t : t_ceres) std::printf(" %.0f", t.px_per_s_core());
-  std::printf("; tessera 1t");
-  for (const Timing& t : t_one) std::printf(" %.0f", t.px_per_s_core());
-  std::printf("; tessera 2t");
-  for (const Timing& t : t_two) std::printf(" %.0f", t.px_per_s_core());
+  auto rounds = [](const char* what, const std::vector<Timing>& ts) {
+    std::printf(" %s", what);
+    for (const Timing& t : ts) std::printf(" %.0f", t.px_per_s_core());
+    std::printf(";");
+  };
+  std::printf("  all rounds, px/s/core:");
+  rounds("Ceres", t_ceres);
+  if (s.have_ref) rounds("Ceres-ref", t_ref);
+  rounds("tessera 1t", t_one);
+  rounds("tessera 2t", t_two);
   std::printf("\n");
 
-  std::printf("accuracy of the dip centres on the %lld pixels both fitted (Cramer-Rao rms %.4f MHz):\n",
+  std::printf("accuracy of the dip centres on the %lld pixels all fitted (Cramer-Rao rms %.4f MHz):\n",
               static_cast<long long>(n_ceres), crb_rms(c, cube, n_ceres));
-  std::printf("  %-8s %8s %9s %12s %13s %7s %11s   %s\n", "tool", "conv %", "mean it", "rms err MHz", "median |err|",
-              ">5 MHz", "nonfinite", "rms by dip (MHz, low to high frequency)");
-  print_accuracy_row("Ceres", 100.0 * ceres_conv / n_ceres, double(ceres_iter) / n_ceres, acc_ceres);
+  std::printf("  %-9s %8s %9s %12s %13s %7s %10s   %s\n", "tool", "conv %", "mean it", "rms err MHz",
+              "median |err|", ">5 MHz", "nonfinite", "rms by dip (MHz, low to high frequency)");
+  print_accuracy_row("Ceres", percent_of(ceres_res.converged), mean_of(ceres_res.iterations), acc_ceres);
+  if (s.have_ref)
+    print_accuracy_row("Ceres-ref", percent_of(ref_res.converged), mean_of(ref_res.iterations),
+                       centre_accuracy(c, cube, n_ceres, ref_param));
   print_accuracy_row("tessera", 100.0 * tess_conv_sub / n_ceres, double(tess_iter_sub) / n_ceres, acc_tess);
-  std::printf("  tessera/Ceres rms ratio %.4f; tessera - Ceres centres: rms %.2e MHz, max %.2e MHz, %lld over 0.1 MHz\n",
-              s.rms_ratio, std::sqrt(se_diff / std::max<std::int64_t>(n_diff, 1)), max_diff,
-              static_cast<long long>(far));
+  std::printf("  tessera/Ceres rms ratio %.4f\n", s.rms_ratio);
+  print_diff("tessera - Ceres:", centre_diff(c, n_ceres, tess_param, ceres_param));
+  if (s.have_ref) {
+    const CentreDiff d = centre_diff(c, n_ceres, tess_param, ref_param);
+    print_diff("tessera - Ceres-ref:", d);
+    print_diff("Ceres - Ceres-ref:", centre_diff(c, n_ceres, ceres_param, ref_param));
+    print_worst(c, cube, tess_res, d.worst, "Ceres-ref", tess_param, ref_param);
+  } else {
+    print_worst(c, cube, tess_res, centre_diff(c, n_ceres, tess_param, ceres_param).worst, "Ceres", tess_param,
+                ceres_param);
+  }
   std::printf("tessera states over all %lld pixels:", static_cast<long long>(n_tessera));
   for (int st = 0; st < 7; ++st)
-    if (states[st]) std::printf(" %s %lld (%.3f %%)", state_name(st), static_cast<long long>(states[st]),
-                                100.0 * states[st] / n_tessera);
+    if (states[st])
+      std::printf(" %s %lld (%.3f %%)", state_name(st), static_cast<long long>(states[st]),
+                  100.0 * states[st] / n_tessera);
   std::printf("; mean iterations %.2f (converged pixels %.2f)\n", double(tess_iter) / n_tessera,
               states[0] ? double(tess_iter_conv) / states[0] : NAN);
   std::fflush(stdout);
@@ -357,10 +450,13 @@ int main(int argc, char** argv) try {
               static_cast<unsigned long long>(args.seed));
   std::printf("starts (both tools): truth with centres +-1.5 MHz, fwhm x1.15, amp x0.85, offset +0.002\n");
   std::printf("Ceres:   %s\n", args.ceres.describe().c_str());
+  if (args.ceres_ref_ftol > 0)
+    std::printf("Ceres-ref: the same with function_tolerance %.0e (full convergence: the reference minimum)\n",
+                args.ceres_ref_ftol);
   std::printf("tessera: fit_batch, LSE, tol %.0e, max_iter %d, threads 1 and 2\n", args.tessera_tol,
               fit::FitOptions{}.max_iter);
   std::printf("timing:  each measurement repeats passes until >= %.1f s wall; rounds interleave "
-              "Ceres / tessera 1t / tessera 2t\n",
+              "Ceres / Ceres-ref / tessera 1t / tessera 2t\n",
               args.min_time);
   std::fflush(stdout);
 
@@ -368,12 +464,14 @@ int main(int argc, char** argv) try {
   for (const OdmrCase& c : cases) summaries.push_back(run_case(c, args));
 
   std::printf("\n== Summary: pixels per second per core (best round) ==\n");
-  std::printf("  %-4s %12s %14s %8s %14s %8s %14s %10s\n", "case", "Ceres 1t", "tessera 1t", "ratio", "tessera 2t",
-              "ratio", "rms tes/Ceres", "tes conv %");
-  for (const CaseSummary& s : summaries)
-    std::printf("  %-4s %12.0f %14.0f %7.2fx %14.0f %7.2fx %14.4f %10.3f\n", s.label.c_str(), s.ceres.px_per_s_core(),
-                s.t1.px_per_s_core(), s.t1.px_per_s_core() / s.ceres.px_per_s_core(), s.t2.px_per_s_core(),
-                s.t2.px_per_s_core() / s.ceres.px_per_s_core(), s.rms_ratio, s.tessera_converged);
+  std::printf("  %-4s %9s %10s %11s %9s %9s %11s %9s %14s %10s\n", "case", "Ceres 1t", "Ceres-ref", "tessera 1t",
+              "/Ceres", "/ref", "tessera 2t", "/Ceres", "rms tes/Ceres", "tes conv %");
+  for (const CaseSummary& s : summaries) {
+    const double ceres = s.ceres.px_per_s_core(), ref = s.have_ref ? s.ceres_ref.px_per_s_core() : NAN;
+    std::printf("  %-4s %9.0f %10.0f %11.0f %8.2fx %8.2fx %11.0f %8.2fx %14.4f %10.3f\n", s.label, ceres, ref,
+                s.t1.px_per_s_core(), s.t1.px_per_s_core() / ceres, s.t1.px_per_s_core() / ref,
+                s.t2.px_per_s_core(), s.t2.px_per_s_core() / ceres, s.rms_ratio, s.tessera_converged);
+  }
   std::printf("load average at end %s (timings are wall-clock; other work on the machine lowers them)\n",
               load_average().c_str());
   return 0;

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <span>
-#include <string>
 #include <vector>
 
 namespace tessera::bench {
@@ -15,8 +14,8 @@ enum class CaseId { a, b };
 
 struct OdmrCase {
   CaseId id = CaseId::a;
-  std::string label;        // "A", "B"
-  std::string description;  // one line for the table
+  const char* label = "";        // "A", "B"
+  const char* description = "";  // one line for the table
   int n_peaks = 2;
   std::vector<float> sweep;  // MHz
   std::int64_t default_pixels = 0;        // tessera, per timed pass

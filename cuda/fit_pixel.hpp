@@ -1,0 +1,108 @@
+// What one CUDA thread does: fit one spectrum of a sweep-major chunk with
+// tessera::core::lm_fit<float> and write its results. Written as a TESSERA_HD
+// function, so the kernel (fit_kernels.cuh) is a thin loop over it and the CPU
+// tests run the very same per-spectrum code without a GPU
+// (tests/cuda/test_fit_pixel.cpp). No CUDA header is needed here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "core/fit_types.hpp"
+#include "core/hd.hpp"
+#include "core/lm.hpp"
+#include "fit_cuda.hpp"
+
+namespace tessera::cuda {
+
+// A chunk of spectra in the layout the fit reads: sweep-major, so that the
+// threads of a warp, which fit neighbouring spectra, read neighbouring
+// addresses at every sweep point (one coalesced load per point).
+struct SpectraChunk {
+  const float* x;            // [n_points]
+  int n_points;
+  int n;                     // spectra in this chunk; n_points * n < 2^31
+  const float* y;            // [n_points][n]
+  const float* w;            // [n_points][n] or nullptr
+  const std::uint8_t* mask;  // [n] or nullptr; nonzero = skip
+  const float* start;        // [n][P]
+  float* params;             // [n][P]
+  float* sigma;              // [n][P]
+  float* chi2;               // [n]
+  std::int32_t* state;       // [n]
+  std::int32_t* iterations;  // [n]
+};
+
+// The LM configuration of a P-parameter model from the plain description.
+template <int P> core::LMConfig<float, P> make_lm_config(const FitConfigDesc& desc) {
+  core::LMConfig<float, P> cfg;
+  for (int j = 0; j < P; ++j) {
+    cfg.free[j] = !desc.fixed[j];
+    cfg.lo[j] = desc.lo[j];
+    cfg.hi[j] = desc.hi[j];
+  }
+  cfg.max_iter = desc.max_iter;
+  cfg.ftol = desc.tol;
+  cfg.xtol = desc.tol;
+  cfg.estimator = desc.estimator;
+  return cfg;
+}
+
+// A spectrum that is not fitted: its state and NaN numbers, never a silent value.
+template <int P>
+TESSERA_HD void write_unfitted(const SpectraChunk& c, int pix, core::FitState s) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int j = 0; j < P; ++j) {
+    c.params[std::size_t(pix) * P + j] = nan;
+    c.sigma[std::size_t(pix) * P + j] = nan;
+  }
+  c.chi2[pix] = nan;
+  c.state[pix] = core::state_value(s);
+  c.iterations[pix] = 0;
+}
+
+// Fits spectrum `pix` of the chunk, with the same rules as the CPU backend
+// (src/fit/batch_impl.hpp): masked and non-finite spectra are not fitted, and
+// only converged and iteration-limit fits report a chi-square.
+template <class Model>
+TESSERA_HD void fit_pixel(const Model& model, const core::LMConfig<float, Model::n_params>& cfg,
+                          const SpectraChunk& c, int pix) {
+  constexpr int P = Model::n_params;
+  if (c.mask && c.mask[pix]) {
+    write_unfitted<P>(c, pix, core::FitState::masked);
+    return;
+  }
+  const bool use_w = c.w && cfg.estimator == core::Estimator::lse;
+  bool finite_input = true;
+  for (int i = 0; i < c.n_points; ++i) {
+    finite_input = finite_input && core::finite(c.y[std::size_t(i) * c.n + pix]);
+    if (use_w) finite_input = finite_input && core::finite(c.w[std::size_t(i) * c.n + pix]);
+  }
+  if (!finite_input) {
+    write_unfitted<P>(c, pix, core::FitState::nonfinite_input);
+    return;
+  }
+
+  float p0[P];
+  for (int j = 0; j < P; ++j) p0[j] = c.start[std::size_t(pix) * P + j];
+  core::LMData<float> d;
+  d.x = c.x;
+  d.y = c.y + pix;
+  d.w = use_w ? c.w + pix : nullptr;
+  d.n = c.n_points;
+  d.stride = c.n;
+  const core::LMResult<float, P> r = core::lm_fit<P>(model, d, cfg, p0);
+
+  const bool fitted =
+      r.state == core::FitState::converged || r.state == core::FitState::iteration_limit;
+  for (int j = 0; j < P; ++j) {
+    c.params[std::size_t(pix) * P + j] = r.params[j];
+    c.sigma[std::size_t(pix) * P + j] = r.sigma[j];
+  }
+  c.chi2[pix] = fitted ? r.chi2 : std::numeric_limits<float>::quiet_NaN();
+  c.state[pix] = core::state_value(r.state);
+  c.iterations[pix] = r.iterations;
+}
+
+}  // namespace tessera::cuda

@@ -1,0 +1,353 @@
+// Synthetic spectra and the comparison rules shared by the cross-backend tests:
+// test_cuda_fit.cpp (the CUDA backend against the CPU backend, on a GPU) and
+// test_fit_pixel.cpp (the per-spectrum GPU code run on the CPU, everywhere).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/fit_cuda.hpp"
+#include "fit/batch.hpp"
+#include "fit/model_spec.hpp"
+
+namespace tessera::test_cuda {
+
+using fit::FitOptions;
+using fit::FitResults;
+using fit::ModelKind;
+using fit::ModelSpec;
+namespace tc = tessera::cuda;
+
+// Spectra, start values and truths of one synthetic data set.
+struct Problem {
+  ModelSpec spec;
+  std::vector<float> x;
+  std::vector<float> y;        // [n_pix][n_points]
+  std::vector<float> weights;  // empty or [n_pix][n_points]
+  std::vector<float> start;    // [n_pix][n_params]
+  std::vector<std::uint8_t> mask;
+  std::int64_t n_pix = 0;
+  int n_points() const { return int(x.size()); }
+};
+
+inline std::vector<float> linspace(double a, double b, int n) {
+  std::vector<float> v(n);
+  for (int i = 0; i < n; ++i) v[i] = float(a + (b - a) * i / (n - 1));
+  return v;
+}
+
+// Fills y (and start) for n_pix pixels: truth(pix) gives the true parameters,
+// perturb(truth) the start; Gaussian noise of `noise`, or Poisson counts.
+template <class Truth, class Perturb>
+Problem make_problem(const ModelSpec& spec, std::vector<float> x, std::int64_t n_pix,
+                     double noise, bool poisson, Truth truth, Perturb perturb) {
+  Problem p;
+  p.spec = spec;
+  p.x = std::move(x);
+  p.n_pix = n_pix;
+  const int n = p.n_points(), P = spec.n_params();
+  std::vector<double> xd(p.x.begin(), p.x.end());
+  std::mt19937_64 rng(12345);
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  p.y.resize(std::size_t(n_pix) * n);
+  p.start.resize(std::size_t(n_pix) * P);
+  for (std::int64_t pix = 0; pix < n_pix; ++pix) {
+    const std::vector<double> t = truth(pix, rng);
+    const std::vector<double> f = tessera::fit::model_values(spec, t, xd);
+    for (int i = 0; i < n; ++i) {
+      double v = f[i] + noise * gauss(rng);
+      if (poisson) v = double(std::poisson_distribution<long>(std::max(f[i], 1e-9))(rng));
+      p.y[std::size_t(pix) * n + i] = float(v);
+    }
+    const std::vector<double> s = perturb(t);
+    for (int j = 0; j < P; ++j) p.start[std::size_t(pix) * P + j] = float(s[j]);
+  }
+  return p;
+}
+
+inline tc::FitModelDesc to_cuda(const ModelSpec& s) {
+  tc::FitModelDesc m;
+  m.kind = static_cast<tc::FitModelKind>(static_cast<int>(s.kind));
+  m.n_peaks = s.n_peaks;
+  m.linear_background = s.linear_background;
+  m.x_mid = s.x_mid;
+  return m;
+}
+
+inline tc::FitConfigDesc to_cuda(const ModelSpec& s, const FitOptions& o) {
+  tc::FitConfigDesc c;
+  c.estimator = o.estimator;
+  c.max_iter = o.max_iter;
+  c.tol = float(o.tol);
+  for (int j = 0; j < s.n_params() && j < int(o.constraints.size()); ++j) {
+    c.fixed[j] = o.constraints[j].fixed;
+    c.lo[j] = float(o.constraints[j].lo);
+    c.hi[j] = float(o.constraints[j].hi);
+  }
+  return c;
+}
+
+inline FitResults fit_cpu(const Problem& p, const FitOptions& o) {
+  tessera::fit::FitBatch b;
+  b.x = p.x;
+  b.y = p.y.data();
+  b.weights = p.weights.empty() ? nullptr : p.weights.data();
+  b.mask = p.mask.empty() ? nullptr : p.mask.data();
+  b.start = p.start.data();
+  b.n_pix = p.n_pix;
+  return tessera::fit::fit_batch(p.spec, b, o);
+}
+
+// Parameters agree to 1e-4 relative; a parameter whose value is close to zero
+// (a slope, a phase) may instead differ by 1% of its own one-sigma error, far
+// below anything the data can resolve.
+inline bool params_agree(float cpu, float gpu, float sigma) {
+  if (std::isnan(cpu) || std::isnan(gpu)) return std::isnan(cpu) && std::isnan(gpu);
+  const float d = std::fabs(cpu - gpu);
+  return d <= 1e-4f * std::max(std::fabs(cpu), std::fabs(gpu)) || d <= 1e-2f * std::fabs(sigma);
+}
+
+// One-sigma errors come from a float Cholesky of J^T J: 1e-3 relative.
+inline bool sigmas_agree(float cpu, float gpu) {
+  if (std::isnan(cpu) || std::isnan(gpu)) return std::isnan(cpu) && std::isnan(gpu);
+  return std::fabs(cpu - gpu) <= 1e-3f * std::max(std::fabs(cpu), std::fabs(gpu));
+}
+
+// Same states everywhere; close parameters, sigmas and chi-squares where fitted.
+// Returns the number of fitted (converged or iteration-limit) pixels.
+inline std::int64_t expect_consistent(const Problem& p, const FitResults& cpu,
+                                      const FitResults& gpu) {
+  const int P = p.spec.n_params();
+  std::int64_t fitted = 0, reported = 0;
+  for (std::int64_t pix = 0; pix < p.n_pix && reported < 10; ++pix) {
+    const auto before = ::testing::Test::HasFailure();
+    EXPECT_EQ(cpu.state[pix], gpu.state[pix]) << "pixel " << pix;
+    for (int j = 0; j < P; ++j) {
+      const std::size_t k = std::size_t(pix) * P + j;
+      EXPECT_PRED3(params_agree, cpu.params[k], gpu.params[k], cpu.sigma[k])
+          << "pixel " << pix << " parameter " << p.spec.param_names()[j];
+      EXPECT_PRED2(sigmas_agree, cpu.sigma[k], gpu.sigma[k])
+          << "pixel " << pix << " sigma of " << p.spec.param_names()[j];
+    }
+    if (cpu.state[pix] <= 1) {
+      ++fitted;
+      EXPECT_NEAR(cpu.chi2[pix], gpu.chi2[pix], 1e-4 * std::fabs(cpu.chi2[pix]))
+          << "pixel " << pix;
+    } else {
+      EXPECT_TRUE(std::isnan(gpu.chi2[pix])) << "pixel " << pix;
+    }
+    if (!before && ::testing::Test::HasFailure()) ++reported;  // stop after 10 bad pixels
+  }
+  return fitted;
+}
+
+inline void expect_identical(const FitResults& a, const FitResults& b) {
+  auto same = [](float u, float v) { return (std::isnan(u) && std::isnan(v)) || u == v; };
+  ASSERT_EQ(a.params.size(), b.params.size());
+  for (std::size_t k = 0; k < a.params.size(); ++k) {
+    ASSERT_TRUE(same(a.params[k], b.params[k])) << "params[" << k << "]";
+    ASSERT_TRUE(same(a.sigma[k], b.sigma[k])) << "sigma[" << k << "]";
+  }
+  for (std::size_t k = 0; k < a.chi2.size(); ++k) {
+    ASSERT_TRUE(same(a.chi2[k], b.chi2[k])) << "chi2[" << k << "]";
+    ASSERT_EQ(a.state[k], b.state[k]) << "state[" << k << "]";
+    ASSERT_EQ(a.iterations[k], b.iterations[k]) << "iterations[" << k << "]";
+  }
+}
+
+// ODMR-like spectra: n_peaks dips over 2800..2940 MHz (wider for many peaks).
+inline Problem odmr(ModelKind kind, int n_peaks, bool linear, std::int64_t n_pix,
+                    double noise = 2e-4) {
+  const double span = std::max(140.0, 40.0 * n_peaks + 40.0);
+  const auto x = linspace(2870 - span / 2, 2870 + span / 2, int(span) + 1);
+  const ModelSpec spec = tessera::fit::make_model_spec(
+      kind == ModelKind::gaussian ? "gaussian" : "lorentzian", n_peaks,
+      linear ? "linear" : "constant", x);
+  auto truth = [=](std::int64_t, std::mt19937_64& rng) {
+    std::uniform_real_distribution<double> u(-1, 1);
+    std::vector<double> t{1.0 + 0.01 * u(rng)};
+    if (linear) t.push_back(2e-5 * (1.5 + u(rng)));
+    for (int k = 0; k < n_peaks; ++k) {
+      const double centre = 2870 - span / 2 + 40 + 40.0 * k;
+      t.insert(t.end(), {centre + 2 * u(rng), 8 + u(rng), -0.02 * (1 + 0.2 * u(rng))});
+    }
+    return t;
+  };
+  auto perturb = [=](std::vector<double> t) {
+    if (linear) t[1] = 0;
+    for (int k = 0, b = linear ? 2 : 1; k < n_peaks; ++k, b += 3) {
+      t[b] += 0.8;
+      t[b + 1] *= 1.2;
+      t[b + 2] *= 0.8;
+    }
+    t[0] = 1.0;
+    return t;
+  };
+  return make_problem(spec, x, n_pix, noise, false, truth, perturb);
+}
+
+// Empty results of the right size for a problem.
+inline FitResults empty_results(const Problem& p) {
+  const int P = p.spec.n_params();
+  FitResults r;
+  r.n_params = P;
+  r.params.resize(std::size_t(p.n_pix) * P);
+  r.sigma.resize(std::size_t(p.n_pix) * P);
+  r.chi2.resize(p.n_pix);
+  r.state.resize(p.n_pix);
+  r.iterations.resize(p.n_pix);
+  return r;
+}
+
+// [n_pix][n_points] -> [n_points][n_pix]; empty stays empty.
+inline std::vector<float> to_sweep_major(const std::vector<float>& v, std::int64_t n_pix,
+                                         int n_points) {
+  std::vector<float> t(v.size());
+  if (v.empty()) return t;
+  for (std::int64_t pix = 0; pix < n_pix; ++pix)
+    for (int i = 0; i < n_points; ++i)
+      t[std::size_t(i) * n_pix + pix] = v[std::size_t(pix) * n_points + i];
+  return t;
+}
+
+// ---- the cases both tests run ------------------------------------------------
+
+// One consistency case: spectra, options, and the share of pixels that must
+// end fitted (converged or iteration limit) for the case to mean something.
+struct Case {
+  Problem problem;
+  FitOptions options;
+  double min_fitted = 0.9;
+};
+
+inline Case case_stretched_exp(std::int64_t n_pix) {
+  ModelSpec spec;
+  spec.kind = ModelKind::stretched_exp;
+  return {make_problem(
+      spec, linspace(0, 5, 60), n_pix, 1e-3, false,
+      [](std::int64_t, std::mt19937_64& rng) {
+        std::uniform_real_distribution<double> u(-1, 1);
+        return std::vector<double>{0.9 + 0.02 * u(rng), 0.1 * (1 + 0.2 * u(rng)),
+                                   1.0 + 0.3 * u(rng), 0.8 + 0.1 * u(rng)};
+      },
+      [](std::vector<double> t) {
+        t[2] *= 1.3;
+        t[3] = 1.0;
+        return t;
+      }), {}};
+}
+
+inline Case case_damped_cosine(std::int64_t n_pix) {
+  ModelSpec spec;
+  spec.kind = ModelKind::damped_cosine;
+  return {make_problem(
+      spec, linspace(0, 2, 100), n_pix, 1e-3, false,
+      [](std::int64_t, std::mt19937_64& rng) {
+        std::uniform_real_distribution<double> u(-1, 1);
+        return std::vector<double>{0.5 + 0.01 * u(rng), 0.1 * (1 + 0.2 * u(rng)),
+                                   1.0 + 0.2 * u(rng), 3.0 + 0.2 * u(rng), 0.3 + 0.1 * u(rng)};
+      },
+      [](std::vector<double> t) {
+        t[2] *= 1.2;
+        t[3] += 0.05;
+        t[4] += 0.1;
+        return t;
+      }), {}};
+}
+
+// Photon counts fitted by Poisson maximum likelihood.
+inline Case case_poisson_mle(std::int64_t n_pix) {
+  const auto x = linspace(2840, 2900, 61);
+  const ModelSpec spec = fit::make_model_spec("lorentzian", 1, "constant", x);
+  Case c{make_problem(
+      spec, x, n_pix, 0, true,
+      [](std::int64_t, std::mt19937_64& rng) {
+        std::uniform_real_distribution<double> u(-1, 1);
+        return std::vector<double>{1000 + 20 * u(rng), 2870 + 2 * u(rng), 8 + u(rng),
+                                   -100 * (1 + 0.2 * u(rng))};
+      },
+      [](std::vector<double> t) {
+        t[1] += 0.8;
+        t[2] *= 1.2;
+        t[3] *= 0.8;
+        return t;
+      }), {}};
+  c.options.estimator = fit::Estimator::mle;
+  return c;
+}
+
+inline const std::vector<std::string>& case_names() {
+  static const std::vector<std::string> names{
+      "lorentzian_2_linear", "gaussian_1_constant", "lorentzian_8_linear", "gaussian_8_linear",
+      "weighted",            "poisson_mle",         "stretched_exp",       "damped_cosine",
+      "fixed_and_bounded"};
+  return names;
+}
+
+// The case of a name; `scale` multiplies the number of pixels (GPU runs take
+// more than the CPU-only runs).
+inline Case make_case(const std::string& name, std::int64_t scale = 1) {
+  if (name == "lorentzian_2_linear") return {odmr(ModelKind::lorentzian, 2, true, 500 * scale), {}};
+  if (name == "gaussian_1_constant") return {odmr(ModelKind::gaussian, 1, false, 500 * scale), {}};
+  if (name == "lorentzian_8_linear") return {odmr(ModelKind::lorentzian, 8, true, 60 * scale), {}};
+  if (name == "gaussian_8_linear") return {odmr(ModelKind::gaussian, 8, true, 60 * scale), {}};
+  if (name == "weighted") {
+    Case c{odmr(ModelKind::lorentzian, 1, false, 300 * scale), {}};
+    c.problem.weights.resize(c.problem.y.size());
+    for (std::size_t k = 0; k < c.problem.weights.size(); ++k)
+      c.problem.weights[k] = 1.0f + 0.5f * float(k % 7);
+    return c;
+  }
+  if (name == "poisson_mle") return case_poisson_mle(300 * scale);
+  if (name == "stretched_exp") return case_stretched_exp(300 * scale);
+  if (name == "damped_cosine") return case_damped_cosine(300 * scale);
+  if (name == "fixed_and_bounded") {
+    Case c{odmr(ModelKind::lorentzian, 2, false, 300 * scale), {}};
+    c.options.constraints.resize(c.problem.spec.n_params());
+    c.options.constraints[0].fixed = true;  // offset keeps its start value
+    c.options.constraints[2].lo = 7.5;      // fwhm0 bounded
+    c.options.constraints[2].hi = 8.5;
+    c.min_fitted = 0.5;
+    return c;
+  }
+  ADD_FAILURE() << "unknown case " << name;
+  return {};
+}
+
+// Pixels that cannot be fitted: 3 masked, 5 and 6 non-finite input, 8 bad
+// start (NaN offset), 9 singular (zero amplitude: the peak has no effect).
+inline Problem unfittable_problem() {
+  Problem p = odmr(ModelKind::lorentzian, 1, false, 64);
+  const int n = p.n_points(), P = p.spec.n_params();
+  p.mask.assign(p.n_pix, 0);
+  p.mask[3] = 1;
+  p.y[std::size_t(5) * n + 7] = std::numeric_limits<float>::quiet_NaN();
+  p.y[std::size_t(6) * n + 9] = std::numeric_limits<float>::infinity();
+  p.start[std::size_t(8) * P + 0] = std::numeric_limits<float>::quiet_NaN();
+  p.start[std::size_t(9) * P + 3] = 0;
+  return p;
+}
+
+inline void expect_unfittable_states(const Problem& p, const FitResults& r) {
+  using core::FitState;
+  using core::state_value;
+  EXPECT_EQ(r.state[3], state_value(FitState::masked));
+  EXPECT_EQ(r.state[5], state_value(FitState::nonfinite_input));
+  EXPECT_EQ(r.state[6], state_value(FitState::nonfinite_input));
+  EXPECT_EQ(r.state[8], state_value(FitState::bad_start));
+  EXPECT_EQ(r.state[9], state_value(FitState::singular));
+  const int P = p.spec.n_params();
+  for (int pix : {3, 5, 6, 8, 9}) {
+    for (int j = 0; j < P; ++j) EXPECT_TRUE(std::isnan(r.params[std::size_t(pix) * P + j]));
+    EXPECT_TRUE(std::isnan(r.chi2[pix]));
+  }
+}
+
+}  // namespace tessera::test_cuda
