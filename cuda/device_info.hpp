@@ -3,6 +3,7 @@
 // not an error here: it has zero devices, and `message` says why.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 

@@ -12,7 +12,8 @@
 //    solves (H + lambda diag(D)) delta = g, in the equilibrated variables
 //    z = sqrt(D) delta so that the float Cholesky sees a unit-diagonal matrix;
 //  - the trial point is p + delta projected on the box bounds; fixed parameters
-//    never move;
+//    never move, nor do parameters on a bound that the gradient presses them
+//    against (active set);
 //  - a step is accepted when chi2 decreases; lambda follows Nielsen's rule
 //    (accept: lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2; reject:
 //    lambda *= nu, nu *= 2), rho = actual / predicted reduction;
@@ -31,6 +32,7 @@
 #include "fit_types.hpp"
 #include "hd.hpp"
 #include "linalg.hpp"
+#include "model.hpp"
 #include "scalar_math.hpp"
 
 namespace tessera::core {
@@ -94,7 +96,7 @@ TESSERA_HD void accumulate_normal(const T (*A)[Tile], int m, T* N) {
         for (int u = 0; u < R; ++u) ra[u] = A[a0 + u][i];
         for (int v = 0; v < C; ++v) {
           const T cb = A[b0 + v][i];
-          for (int u = 0; u < R; ++u) acc[u][v] += ra[u] * cb;
+          for (int u = 0; u < R; ++u) acc[u][v] = vfma(ra[u], cb, acc[u][v]);
         }
       }
       for (int u = 0; u < R; ++u)
@@ -133,24 +135,38 @@ TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator es
   T dev = T(0), err2 = T(0);
   MaskOf<T> bad = T(1) < T(0);
   const bool mle = est == Estimator::mle;
+  // A private copy of p: the compiler then knows that no store in the loop
+  // changes it, and hoists per-peak constants (1 / fwhm) out of the loop.
+  T pl[P];
+  for (int j = 0; j < P; ++j) pl[j] = p[j];
   const bool weighted = mle || d.w != nullptr;
   for (int i0 = 0; i0 < d.n; i0 += Tile) {
     const int m = d.n - i0 < Tile ? d.n - i0 : Tile;
     for (int t = 0; t < m; ++t) {
       const int i = i0 + t;
       T f, J[P];
-      model.eval(d.x[i], p, f, J);
+      model.eval(d.x[i], pl, f, J);
       const T y = d.y[i * d.stride];
-      T r = y - f;
-      const T mag = vabs(y) + vabs(f);
+      T r, mag;
+      if constexpr (has_additive_offset<Model>) {
+        const T y0 = y - pl[0];  // exact when y and the offset are close
+        r = y0 - f;
+        mag = vabs(y0) + vabs(f);
+        f = pl[0] + f;
+      } else {
+        r = y - f;
+        mag = vabs(y) + vabs(f);
+      }
       if (weighted) {
         T w;
         if (mle) {
+          // Deviance term 2 (f - y - y ln(f / y)), with ln(f / y) as
+          // log1p(-r / y) so that it keeps the precision of the residual.
           w = T(1) / f;
-          const T ylog = y * vlog(select(y > T(0), f / y, T(1)));
-          dev += T(S(2)) * (f - y - ylog);
+          const T ylog = select(y > T(0), y * vlog1p(-r / select(y > T(0), y, T(1))), T(0));
+          dev += T(S(2)) * (-r - ylog);
           bad = bad | !(f > T(0));
-          err2 += mag * mag;
+          err2 += T(4) * r * r;
         } else {
           w = d.w[i * d.stride];
           err2 += w * w * r * r * mag * mag;
@@ -210,16 +226,27 @@ TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<S
   T pred = T(0), step2 = T(0), pnorm2 = T(0), quad = T(0);
   if (any(stepping)) {
     T sc[P], z[P], A[tri_size<P>];
+    // A free parameter sitting on a bound that the gradient pushes it
+    // against is held there for this step (the active set): solving for it and
+    // then clipping would leave the other parameters a step computed for a move
+    // that never happens, and the fit would creep instead of converging.
+    M held[P];
     for (int j = 0; j < P; ++j) {
+      held[j] = T(1) < T(0);
+      if (c.free[j])
+        held[j] = ((s.p[j] <= T(c.lo[j])) & (s.g[j] < T(0))) |
+                  ((s.p[j] >= T(c.hi[j])) & (s.g[j] > T(0)));
       sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
-      z[j] = s.g[j] * sc[j];
+      z[j] = select(held[j], T(0), s.g[j] * sc[j]);
     }
     for (int i = 0; i < P; ++i)
       for (int j = 0; j <= i; ++j) {
+        const T unit = T(i == j ? S(1) : S(0));
         if (c.free[i] && c.free[j])
-          A[tri(i, j)] = s.H[tri(i, j)] * sc[i] * sc[j] + (i == j ? s.lambda : T(0));
+          A[tri(i, j)] = select(held[i] | held[j], unit,
+                                s.H[tri(i, j)] * sc[i] * sc[j] + (i == j ? s.lambda : T(0)));
         else
-          A[tri(i, j)] = T(i == j ? S(1) : S(0));
+          A[tri(i, j)] = unit;
       }
     solved = cholesky<P>(A, S(16) * eps);
     cholesky_solve<P>(A, z);

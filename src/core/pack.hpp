@@ -10,6 +10,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "scalar_math.hpp"
 
 namespace tessera::core {
@@ -107,6 +111,28 @@ template <class S, int W> inline PackMask<S, W> finite(Pack<S, W> a) {
   return {(a.v - a.v) == S(0)};
 }
 
+// a * b + c with one rounding per lane: one vfmadd instruction where the
+// target has FMA (the intrinsics keep accumulators in registers, which a
+// lane-by-lane std::fma loop does not), std::fma per lane elsewhere.
+template <class S, int W> inline Pack<S, W> vfma(Pack<S, W> a, Pack<S, W> b, Pack<S, W> c) {
+  using V = typename Pack<S, W>::V;
+#if defined(__FMA__)
+  if constexpr (std::is_same_v<S, float> && W == 8)
+    return Pack<S, W>::from(V(_mm256_fmadd_ps(__m256(a.v), __m256(b.v), __m256(c.v))));
+  if constexpr (std::is_same_v<S, float> && W == 4)
+    return Pack<S, W>::from(V(_mm_fmadd_ps(__m128(a.v), __m128(b.v), __m128(c.v))));
+  if constexpr (std::is_same_v<S, double> && W == 4)
+    return Pack<S, W>::from(V(_mm256_fmadd_pd(__m256d(a.v), __m256d(b.v), __m256d(c.v))));
+#endif
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, float> && W == 16)
+    return Pack<S, W>::from(V(_mm512_fmadd_ps(__m512(a.v), __m512(b.v), __m512(c.v))));
+#endif
+  Pack<S, W> r;
+  for (int i = 0; i < W; ++i) r.v[i] = std::fma(a.v[i], b.v[i], c.v[i]);
+  return r;
+}
+
 // Lane-wise transcendental functions: the loop calls the scalar function of the
 // C library for every lane (sqrt becomes one vsqrtps under -fno-math-errno).
 #define TESSERA_PACK_UNARY(name, fn)                               \
@@ -118,6 +144,7 @@ template <class S, int W> inline PackMask<S, W> finite(Pack<S, W> a) {
 TESSERA_PACK_UNARY(vsqrt, sqrt)
 TESSERA_PACK_UNARY(vexp, exp)
 TESSERA_PACK_UNARY(vlog, log)
+TESSERA_PACK_UNARY(vlog1p, log1p)
 TESSERA_PACK_UNARY(vsin, sin)
 TESSERA_PACK_UNARY(vcos, cos)
 #undef TESSERA_PACK_UNARY

@@ -15,8 +15,9 @@ template <class T> struct Traits {
   using Mask = bool;
   static constexpr int width = 1;
   // Points per tile and register block of the normal-equation accumulation
-  // (lm_evaluate): one point at a time for a scalar fit (a GPU thread).
-  static constexpr int eval_tile = 1;
+  // (lm_evaluate). The tile matches the SIMD packs' (pack.hpp), so a scalar fit
+  // sums in the same order as a CPU lane and, on the host, gives the same bits.
+  static constexpr int eval_tile = 16;
   static constexpr int block_rows = 1;
   static constexpr int block_cols = 1;
 };
@@ -30,12 +31,19 @@ TESSERA_HD inline float vexp(float a) { return expf(a); }
 TESSERA_HD inline double vexp(double a) { return exp(a); }
 TESSERA_HD inline float vlog(float a) { return logf(a); }
 TESSERA_HD inline double vlog(double a) { return log(a); }
+TESSERA_HD inline float vlog1p(float a) { return log1pf(a); }
+TESSERA_HD inline double vlog1p(double a) { return log1p(a); }
 TESSERA_HD inline float vsin(float a) { return sinf(a); }
 TESSERA_HD inline double vsin(double a) { return sin(a); }
 TESSERA_HD inline float vcos(float a) { return cosf(a); }
 TESSERA_HD inline double vcos(double a) { return cos(a); }
 TESSERA_HD inline float vabs(float a) { return fabsf(a); }
 TESSERA_HD inline double vabs(double a) { return fabs(a); }
+// a * b + c with one rounding. The build turns off implicit contraction of
+// a * b + c (-ffp-contract=off) so that every code path rounds the same way;
+// hot loops ask for fused multiply-adds explicitly with vfma.
+TESSERA_HD inline float vfma(float a, float b, float c) { return fmaf(a, b, c); }
+TESSERA_HD inline double vfma(double a, double b, double c) { return fma(a, b, c); }
 TESSERA_HD inline float vmin(float a, float b) { return a < b ? a : b; }
 TESSERA_HD inline double vmin(double a, double b) { return a < b ? a : b; }
 TESSERA_HD inline float vmax(float a, float b) { return a > b ? a : b; }

@@ -83,7 +83,7 @@ std::vector<double> model_values(const ModelSpec& spec, std::span<const double> 
     constexpr int P = std::remove_cvref_t<decltype(model)>::n_params;
     std::vector<double> out(x.size());
     double J[P];
-    for (size_t i = 0; i < x.size(); ++i) model.eval(x[i], params.data(), out[i], J);
+    for (size_t i = 0; i < x.size(); ++i) core::eval_full(model, x[i], params.data(), out[i], J);
     return out;
   });
 }

@@ -65,7 +65,7 @@ TEST_P(FitPixelCase, MatchesCpuBackend) {
   const Case c = make_case(GetParam());
   const FitResults cpu = fit_cpu(c.problem, c.options);
   const FitResults scalar = fit_scalar(c.problem, c.options);
-  EXPECT_GE(expect_consistent(c.problem, cpu, scalar),
+  EXPECT_GE(expect_consistent(c.problem, cpu, scalar, c.tol),
             std::int64_t(c.min_fitted * c.problem.n_pix));
 }
 

@@ -100,6 +100,15 @@ TEST(FitBatchBounds, ActiveBoundHoldsExactly) {
   const auto r = fit_one(c, o);
   EXPECT_EQ(r.state[0], int(FitState::converged));
   EXPECT_EQ(r.params[2], 7.0f);
+  // The constrained optimum is the fit with the width fixed at the bound.
+  fit::FitOptions fixed;
+  fixed.constraints.resize(4);
+  fixed.constraints[2].fixed = true;
+  Case cf = c;
+  cf.start[2] = 7.0;
+  const auto rf = fit_one(cf, fixed);
+  ASSERT_EQ(rf.state[0], int(FitState::converged));
+  for (int j : {0, 1, 3}) EXPECT_NEAR(r.params[j], rf.params[j], 1e-5 * std::abs(rf.params[j])) << j;
 }
 
 TEST(FitBatchBounds, EveryParameterStaysInside) {

@@ -1,7 +1,9 @@
-// Time-domain models for relaxometry and Rabi cubes (DESIGN.md).
+// Time-domain models for relaxometry and Rabi cubes (DESIGN.md). eval returns
+// the value without the additive offset p[0] (model.hpp); eval_full adds it.
 #pragma once
 
 #include "../hd.hpp"
+#include "../model.hpp"
 #include "../scalar_math.hpp"
 
 namespace tessera::core {
@@ -10,6 +12,7 @@ namespace tessera::core {
 // x is a delay (x >= 0); at x = 0 the model is offset + amp for any t1, beta.
 struct StretchedExp {
   static constexpr int n_params = 4;
+  static constexpr bool additive_offset = true;
   template <class T>
   TESSERA_HD void eval(ScalarOf<T> x, const T* p, T& f, T* J) const {
     using S = ScalarOf<T>;
@@ -18,13 +21,13 @@ struct StretchedExp {
       const T lr = vlog(T(x) / t1);  // ln(x / t1); NaN when t1 <= 0, which rejects the step
       const T q = vexp(beta * lr);   // (x / t1)^beta
       const T e = vexp(-q);
-      f = p[0] + amp * e;
+      f = amp * e;
       J[0] = T(1);
       J[1] = e;
       J[2] = amp * e * q * beta / t1;
       J[3] = -(amp * e * q * lr);
     } else {
-      f = p[0] + amp;
+      f = amp;
       J[0] = T(1);
       J[1] = T(1);
       J[2] = T(0);
@@ -37,6 +40,7 @@ struct StretchedExp {
 // amp, tau, freq, phase (freq in cycles per unit of x, phase in radians).
 struct DampedCosine {
   static constexpr int n_params = 5;
+  static constexpr bool additive_offset = true;
   template <class T>
   TESSERA_HD void eval(ScalarOf<T> x, const T* p, T& f, T* J) const {
     using S = ScalarOf<T>;
@@ -47,7 +51,7 @@ struct DampedCosine {
     const T arg = w * freq + phase;
     const T C = vcos(arg), Sn = vsin(arg);
     const T aE = amp * E;
-    f = p[0] + aE * C;
+    f = aE * C;
     J[0] = T(1);
     J[1] = E * C;
     J[2] = aE * C * T(x) / (tau * tau);

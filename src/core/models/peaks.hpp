@@ -1,9 +1,12 @@
 // Peak models: offset [+ slope (x - x_mid)] + sum over k of amp_k * s(u_k), with
 // u_k = 2 (x - pos_k) / fwhm_k, s the unit-height line shape. Parameters, in
 // order: offset, [slope], then per peak pos, fwhm, amp (DESIGN.md).
+// Like every model here, eval returns the value without the additive offset
+// p[0] (model.hpp says why); eval_full adds it.
 #pragma once
 
 #include "../hd.hpp"
+#include "../model.hpp"
 #include "../scalar_math.hpp"
 
 namespace tessera::core {
@@ -31,18 +34,19 @@ template <class Shape, int NPeaks, bool Linear> struct PeakModel {
   static constexpr bool linear = Linear;
   static constexpr int first_peak = Linear ? 2 : 1;
   static constexpr int n_params = first_peak + 3 * NPeaks;
+  static constexpr bool additive_offset = true;
 
   double x_mid = 0;  // centre of the sweep, origin of the slope term
 
-  // f(x; p) and df/dp_j for j < n_params.
+  // f(x; p) - p[0] and df/dp_j for j < n_params.
   template <class T>
   TESSERA_HD void eval(ScalarOf<T> x, const T* p, T& f, T* J) const {
     using S = ScalarOf<T>;
-    f = p[0];
+    f = T(0);
     J[0] = T(1);
     if constexpr (Linear) {
       const T dx = T(x - S(x_mid));
-      f += p[1] * dx;
+      f = p[1] * dx;
       J[1] = dx;
     }
     for (int k = 0; k < NPeaks; ++k) {
