@@ -124,7 +124,8 @@ void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
   chunk = std::min<std::int64_t>(chunk, INT_MAX / std::int64_t(np + P));
   if (in.max_chunk > 0) chunk = std::min(chunk, in.max_chunk);
   chunk = std::min(chunk, in.n_pix);
-  if (chunk < 1) throw std::runtime_error("CUDA fit: not enough free device memory for one spectrum");
+  if (chunk < 1)
+    throw std::runtime_error("CUDA fit: not enough free device memory for one spectrum");
 
   const std::size_t cn = std::size_t(chunk);
   DeviceBuffer<float> d_x(np), d_y(np * cn), d_w(in.weights ? np * cn : 0),

@@ -13,7 +13,12 @@
 namespace tessera::cuda {
 
 // Same values as tessera::fit::ModelKind.
-enum class FitModelKind : int { lorentzian = 0, gaussian = 1, stretched_exp = 2, damped_cosine = 3 };
+enum class FitModelKind : int {
+  lorentzian = 0,
+  gaussian = 1,
+  stretched_exp = 2,
+  damped_cosine = 3,
+};
 
 inline constexpr int fit_max_peaks = 8;
 inline constexpr int fit_max_params = 2 + 3 * fit_max_peaks;

@@ -74,9 +74,11 @@ std::string hdf5_library() {
   return s.str();
 }
 
+#ifdef TESSERA_HAVE_CUDA
 std::string version_number(int v) {  // CUDA encodes 12.4 as 12040
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
+#endif
 
 void print_cuda(std::ostream& out) {
 #ifdef TESSERA_HAVE_CUDA

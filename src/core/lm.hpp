@@ -61,7 +61,7 @@ template <class T> struct LMData {
   const T* y;
   const T* w;  // nullptr: unit weights (LSE); ignored for MLE
   int n;
-  int stride = 1;
+  long long stride = 1;  // 64-bit: n * stride may pass 2^31 on a large device batch
 };
 
 template <class T, int P> struct LMState {

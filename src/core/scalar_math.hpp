@@ -15,9 +15,15 @@ template <class T> struct Traits {
   using Mask = bool;
   static constexpr int width = 1;
   // Points per tile and register block of the normal-equation accumulation
-  // (lm_evaluate). The tile matches the SIMD packs' (pack.hpp), so a scalar fit
-  // sums in the same order as a CPU lane and, on the host, gives the same bits.
+  // (lm_evaluate). On the host the tile matches the SIMD packs' (pack.hpp), so
+  // a scalar fit sums in the same order as a CPU lane and gives the same bits;
+  // on a device a tile would live in local memory, so a thread takes one point
+  // at a time (its results differ from the CPU's by rounding only).
+#if defined(__CUDA_ARCH__)
+  static constexpr int eval_tile = 1;
+#else
   static constexpr int eval_tile = 16;
+#endif
   static constexpr int block_rows = 1;
   static constexpr int block_cols = 1;
 };

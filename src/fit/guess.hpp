@@ -1,0 +1,76 @@
+// Automatic start values (`--guess auto`, issue 3): a start for one spectrum
+// with no prior (the mean spectrum of a cube), and per-pixel starts for a cube
+// that survive peaks moving by a linewidth or more across the image.
+//
+// Rank independence. cube_starts computes each pixel's start from that pixel's
+// own spectrum and `global` only: it never looks at another pixel, so the starts
+// (and hence the fits) are the same bits however the image is split into row
+// blocks, chunks, ranks or threads, provided every caller passes the same
+// `global`. `global` is the fit of the mean spectrum of the WHOLE image; to get
+// the same bits on every rank, each rank sums its rows with spectrum_row_sums,
+// the per-row sums are gathered (all ny rows, in row order), and
+// mean_from_row_sums adds them in row order; spectrum_start on that mean is then
+// deterministic (it runs single-threaded), so every rank may compute it, or rank
+// 0 computes it and broadcasts the doubles.
+//
+// Method. Peak models: the pixel's contrast and background are scaled from the
+// global line shape by linear least squares; then, peak by peak (two sweeps), a
+// matched-filter search over position and width near the global position (within
+// 2.5 global widths, never past the midpoint to a neighbouring peak), on the
+// residual left by the other peaks, with a local offset; last, the background and
+// amplitudes by linear least squares at the found positions and widths.
+// Decays have no per-image prior to use: stretched_exp takes T1 from the 1/e
+// crossing refined on a grid (beta from `global`, else 1); damped_cosine takes
+// the frequency from the strongest DFT peaks and tau, amplitude and phase from a
+// linear least-squares fit of offset + exp(-x/tau)(a cos + b sin) on a tau grid.
+//
+// Constraints: a fixed parameter takes its value from `global` (cube_starts) or
+// from `fixed_values` (spectrum_start); every start is clamped into its bounds.
+// Peaks are numbered in order of position (DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "batch.hpp"
+#include "model_spec.hpp"
+
+namespace tessera::fit {
+
+// Start for a single spectrum with no prior (the mean spectrum of a cube or of a
+// block): a heuristic estimate refined by one least-squares fit of that spectrum
+// (fit_batch with fit's constraints, max_iter and tol, one thread). Returns the
+// refined parameters when that fit converges (or reaches the iteration limit)
+// to finite values, else the heuristic estimate. fixed_values: empty, or one
+// value per parameter (only those marked fixed in fit.constraints are read).
+// Throws std::invalid_argument for a size mismatch, fewer points than
+// parameters, or non-finite x or y.
+std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float> x,
+                                   std::span<const float> y, const FitOptions& fit = {},
+                                   std::span<const double> fixed_values = {});
+
+// Per-pixel starts for a cube: y [n_pix][n_points], pixel-major, the image
+// row-major ny x nx (n_pix = ny * nx; any number of whole rows). global: the
+// parameters of the whole image's mean-spectrum fit (spectrum_start); needed by
+// the peak models; used by stretched_exp (beta) and for fixed values. Empty:
+// computed here from the mean of these pixels, which is then NOT independent of
+// how the image is split (fine on one rank). options: constraints (fixed values
+// from `global`, bounds clamp the starts) and threads (the pixels are
+// independent, so the result does not depend on it). Writes start
+// [n_pix][n_params]; a pixel with non-finite data gets the (clamped) global start.
+void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y, int ny, int nx,
+                 std::span<const double> global, const FitOptions& options, float* start);
+
+// Per-row sums of the finite spectra: sum [rows][n_points] (double, pixels added
+// in column order) and count [rows] (pixels with an all-finite spectrum).
+void spectrum_row_sums(const float* y, int rows, int nx, int n_points, double* sum,
+                       std::int64_t* count);
+
+// The mean spectrum from the row sums of ALL rows of the image, added in row
+// order: the same bits whatever the split of rows among ranks. A cube with no
+// finite pixel gives NaN.
+std::vector<float> mean_from_row_sums(std::span<const double> sum,
+                                      std::span<const std::int64_t> count, int n_points);
+
+}  // namespace tessera::fit

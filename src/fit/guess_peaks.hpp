@@ -1,0 +1,350 @@
+// Internal to src/fit/guess*: starts for the peak models, from nothing (the
+// mean spectrum) or per pixel near a global fit. Included only by guess.cpp.
+#pragma once
+
+#include <array>
+
+#include "guess_util.hpp"
+
+namespace tessera::fit::guess_detail {
+
+// ---- peaks: no prior ------------------------------------------------------------
+// Baseline from a high (dips) or low (peaks) percentile, or a line through the
+// baseline side for a linear background; then the N strongest features one at
+// a time, each subtracted before the next is sought (so tails make no false
+// features), with the width from the half-depth crossings. direction: -1 dips,
+// +1 peaks, 0 decided from the data (the median nearer the maximum: dips).
+inline std::vector<double> peaks_scratch(const ModelSpec& spec, const Sweep& sw,
+                                         const std::vector<double>& v, double direction) {
+  const int n = sw.n, N = spec.n_peaks, first = first_peak(spec);
+  const bool gauss = spec.kind == ModelKind::gaussian;
+  const auto sm = smooth5(v);
+  const double med = percentile(sm, 0.5);
+  const auto [mn_it, mx_it] = std::minmax_element(sm.begin(), sm.end());
+  const double mn = *mn_it, mx = *mx_it;
+  const double sgn = direction != 0 ? direction : (med - mn) >= (mx - med) ? -1.0 : 1.0;
+  double a = percentile(sm, sgn < 0 ? 0.9 : 0.1), b = 0;
+  if (spec.linear_background) {
+    std::vector<char> keep(n, 1);
+    std::vector<double> B(2 * n), w(n);
+    for (int it = 0; it < 5; ++it) {
+      int m = 0;
+      for (int i = 0; i < n; ++i) {
+        const double s = keep[i] ? 1.0 : 0.0;
+        B[i] = s;
+        B[n + i] = s * (sw.x[i] - spec.x_mid);
+        w[i] = s * sm[i];
+        m += keep[i];
+      }
+      double c[2];
+      if (m < 3 || !std::isfinite(lstsq(B.data(), 2, n, w.data(), c))) break;
+      a = c[0];
+      b = c[1];
+      for (int i = 0; i < n; ++i) keep[i] = sgn * (sm[i] - (a + b * (sw.x[i] - spec.x_mid))) <= 0;
+    }
+  }
+  std::vector<double> r(n);
+  for (int i = 0; i < n; ++i) r[i] = sgn * (sm[i] - (a + b * (sw.x[i] - spec.x_mid)));
+  const double tiny = 1e-3 * std::max(mx - mn, 1e-9 * std::max(1.0, std::abs(a)));
+  std::vector<double> p(spec.n_params());
+  p[0] = a;
+  if (spec.linear_background) p[1] = b;
+  for (int k = 0; k < N; ++k) {
+    const int i0 = int(std::max_element(r.begin(), r.end()) - r.begin());
+    double d = r[i0], pos = sw.x[i0], fwhm = sw.span / (4 * N);
+    if (d > tiny) {
+      if (i0 > 0 && i0 < n - 1) {
+        const double den = r[i0 - 1] - 2 * r[i0] + r[i0 + 1];
+        if (den < 0) {
+          const double t = std::clamp(0.5 * (r[i0 - 1] - r[i0 + 1]) / den, -0.5, 0.5);
+          pos += t * (t < 0 ? sw.x[i0] - sw.x[i0 - 1] : sw.x[i0 + 1] - sw.x[i0]);
+        }
+      }
+      const double half = 0.5 * d;
+      double xl = NAN, xr = NAN;
+      int j = i0;
+      while (j > 0 && r[j] > half) --j;
+      if (r[j] <= half) xl = sw.x[j] + (half - r[j]) / (r[j + 1] - r[j]) * (sw.x[j + 1] - sw.x[j]);
+      j = i0;
+      while (j < n - 1 && r[j] > half) ++j;
+      if (r[j] <= half) xr = sw.x[j] - (half - r[j]) / (r[j - 1] - r[j]) * (sw.x[j] - sw.x[j - 1]);
+      if (std::isfinite(xl) && std::isfinite(xr)) fwhm = xr - xl;
+      else if (std::isfinite(xl)) fwhm = 2 * (pos - xl);
+      else if (std::isfinite(xr)) fwhm = 2 * (xr - pos);
+      fwhm = std::max(fwhm, sw.dx);
+    } else {
+      d = tiny;
+    }
+    for (int i = 0; i < n; ++i) r[i] -= d * line_shape(gauss, 2 * (sw.x[i] - pos) / fwhm);
+    p[first + 3 * k] = pos;
+    p[first + 3 * k + 1] = fwhm;
+    p[first + 3 * k + 2] = sgn * d;
+  }
+  return p;
+}
+
+// Robust noise level of a spectrum: the median absolute second difference,
+// scaled to the standard deviation of white noise.
+inline double noise_sigma(const std::vector<double>& v) {
+  std::vector<double> d;
+  for (size_t i = 1; i + 1 < v.size(); ++i) d.push_back(std::abs(v[i - 1] - 2 * v[i] + v[i + 1]));
+  if (d.empty()) return 0;
+  std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
+  return d[d.size() / 2] / (0.6745 * std::sqrt(6.0));
+}
+
+// ---- peaks: per-pixel search near a global fit -------------------------------------
+// 1. The pixel's background and contrast: v ~ a [+ b (x - x_mid)] + c * (global
+//    peaks), by linear least squares.
+// 2. Candidate features: local maxima over position of the matched-filter
+//    score (chi-square reduction of a line of width w plus a local offset over
+//    the points within 2 w, in units of the pixel's noise variance), maximised
+//    over a ladder of widths, on the background-subtracted spectrum.
+// 3. Assignment: global peak k takes at most one candidate within 2.5 global
+//    widths of its global position, candidates in the same order as the peaks
+//    (so neighbours cannot swap and two peaks never share a feature), maximising
+//    the total score minus ((shift) / (global width))^2, by dynamic programming.
+//    A peak without a candidate keeps its global position and width.
+// 4. One sweep of peak-by-peak refinement on the residual of the other peaks
+//    (resolves overlapping lines), then background and amplitudes by linear
+//    least squares. If that start explains the pixel worse than the scaled
+//    global start of step 1, the latter is used.
+struct PeakSearch {
+  const ModelSpec& spec;
+  const Sweep& sw;
+  std::vector<double> g;  // the global start
+  bool gauss;
+  int first, N;
+  double sign_all = 0;             // common sign of the global amplitudes, or 0
+  std::vector<double> xc, gshape;  // x - x_mid; the global peaks without offset
+  std::vector<double> ladder;      // widths of the candidate search
+
+  PeakSearch(const ModelSpec& s, const Sweep& w, std::vector<double> glob)
+      : spec(s), sw(w), g(std::move(glob)), gauss(s.kind == ModelKind::gaussian),
+        first(first_peak(s)), N(s.n_peaks), xc(w.n), gshape(w.n, 0.0) {
+    double wmin = width(0), wmax = width(0);
+    int pos_amps = 0;
+    for (int k = 0; k < N; ++k) {
+      wmin = std::min(wmin, width(k));
+      wmax = std::max(wmax, width(k));
+      pos_amps += amp(k) > 0;
+    }
+    sign_all = pos_amps == N ? 1.0 : pos_amps == 0 ? -1.0 : 0.0;
+    for (int i = 0; i < sw.n; ++i) {
+      xc[i] = sw.x[i] - spec.x_mid;
+      for (int k = 0; k < N; ++k) gshape[i] += amp(k) * shape(i, pos(k), width(k));
+    }
+    const double lo = std::max(1.5 * sw.dx, 0.2 * wmin), hi = std::max(wmax, lo);
+    for (double w = lo; w < hi * 1.0001; w *= std::sqrt(2.0)) ladder.push_back(w);
+    if (ladder.back() < hi) ladder.push_back(hi);
+  }
+  double pos(int k) const { return g[first + 3 * k]; }
+  double width(int k) const { return g[first + 3 * k + 1]; }
+  double amp(int k) const { return g[first + 3 * k + 2]; }
+  double reach(int k) const { return std::max(2.5 * width(k), 5 * sw.dx); }
+  double shape(int i, double p, double w) const { return line_shape(gauss, 2 * (sw.x[i] - p) / w); }
+
+  // Chi-square reduction and amplitude of a line (p, w) plus a local offset
+  // fitted to r over the points within 2 w of p; score -1 when the window is
+  // too small or the amplitude has the wrong sign (sign 0: either).
+  std::pair<double, double> match(const std::vector<double>& r, double p, double w, double sign) const {
+    const auto i0 = int(std::lower_bound(sw.x.begin(), sw.x.end(), p - 2 * w) - sw.x.begin());
+    const auto i1 = int(std::upper_bound(sw.x.begin(), sw.x.end(), p + 2 * w) - sw.x.begin());
+    const int m = i1 - i0;
+    if (m < 4) return {-1, 0};
+    double St = 0, Stt = 0, Sr = 0, Srt = 0;
+    for (int i = i0; i < i1; ++i) {
+      const double s = shape(i, p, w);
+      St += s;
+      Stt += s * s;
+      Sr += r[i];
+      Srt += r[i] * s;
+    }
+    const double var = Stt - St * St / m, cov = Srt - St * Sr / m;
+    if (!(var > 1e-12 * Stt)) return {-1, 0};
+    const double e = cov / var;
+    if (sign != 0 && !(e * sign > 0)) return {-1, 0};
+    return {cov * cov / var, e};
+  }
+
+  struct Cand {
+    double p, w, e, score;
+  };
+
+  // Best (p, w, e) over positions in [p_lo, p_hi] (steps of at most one
+  // spacing, refined by a parabola) and the given widths; false if none.
+  bool scan(const std::vector<double>& r, double p_lo, double p_hi, std::span<const double> widths,
+            double sign, Cand& best) const {
+    const double step = std::min(sw.dx, 0.25 * *std::min_element(widths.begin(), widths.end()));
+    const int T = int(std::floor((p_hi - p_lo) / step)) + 1;
+    std::vector<Cand> prof(T, Cand{0, 0, 0, -1});
+    for (int t = 0; t < T; ++t)
+      for (double w : widths) {
+        const auto [s, e] = match(r, p_lo + t * step, w, sign);
+        if (s > prof[t].score) prof[t] = {p_lo + t * step, w, e, s};
+      }
+    best.score = 0;
+    bool found = false;
+    for (int t = 0; t < T; ++t) {
+      if (!(prof[t].score > best.score)) continue;
+      best = prof[t];
+      found = true;
+      if (t > 0 && t < T - 1 && prof[t - 1].score >= 0 && prof[t + 1].score >= 0) {
+        const double den = prof[t - 1].score - 2 * prof[t].score + prof[t + 1].score;
+        if (den < 0) best.p += step * std::clamp(0.5 * (prof[t - 1].score - prof[t + 1].score) / den, -0.5, 0.5);
+      }
+    }
+    return found;
+  }
+
+  // Step 2: local maxima of the score profile over the whole sweep, at most
+  // 6 N + 4 of the strongest, in order of position.
+  std::vector<Cand> candidates(const std::vector<double>& r) const {
+    const double step = sw.dx;
+    const int T = int(std::floor(sw.span / step)) + 1;
+    std::vector<Cand> prof(T, Cand{0, 0, 0, -1}), out;
+    for (int t = 0; t < T; ++t)
+      for (double w : ladder) {
+        const auto [s, e] = match(r, sw.lo + t * step, w, sign_all);
+        if (s > prof[t].score) prof[t] = {sw.lo + t * step, w, e, s};
+      }
+    for (int t = 0; t < T; ++t) {
+      const double s = prof[t].score;
+      if (!(s > 0) || (t > 0 && prof[t - 1].score > s) || (t < T - 1 && prof[t + 1].score >= s)) continue;
+      Cand c = prof[t];
+      if (t > 0 && t < T - 1 && prof[t - 1].score >= 0 && prof[t + 1].score >= 0) {
+        const double den = prof[t - 1].score - 2 * s + prof[t + 1].score;
+        if (den < 0) c.p += step * std::clamp(0.5 * (prof[t - 1].score - prof[t + 1].score) / den, -0.5, 0.5);
+      }
+      out.push_back(c);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
+    if (out.size() > size_t(6 * N + 4)) out.resize(6 * N + 4);
+    std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.p < b.p; });
+    return out;
+  }
+
+  // Step 3: for each peak, the index of its candidate or -1.
+  std::vector<int> assign(const std::vector<Cand>& c, double inv_var) const {
+    const int M = int(c.size());
+    auto gain = [&](int k, int j) {
+      const double d = c[j].p - pos(k);
+      if (std::abs(d) > reach(k) || !(c[j].e * amp(k) > 0)) return -1.0;
+      return c[j].score * inv_var - (d / width(k)) * (d / width(k));
+    };
+    // dp[k][j]: best total of peaks < k using candidates < j; how: 0 peak k-1
+    // takes none, 1 candidate j-1 unused, 2 peak k-1 takes candidate j-1.
+    std::vector<double> dp(size_t(N + 1) * (M + 1), 0.0);
+    std::vector<char> how(dp.size(), 0);
+    auto at = [&](int k, int j) { return size_t(k) * (M + 1) + j; };
+    for (int k = 0; k < N; ++k) {
+      dp[at(k + 1, 0)] = dp[at(k, 0)];
+      for (int j = 1; j <= M; ++j) {
+        double best = dp[at(k, j)];
+        char h = 0;
+        if (dp[at(k + 1, j - 1)] > best) {
+          best = dp[at(k + 1, j - 1)];
+          h = 1;
+        }
+        const double gj = gain(k, j - 1);
+        if (gj > 0 && dp[at(k, j - 1)] + gj > best) {
+          best = dp[at(k, j - 1)] + gj;
+          h = 2;
+        }
+        dp[at(k + 1, j)] = best;
+        how[at(k + 1, j)] = h;
+      }
+    }
+    std::vector<int> out(N, -1);
+    for (int k = N, j = M; k > 0;) {
+      const char h = j > 0 ? how[at(k, j)] : 0;
+      if (h == 1) {
+        --j;
+      } else {
+        if (h == 2) out[k - 1] = --j;
+        --k;
+      }
+    }
+    return out;
+  }
+
+  void run(const std::vector<double>& v, double* out) const {
+    const int n = sw.n, lb = spec.linear_background ? 1 : 0;
+    // Step 1.
+    std::vector<double> B(size_t(first + N) * n);
+    for (int i = 0; i < n; ++i) {
+      B[i] = 1;
+      if (lb) B[n + i] = xc[i];
+      B[size_t(first) * n + i] = gshape[i];
+    }
+    double c[12] = {};
+    double a = 0, b = 0, scale = 1;
+    double chi2_global = lstsq(B.data(), first + 1, n, v.data(), c);
+    if (std::isfinite(chi2_global) && std::isfinite(c[first])) {
+      a = c[0];
+      b = lb ? c[1] : 0.0;
+      scale = std::clamp(c[first], 0.2, 5.0);
+    } else {
+      a = std::accumulate(v.begin(), v.end(), 0.0) / n;
+      chi2_global = std::numeric_limits<double>::infinity();
+    }
+    out[0] = a;
+    if (lb) out[1] = b;
+    for (int k = 0; k < N; ++k) {
+      out[first + 3 * k] = pos(k);
+      out[first + 3 * k + 1] = width(k);
+      out[first + 3 * k + 2] = scale * amp(k);
+    }
+    // Steps 2 and 3.
+    std::vector<double> r(n);
+    for (int i = 0; i < n; ++i) r[i] = v[i] - a - b * xc[i];
+    double sigma = noise_sigma(v);
+    sigma = std::max(sigma, 1e-6 * std::max(std::abs(a), 1e-30));
+    const auto cand = candidates(r);
+    const auto which = assign(cand, 1 / (sigma * sigma));
+    std::vector<double> P(N), W(N), A(N), contrib(size_t(N) * n), total(n, 0.0);
+    for (int k = 0; k < N; ++k) {
+      const int j = which[k];
+      P[k] = j >= 0 ? cand[j].p : pos(k);
+      W[k] = j >= 0 ? cand[j].w : width(k);
+      A[k] = j >= 0 ? cand[j].e : scale * amp(k);
+      for (int i = 0; i < n; ++i) total[i] += contrib[size_t(k) * n + i] = A[k] * shape(i, P[k], W[k]);
+    }
+    // Step 4.
+    for (int k = 0; k < N; ++k) {
+      double* ck = contrib.data() + size_t(k) * n;
+      for (int i = 0; i < n; ++i) r[i] = v[i] - a - b * xc[i] - (total[i] - ck[i]);
+      const bool found = which[k] >= 0;
+      const double R = found ? std::max(0.5 * W[k], 2 * sw.dx) : reach(k);
+      double p_lo = std::max(P[k] - R, sw.lo), p_hi = std::min(P[k] + R, sw.hi);
+      if (k > 0) p_lo = std::max(p_lo, 0.5 * (P[k - 1] + P[k]));
+      if (k < N - 1) p_hi = std::min(p_hi, 0.5 * (P[k] + P[k + 1]));
+      static constexpr double near[3] = {0.7, 1.0, 1.4}, wide[4] = {0.35, 0.5, 0.7, 1.0};
+      std::vector<double> widths;
+      for (double f : found ? std::span<const double>(near) : std::span<const double>(wide))
+        widths.push_back(std::max(f * (found ? W[k] : width(k)), 1.5 * sw.dx));
+      Cand best{};
+      if (!(p_hi > p_lo) || !scan(r, p_lo, p_hi, widths, amp(k) > 0 ? 1.0 : -1.0, best)) continue;
+      P[k] = best.p;
+      W[k] = best.w;
+      A[k] = best.e;
+      for (int i = 0; i < n; ++i) {
+        total[i] -= ck[i];
+        total[i] += ck[i] = A[k] * shape(i, P[k], W[k]);
+      }
+    }
+    for (int k = 0; k < N; ++k)
+      for (int i = 0; i < n; ++i) B[size_t(first + k) * n + i] = shape(i, P[k], W[k]);
+    const double chi2 = lstsq(B.data(), first + N, n, v.data(), c);
+    if (!(chi2 < chi2_global)) return;  // keep the scaled global start
+    out[0] = c[0];
+    if (lb) out[1] = c[1];
+    for (int k = 0; k < N; ++k) {
+      out[first + 3 * k] = P[k];
+      out[first + 3 * k + 1] = W[k];
+      out[first + 3 * k + 2] = c[first + k] * amp(k) > 0 ? c[first + k] : A[k];
+    }
+  }
+};
+
+}  // namespace tessera::fit::guess_detail

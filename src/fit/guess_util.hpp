@@ -1,0 +1,167 @@
+// Internal to src/fit/guess*: the sweep in ascending order, smoothing,
+// percentiles, small linear least squares, line shapes and a deterministic
+// parallel loop over pixels. Included only by guess.cpp and guess_peaks.hpp.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "model_spec.hpp"
+
+namespace tessera::fit::guess_detail {
+
+inline constexpr double pi = 3.14159265358979323846;
+inline constexpr double ln2 = 0.69314718055994530942;
+
+// The sweep in ascending order, shared by every pixel of a cube.
+struct Sweep {
+  int n = 0;
+  std::vector<int> order;  // indices of x in ascending order
+  std::vector<double> x;   // x[order[i]]
+  double lo = 0, hi = 0, span = 1, dx = 1;  // dx: median positive spacing
+};
+
+inline Sweep make_sweep(std::span<const float> x) {
+  Sweep s;
+  s.n = int(x.size());
+  s.order.resize(s.n);
+  std::iota(s.order.begin(), s.order.end(), 0);
+  std::stable_sort(s.order.begin(), s.order.end(), [&](int a, int b) { return x[a] < x[b]; });
+  for (int i : s.order) s.x.push_back(x[i]);
+  s.lo = s.x.front();
+  s.hi = s.x.back();
+  if (s.hi > s.lo) s.span = s.hi - s.lo;
+  std::vector<double> d;
+  for (int i = 1; i < s.n; ++i)
+    if (s.x[i] > s.x[i - 1]) d.push_back(s.x[i] - s.x[i - 1]);
+  if (!d.empty()) {
+    std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
+    s.dx = d[d.size() / 2];
+  } else {
+    s.dx = s.span;
+  }
+  return s;
+}
+
+// One spectrum in the sweep's ascending order, in double.
+inline std::vector<double> gather(const Sweep& s, const float* y) {
+  std::vector<double> v(s.n);
+  for (int i = 0; i < s.n; ++i) v[i] = y[s.order[i]];
+  return v;
+}
+
+inline bool all_finite(const float* v, int n) {
+  for (int i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+// Light smoothing: binomial 1-4-6-4-1 weights, renormalised at the ends.
+inline std::vector<double> smooth5(const std::vector<double>& v) {
+  const int n = int(v.size());
+  static constexpr double w[5] = {1, 4, 6, 4, 1};
+  std::vector<double> out(n);
+  for (int i = 0; i < n; ++i) {
+    double s = 0, ws = 0;
+    for (int k = -2; k <= 2; ++k)
+      if (i + k >= 0 && i + k < n) {
+        s += w[k + 2] * v[i + k];
+        ws += w[k + 2];
+      }
+    out[i] = s / ws;
+  }
+  return out;
+}
+
+inline double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double t = q * double(v.size() - 1);
+  const size_t i = size_t(t);
+  if (i + 1 >= v.size()) return v.back();
+  return v[i] + (t - double(i)) * (v[i + 1] - v[i]);
+}
+
+// Linear least squares min ||v - sum_j c_j B_j||^2 for m <= 12 columns B_j
+// (stored as rows of B, n points each) by the normal equations, equilibrated,
+// with partial pivoting. Returns chi2, or NaN when the columns are dependent.
+inline double lstsq(const double* B, int m, int n, const double* v, double* c) {
+  double A[12][13];
+  for (int j = 0; j < m; ++j) {
+    for (int k = 0; k <= j; ++k) {
+      double s = 0;
+      for (int i = 0; i < n; ++i) s += B[j * n + i] * B[k * n + i];
+      A[j][k] = A[k][j] = s;
+    }
+    double s = 0;
+    for (int i = 0; i < n; ++i) s += B[j * n + i] * v[i];
+    A[j][m] = s;
+  }
+  double scale[12];
+  for (int j = 0; j < m; ++j) {
+    if (!(A[j][j] > 0)) return std::numeric_limits<double>::quiet_NaN();
+    scale[j] = 1 / std::sqrt(A[j][j]);
+  }
+  for (int j = 0; j < m; ++j) {
+    for (int k = 0; k < m; ++k) A[j][k] *= scale[j] * scale[k];
+    A[j][m] *= scale[j];
+  }
+  for (int col = 0; col < m; ++col) {
+    int piv = col;
+    for (int r = col + 1; r < m; ++r)
+      if (std::abs(A[r][col]) > std::abs(A[piv][col])) piv = r;
+    if (!(std::abs(A[piv][col]) > 1e-11)) return std::numeric_limits<double>::quiet_NaN();
+    if (piv != col)
+      for (int k = 0; k <= m; ++k) std::swap(A[col][k], A[piv][k]);
+    for (int r = col + 1; r < m; ++r) {
+      const double f = A[r][col] / A[col][col];
+      for (int k = col; k <= m; ++k) A[r][k] -= f * A[col][k];
+    }
+  }
+  for (int j = m - 1; j >= 0; --j) {
+    double s = A[j][m];
+    for (int k = j + 1; k < m; ++k) s -= A[j][k] * c[k];
+    c[j] = s / A[j][j];
+  }
+  double chi2 = 0;
+  for (int j = 0; j < m; ++j) c[j] *= scale[j];
+  for (int i = 0; i < n; ++i) {
+    double f = 0;
+    for (int j = 0; j < m; ++j) f += c[j] * B[j * n + i];
+    chi2 += (v[i] - f) * (v[i] - f);
+  }
+  return chi2;
+}
+
+inline double line_shape(bool gauss, double u) {
+  return gauss ? std::exp(-ln2 * u * u) : 1.0 / (1.0 + u * u);
+}
+
+inline int first_peak(const ModelSpec& s) { return s.linear_background ? 2 : 1; }
+
+// Calls f(pixel) for every pixel, on `threads` threads (0: all cores); the
+// pixels are independent, so the result does not depend on the thread count.
+template <class F> void parallel_pixels(std::int64_t n_pix, int threads, F&& f) {
+  constexpr std::int64_t chunk = 16;
+  int t = threads > 0 ? threads : int(std::thread::hardware_concurrency());
+  t = int(std::clamp<std::int64_t>((n_pix + chunk - 1) / chunk, 1, std::max(1, t)));
+  std::atomic<std::int64_t> next{0};
+  auto work = [&] {
+    for (;;) {
+      const std::int64_t b = next.fetch_add(chunk);
+      if (b >= n_pix) return;
+      for (std::int64_t p = b; p < std::min(b + chunk, n_pix); ++p) f(p);
+    }
+  };
+  if (t == 1) return work();
+  std::vector<std::jthread> pool;
+  for (int i = 0; i < t; ++i) pool.emplace_back(work);
+}
+
+}  // namespace tessera::fit::guess_detail
