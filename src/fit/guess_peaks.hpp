@@ -96,10 +96,11 @@ inline double noise_sigma(const std::vector<double>& v) {
 // ---- peaks: per-pixel search near a global fit -------------------------------------
 // 1. The pixel's background and contrast: v ~ a [+ b (x - x_mid)] + c * (global
 //    peaks), by linear least squares.
-// 2. Candidate features: local maxima over position of the matched-filter
-//    score (chi-square reduction of a line of width w plus a local offset over
-//    the points within 2 w, in units of the pixel's noise variance), maximised
-//    over a ladder of widths, on the background-subtracted spectrum.
+// 2. Candidate features, N + 2 of them, CLEAN-like: the maximum over position
+//    and a ladder of widths of the matched-filter score (chi-square reduction
+//    of a line of width w plus a local offset over the points within 2 w, in
+//    units of the pixel's noise variance) on the background-subtracted
+//    spectrum; its line is subtracted before the next is sought.
 // 3. Assignment: global peak k takes at most one candidate within 2.5 global
 //    widths of its global position, candidates in the same order as the peaks
 //    (so neighbours cannot swap and two peaks never share a feature), maximising
@@ -197,31 +198,47 @@ struct PeakSearch {
     return found;
   }
 
-  // Step 2: local maxima of the score profile over the whole sweep, at most
-  // 6 N + 4 of the strongest, in order of position.
-  std::vector<Cand> candidates(const std::vector<double>& r) const {
-    const double step = sw.dx;
-    const int T = int(std::floor(sw.span / step)) + 1;
-    std::vector<Cand> prof(T, Cand{0, 0, 0, -1}), out;
-    for (int t = 0; t < T; ++t)
+  // Step 2, CLEAN-like: the strongest feature of the score profile (at the
+  // sweep points, best over the width ladder) is taken, its line subtracted
+  // from r, the profile updated around it, and so on, N + 2 times; returned in
+  // order of position. Subtracting each feature before the next is sought keeps
+  // the side lobes of one feature from posing as others.
+  std::vector<Cand> candidates(std::vector<double> r) const {
+    const int n = sw.n;
+    const double wmax = ladder.back();
+    std::vector<Cand> prof(n), out;
+    auto eval = [&](int t) {
+      prof[t] = {sw.x[t], 0, 0, -1};
       for (double w : ladder) {
-        const auto [s, e] = match(r, sw.lo + t * step, w, sign_all);
-        if (s > prof[t].score) prof[t] = {sw.lo + t * step, w, e, s};
+        const auto [s, e] = match(r, sw.x[t], w, sign_all);
+        if (s > prof[t].score) prof[t] = {sw.x[t], w, e, s};
       }
-    for (int t = 0; t < T; ++t) {
-      const double s = prof[t].score;
-      if (!(s > 0) || (t > 0 && prof[t - 1].score > s) || (t < T - 1 && prof[t + 1].score >= s)) continue;
-      Cand c = prof[t];
-      if (t > 0 && t < T - 1 && prof[t - 1].score >= 0 && prof[t + 1].score >= 0) {
-        const double den = prof[t - 1].score - 2 * s + prof[t + 1].score;
-        if (den < 0) c.p += step * std::clamp(0.5 * (prof[t - 1].score - prof[t + 1].score) / den, -0.5, 0.5);
-      }
+    };
+    for (int t = 0; t < n; ++t) eval(t);
+    for (int it = 0; it < N + 2; ++it) {
+      int tb = 0;
+      for (int t = 1; t < n; ++t)
+        if (prof[t].score > prof[tb].score) tb = t;
+      if (!(prof[tb].score > 0)) break;
+      Cand c = prof[tb];
+      if (tb > 0 && tb < n - 1 && prof[tb - 1].score >= 0 && prof[tb + 1].score >= 0)
+        c.p = vertex(sw.x[tb - 1], prof[tb - 1].score, sw.x[tb], c.score, sw.x[tb + 1], prof[tb + 1].score);
       out.push_back(c);
+      for (int i = 0; i < n; ++i)
+        if (std::abs(sw.x[i] - c.p) <= 4 * c.w) r[i] -= c.e * shape(i, c.p, c.w);
+      for (int t = 0; t < n; ++t)
+        if (std::abs(sw.x[t] - c.p) <= 4 * c.w + 2 * wmax) eval(t);
     }
-    std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
-    if (out.size() > size_t(6 * N + 4)) out.resize(6 * N + 4);
     std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.p < b.p; });
     return out;
+  }
+
+  // Vertex of the parabola through three points, kept within [x0, x2].
+  static double vertex(double x0, double y0, double x1, double y1, double x2, double y2) {
+    const double a = (x1 - x0) * (y1 - y2), b = (x1 - x2) * (y1 - y0);
+    const double den = a - b;
+    if (!(std::abs(den) > 0)) return x1;
+    return std::clamp(x1 - 0.5 * ((x1 - x0) * a - (x1 - x2) * b) / den, x0, x2);
   }
 
   // Step 3: for each peak, the index of its candidate or -1.

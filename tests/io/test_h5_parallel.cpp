@@ -265,7 +265,9 @@ TEST(Output, CommitRenamesAndAbandonRemoves) {
   EXPECT_FALSE(exists(path + ".partial"));
   EXPECT_FALSE(exists(path));
 
-  // A stale partial file (not even HDF5) is replaced.
+  // A stale partial file (not even HDF5) is replaced. (The barrier keeps the
+  // checks above from seeing it.)
+  MPI_Barrier(MPI_COMM_WORLD);
   if (world_rank() == 0) std::ofstream(path + ".partial") << "left over by a killed job";
   MPI_Barrier(MPI_COMM_WORLD);
   {
