@@ -15,6 +15,7 @@ namespace tessera::cli {
 struct RunContext {
   int rank = 0;
   int size = 1;
+  std::string command_line;  // as typed, recorded in outputs
   bool is_root() const { return rank == 0; }
 };
 
@@ -33,5 +34,7 @@ struct Command {
 std::string version_line();
 
 Command add_info_command(CLI::App& app);
+Command add_fit_command(CLI::App& app);
+Command add_simulate_command(CLI::App& app);
 
 }  // namespace tessera::cli

@@ -61,6 +61,8 @@ int run(int argc, char** argv, const RunContext& ctx) {
 
   const std::vector<Command> commands = {
       add_info_command(app),
+      add_fit_command(app),
+      add_simulate_command(app),
   };
 
   try {
@@ -102,7 +104,9 @@ int run(int argc, char** argv, const RunContext& ctx) {
 
 int main(int argc, char** argv) {
   tessera::cli::MpiSession mpi(argc, argv);
-  const int status = tessera::cli::run(argc, argv, mpi.context());
+  tessera::cli::RunContext ctx = mpi.context();
+  for (int i = 0; i < argc; ++i) ctx.command_line += (i ? " " : "") + std::string(argv[i]);
+  const int status = tessera::cli::run(argc, argv, ctx);
   std::fflush(stdout);
   return status;
 }

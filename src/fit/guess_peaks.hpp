@@ -96,20 +96,24 @@ inline double noise_sigma(const std::vector<double>& v) {
 // ---- peaks: per-pixel search near a global fit -------------------------------------
 // 1. The pixel's background and contrast: v ~ a [+ b (x - x_mid)] + c * (global
 //    peaks), by linear least squares.
-// 2. Candidate features, N + 2 of them, CLEAN-like: the maximum over position
-//    and a ladder of widths of the matched-filter score (chi-square reduction
-//    of a line of width w plus a local offset over the points within 2 w, in
-//    units of the pixel's noise variance) on the background-subtracted
-//    spectrum; its line is subtracted before the next is sought.
+// Then, for each width w of a ladder (ratio sqrt 2, from 0.2 times the
+// narrowest global width, at least 1.5 sweep spacings, to the widest):
+// 2. Candidate features, N + 2 of them, CLEAN-like: the position of the best
+//    matched-filter score (chi-square reduction of a line of width w plus a
+//    local offset over the points within 2 w, in units of the pixel's noise
+//    variance) on the background-subtracted spectrum; its line is subtracted
+//    before the next is sought, so one feature's side lobes do not pose as
+//    others. One width per pass: a wide line that merges two close features
+//    loses to two narrow ones in step 4, not in the score.
 // 3. Assignment: global peak k takes at most one candidate within 2.5 global
 //    widths of its global position, candidates in the same order as the peaks
 //    (so neighbours cannot swap and two peaks never share a feature), maximising
-//    the total score minus ((shift) / (global width))^2, by dynamic programming.
-//    A peak without a candidate keeps its global position and width.
-// 4. One sweep of peak-by-peak refinement on the residual of the other peaks
-//    (resolves overlapping lines), then background and amplitudes by linear
-//    least squares. If that start explains the pixel worse than the scaled
-//    global start of step 1, the latter is used.
+//    the total score minus (shift / (0.35 global width))^2 (a prior: the mean
+//    spectrum's width measures the spread of positions), by dynamic
+//    programming. A peak without a candidate keeps its global line.
+// 4. Background and amplitudes by linear least squares at those positions and
+//    widths. The start with the lowest chi-square over the ladder and the scaled
+//    global start of step 1 wins.
 struct PeakSearch {
   const ModelSpec& spec;
   const Sweep& sw;
@@ -172,47 +176,17 @@ struct PeakSearch {
     double p, w, e, score;
   };
 
-  // Best (p, w, e) over positions in [p_lo, p_hi] (steps of at most one
-  // spacing, refined by a parabola) and the given widths; false if none.
-  bool scan(const std::vector<double>& r, double p_lo, double p_hi, std::span<const double> widths,
-            double sign, Cand& best) const {
-    const double step = std::min(sw.dx, 0.25 * *std::min_element(widths.begin(), widths.end()));
-    const int T = int(std::floor((p_hi - p_lo) / step)) + 1;
-    std::vector<Cand> prof(T, Cand{0, 0, 0, -1});
-    for (int t = 0; t < T; ++t)
-      for (double w : widths) {
-        const auto [s, e] = match(r, p_lo + t * step, w, sign);
-        if (s > prof[t].score) prof[t] = {p_lo + t * step, w, e, s};
-      }
-    best.score = 0;
-    bool found = false;
-    for (int t = 0; t < T; ++t) {
-      if (!(prof[t].score > best.score)) continue;
-      best = prof[t];
-      found = true;
-      if (t > 0 && t < T - 1 && prof[t - 1].score >= 0 && prof[t + 1].score >= 0) {
-        const double den = prof[t - 1].score - 2 * prof[t].score + prof[t + 1].score;
-        if (den < 0) best.p += step * std::clamp(0.5 * (prof[t - 1].score - prof[t + 1].score) / den, -0.5, 0.5);
-      }
-    }
-    return found;
-  }
-
   // Step 2, CLEAN-like: the strongest feature of the score profile (at the
   // sweep points, best over the width ladder) is taken, its line subtracted
   // from r, the profile updated around it, and so on, N + 2 times; returned in
   // order of position. Subtracting each feature before the next is sought keeps
   // the side lobes of one feature from posing as others.
-  std::vector<Cand> candidates(std::vector<double> r) const {
+  std::vector<Cand> candidates(std::vector<double> r, double w) const {
     const int n = sw.n;
-    const double wmax = ladder.back();
     std::vector<Cand> prof(n), out;
     auto eval = [&](int t) {
-      prof[t] = {sw.x[t], 0, 0, -1};
-      for (double w : ladder) {
-        const auto [s, e] = match(r, sw.x[t], w, sign_all);
-        if (s > prof[t].score) prof[t] = {sw.x[t], w, e, s};
-      }
+      const auto [s, e] = match(r, sw.x[t], w, sign_all);
+      prof[t] = {sw.x[t], w, e, s};
     };
     for (int t = 0; t < n; ++t) eval(t);
     for (int it = 0; it < N + 2; ++it) {
@@ -227,7 +201,7 @@ struct PeakSearch {
       for (int i = 0; i < n; ++i)
         if (std::abs(sw.x[i] - c.p) <= 4 * c.w) r[i] -= c.e * shape(i, c.p, c.w);
       for (int t = 0; t < n; ++t)
-        if (std::abs(sw.x[t] - c.p) <= 4 * c.w + 2 * wmax) eval(t);
+        if (std::abs(sw.x[t] - c.p) <= 6 * w) eval(t);
     }
     std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.p < b.p; });
     return out;
@@ -247,7 +221,8 @@ struct PeakSearch {
     auto gain = [&](int k, int j) {
       const double d = c[j].p - pos(k);
       if (std::abs(d) > reach(k) || !(c[j].e * amp(k) > 0)) return -1.0;
-      return c[j].score * inv_var - (d / width(k)) * (d / width(k));
+      const double pw = 0.35 * width(k);
+      return c[j].score * inv_var - (d / pw) * (d / pw);
     };
     // dp[k][j]: best total of peaks < k using candidates < j; how: 0 peak k-1
     // takes none, 1 candidate j-1 unused, 2 peak k-1 takes candidate j-1.
@@ -312,48 +287,42 @@ struct PeakSearch {
       out[first + 3 * k + 1] = width(k);
       out[first + 3 * k + 2] = scale * amp(k);
     }
-    // Steps 2 and 3.
-    std::vector<double> r(n);
-    for (int i = 0; i < n; ++i) r[i] = v[i] - a - b * xc[i];
-    double sigma = noise_sigma(v);
-    sigma = std::max(sigma, 1e-6 * std::max(std::abs(a), 1e-30));
-    const auto cand = candidates(r);
-    const auto which = assign(cand, 1 / (sigma * sigma));
-    std::vector<double> P(N), W(N), A(N), contrib(size_t(N) * n), total(n, 0.0);
+    // Steps 2 to 4 for each width of the ladder.
+    std::vector<double> r0(n), trial(spec.n_params());
+    for (int i = 0; i < n; ++i) r0[i] = v[i] - a - b * xc[i];
+    const double sigma = std::max(noise_sigma(v), 1e-6 * std::max(std::abs(a), 1e-30));
+    double best = chi2_global;
+    for (double w : ladder) {
+      const double chi2 = try_width(v, r0, scale, w, 1 / (sigma * sigma), trial.data());
+      if (chi2 < best) {
+        best = chi2;
+        std::copy(trial.begin(), trial.end(), out);
+      }
+    }
+  }
+
+  // Steps 2 to 4 with candidates of width w; returns the chi-square of the
+  // start written to out (NaN when the least squares fail).
+  double try_width(const std::vector<double>& v, const std::vector<double>& r0, double scale,
+                   double w, double inv_var, double* out) const {
+    const int n = sw.n, lb = spec.linear_background ? 1 : 0;
+    const auto cand = candidates(r0, w);
+    const auto which = assign(cand, inv_var);
+    std::vector<double> P(N), W(N), A(N), B(size_t(first + N) * n);
+    for (int i = 0; i < n; ++i) {
+      B[i] = 1;
+      if (lb) B[n + i] = xc[i];
+    }
     for (int k = 0; k < N; ++k) {
       const int j = which[k];
       P[k] = j >= 0 ? cand[j].p : pos(k);
       W[k] = j >= 0 ? cand[j].w : width(k);
       A[k] = j >= 0 ? cand[j].e : scale * amp(k);
-      for (int i = 0; i < n; ++i) total[i] += contrib[size_t(k) * n + i] = A[k] * shape(i, P[k], W[k]);
-    }
-    // Step 4.
-    for (int k = 0; k < N; ++k) {
-      double* ck = contrib.data() + size_t(k) * n;
-      for (int i = 0; i < n; ++i) r[i] = v[i] - a - b * xc[i] - (total[i] - ck[i]);
-      const bool found = which[k] >= 0;
-      const double R = found ? std::max(0.5 * W[k], 2 * sw.dx) : reach(k);
-      double p_lo = std::max(P[k] - R, sw.lo), p_hi = std::min(P[k] + R, sw.hi);
-      if (k > 0) p_lo = std::max(p_lo, 0.5 * (P[k - 1] + P[k]));
-      if (k < N - 1) p_hi = std::min(p_hi, 0.5 * (P[k] + P[k + 1]));
-      static constexpr double near[3] = {0.7, 1.0, 1.4}, wide[4] = {0.35, 0.5, 0.7, 1.0};
-      std::vector<double> widths;
-      for (double f : found ? std::span<const double>(near) : std::span<const double>(wide))
-        widths.push_back(std::max(f * (found ? W[k] : width(k)), 1.5 * sw.dx));
-      Cand best{};
-      if (!(p_hi > p_lo) || !scan(r, p_lo, p_hi, widths, amp(k) > 0 ? 1.0 : -1.0, best)) continue;
-      P[k] = best.p;
-      W[k] = best.w;
-      A[k] = best.e;
-      for (int i = 0; i < n; ++i) {
-        total[i] -= ck[i];
-        total[i] += ck[i] = A[k] * shape(i, P[k], W[k]);
-      }
-    }
-    for (int k = 0; k < N; ++k)
       for (int i = 0; i < n; ++i) B[size_t(first + k) * n + i] = shape(i, P[k], W[k]);
+    }
+    double c[12];
     const double chi2 = lstsq(B.data(), first + N, n, v.data(), c);
-    if (!(chi2 < chi2_global)) return;  // keep the scaled global start
+    if (!std::isfinite(chi2)) return chi2;
     out[0] = c[0];
     if (lb) out[1] = c[1];
     for (int k = 0; k < N; ++k) {
@@ -361,6 +330,7 @@ struct PeakSearch {
       out[first + 3 * k + 1] = W[k];
       out[first + 3 * k + 2] = c[first + k] * amp(k) > 0 ? c[first + k] : A[k];
     }
+    return chi2;
   }
 };
 

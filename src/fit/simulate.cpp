@@ -18,7 +18,9 @@ double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[
 // Field (mT) at pixel (iy, ix): bias along a direction that splits all four NV
 // axes differently, a gradient along x, and a point dipole under the centre.
 Vec3 field_at(const SimOptions& o, int iy, int ix) {
-  const Vec3 dir{0.45, 0.30, 0.84};  // not symmetric to any <111> axis
+  // Projections on the four <111> axes 0.21, 0.42, 0.63, 0.84: evenly spread
+  // lines, none of them pairs merging at the centre.
+  const Vec3 dir{0.91299324, -0.1824684, -0.36489536};
   const double norm = std::sqrt(dot(dir, dir));
   const double u = o.nx > 1 ? double(ix) / (o.nx - 1) - 0.5 : 0.0;  // -0.5 .. 0.5
   const double v = o.ny > 1 ? double(iy) / (o.ny - 1) - 0.5 : 0.0;

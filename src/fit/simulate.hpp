@@ -31,7 +31,7 @@ struct SimOptions {
   double photons = 0;  // > 0: Poisson sig/ref frames with this many counts per point
   double contrast = 0.01;
   double fwhm = 9.0;         // MHz
-  double bias_mt = 2.0;      // ODMR bias field magnitude
+  double bias_mt = 4.0;      // ODMR bias field magnitude (8 peaks 24 MHz apart)
   double gradient_mhz = 10;  // ODMR: how far the outer peaks move across the image
   double dipole_mhz = 4;     // ODMR: peak shift of the dipole feature at its centre
   double bad_fraction = 0.002;  // dead and saturated pixels, each
