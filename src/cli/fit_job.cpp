@@ -176,6 +176,12 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   for (double v : sweep_d)
     if (!std::isfinite(v)) throw UsageError(r.input + ": " + r.sweep + " holds a non-finite value");
   const std::vector<float> x(sweep_d.begin(), sweep_d.end());
+  // Units for the output's attributes, where the input says them.
+  const std::string x_unit =
+      in.has_attribute("/", "x_unit") ? in.read_attribute_string("/", "x_unit") : "sweep unit";
+  const std::string y_unit = !r.sig.empty() ? "sig/ref"
+                             : in.has_attribute("/", "y_unit") ? in.read_attribute_string("/", "y_unit")
+                                                               : "data unit";
   const Geometry g = make_geometry(info.dims, r.roi, r.bin);
 
   const fit::ModelSpec spec = fit::make_model_spec(r.model, r.peaks, r.background, x);
@@ -355,7 +361,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "background", spec.linear_background ? "linear" : "constant");
   out.write_attribute("/", "x_mid", spec.x_mid);
   out.write_attribute("/", "param_names", names);
-  out.write_attribute("/", "param_units", spec.param_units("sweep unit", "data unit"));
+  out.write_attribute("/", "param_units", spec.param_units(x_unit, y_unit));
   out.write_attribute("/", "estimator", r.estimator);
   out.write_attribute("/", "tol", r.tol);
   out.write_attribute("/", "max_iter", std::int64_t(r.max_iter));

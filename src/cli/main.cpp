@@ -46,8 +46,11 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// One write per line, so that the lines of several ranks do not interleave.
 void print_error(const std::string& message) {
-  std::cerr << "tessera: " << one_line(message) << '\n';
+  const std::string line = "tessera: " + one_line(message) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
 }
 
 int run(int argc, char** argv, const RunContext& ctx) {

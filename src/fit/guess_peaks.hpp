@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdlib>
 
 #include "guess_util.hpp"
 
@@ -140,7 +141,8 @@ struct PeakSearch {
       for (int k = 0; k < N; ++k) gshape[i] += amp(k) * shape(i, pos(k), width(k));
     }
     const double lo = std::max(1.5 * sw.dx, 0.2 * wmin), hi = std::max(wmax, lo);
-    for (double w = lo; w < hi * 1.0001; w *= std::sqrt(2.0)) ladder.push_back(w);
+    const double ratio = std::getenv("K_RATIO") ? std::atof(std::getenv("K_RATIO")) : std::sqrt(2.0);
+    for (double w = lo; w < hi * 1.0001; w *= ratio) ladder.push_back(w);
     if (ladder.back() < hi) ladder.push_back(hi);
   }
   double pos(int k) const { return g[first + 3 * k]; }
@@ -153,8 +155,8 @@ struct PeakSearch {
   // fitted to r over the points within 2 w of p; score -1 when the window is
   // too small or the amplitude has the wrong sign (sign 0: either).
   std::pair<double, double> match(const std::vector<double>& r, double p, double w, double sign) const {
-    const auto i0 = int(std::lower_bound(sw.x.begin(), sw.x.end(), p - 2 * w) - sw.x.begin());
-    const auto i1 = int(std::upper_bound(sw.x.begin(), sw.x.end(), p + 2 * w) - sw.x.begin());
+    const auto i0 = int(std::lower_bound(sw.x.begin(), sw.x.end(), p - kWin * w) - sw.x.begin());
+    const auto i1 = int(std::upper_bound(sw.x.begin(), sw.x.end(), p + kWin * w) - sw.x.begin());
     const int m = i1 - i0;
     if (m < 4) return {-1, 0};
     double St = 0, Stt = 0, Sr = 0, Srt = 0;
@@ -176,36 +178,77 @@ struct PeakSearch {
     double p, w, e, score;
   };
 
-  // Step 2, CLEAN-like: the strongest feature of the score profile (at the
-  // sweep points, best over the width ladder) is taken, its line subtracted
-  // from r, the profile updated around it, and so on, N + 2 times; returned in
-  // order of position. Subtracting each feature before the next is sought keeps
-  // the side lobes of one feature from posing as others.
+  // Step 2: the strongest feature of the score profile of width w (at the
+  // sweep points, its position refined by a parabola) is taken, its line
+  // subtracted from r (within 4 w), the profile updated where that changed it,
+  // and so on, N + 2 times; returned in order of position.
   std::vector<Cand> candidates(std::vector<double> r, double w) const {
     const int n = sw.n;
-    std::vector<Cand> prof(n), out;
-    auto eval = [&](int t) {
-      const auto [s, e] = match(r, sw.x[t], w, sign_all);
-      prof[t] = {sw.x[t], w, e, s};
+    std::vector<Cand> prof(n, Cand{0, w, 0, -1}), out;
+    // Positions every S points (about w / 6 apart); on a uniform sweep the line
+    // centred on point t has the same values T[d] at points t + d for every t,
+    // so the sums over T come from prefix sums, those over r from a prefix sum
+    // and one dot product.
+    const int S = std::max(1, int(w / (kStride * sw.dx)));
+    const double step = sw.uniform ? sw.span / (n - 1) : 0;
+    const int H = sw.uniform ? int(std::floor(kWin * w / step + 1e-9)) : 0;
+    std::vector<double> T(2 * H + 1), PT(2 * H + 2, 0.0), PTT(2 * H + 2, 0.0), PR(n + 1, 0.0);
+    for (int d = -H; d <= H; ++d) {
+      T[d + H] = line_shape(gauss, 2 * d * step / w);
+      PT[d + H + 1] = PT[d + H] + T[d + H];
+      PTT[d + H + 1] = PTT[d + H] + T[d + H] * T[d + H];
+    }
+    auto prefix = [&] {
+      for (int i = 0; i < n; ++i) PR[i + 1] = PR[i] + r[i];
     };
-    for (int t = 0; t < n; ++t) eval(t);
+    auto eval = [&](int t) {
+      if (!sw.uniform) {
+        const auto [sc, e] = match(r, sw.x[t], w, sign_all);
+        prof[t] = {sw.x[t], w, e, sc};
+        return;
+      }
+      prof[t] = {sw.x[t], w, 0, -1};
+      const int d0 = std::max(-H, -t), d1 = std::min(H, n - 1 - t), m = d1 - d0 + 1;
+      if (m < 4) return;
+      const double St = PT[d1 + H + 1] - PT[d0 + H], Stt = PTT[d1 + H + 1] - PTT[d0 + H];
+      const double Sr = PR[t + d1 + 1] - PR[t + d0];
+      double acc[4] = {0, 0, 0, 0};
+      const double* Tp = T.data() + H;
+      const double* rp = r.data() + t;
+      int d = d0;
+      for (; d + 3 <= d1; d += 4)
+        for (int u = 0; u < 4; ++u) acc[u] += Tp[d + u] * rp[d + u];
+      for (; d <= d1; ++d) acc[0] += Tp[d] * rp[d];
+      const double Srt = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      const double var = Stt - St * St / m, cov = Srt - St * Sr / m;
+      if (!(var > 1e-12 * Stt)) return;
+      const double e = cov / var;
+      if (sign_all != 0 && !(e * sign_all > 0)) return;
+      prof[t] = {sw.x[t], w, e, cov * cov / var};
+    };
+    prefix();
+    for (int t = 0; t < n; t += S) eval(t);
     for (int it = 0; it < N + 2; ++it) {
       int tb = 0;
-      for (int t = 1; t < n; ++t)
+      for (int t = S; t < n; t += S)
         if (prof[t].score > prof[tb].score) tb = t;
       if (!(prof[tb].score > 0)) break;
       Cand c = prof[tb];
-      if (tb > 0 && tb < n - 1 && prof[tb - 1].score >= 0 && prof[tb + 1].score >= 0)
-        c.p = vertex(sw.x[tb - 1], prof[tb - 1].score, sw.x[tb], c.score, sw.x[tb + 1], prof[tb + 1].score);
+      if (tb >= S && tb + S < n && prof[tb - S].score >= 0 && prof[tb + S].score >= 0)
+        c.p = vertex(sw.x[tb - S], prof[tb - S].score, sw.x[tb], c.score, sw.x[tb + S], prof[tb + S].score);
       out.push_back(c);
       for (int i = 0; i < n; ++i)
-        if (std::abs(sw.x[i] - c.p) <= 4 * c.w) r[i] -= c.e * shape(i, c.p, c.w);
-      for (int t = 0; t < n; ++t)
-        if (std::abs(sw.x[t] - c.p) <= 6 * w) eval(t);
+        if (std::abs(sw.x[i] - c.p) <= kSub * w) r[i] -= c.e * shape(i, c.p, w);
+      prefix();
+      for (int t = 0; t < n; t += S)
+        if (std::abs(sw.x[t] - c.p) <= (kSub + kWin) * w + sw.dx) eval(t);
     }
     std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.p < b.p; });
     return out;
   }
+  double kWin = std::getenv("K_WIN") ? std::atof(std::getenv("K_WIN")) : 2.0;
+  double kSub = std::getenv("K_SUB") ? std::atof(std::getenv("K_SUB")) : 4.0;
+  double kStride = std::getenv("K_STRIDE") ? std::atof(std::getenv("K_STRIDE")) : 1e9;
 
   // Vertex of the parabola through three points, kept within [x0, x2].
   static double vertex(double x0, double y0, double x1, double y1, double x2, double y2) {

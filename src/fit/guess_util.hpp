@@ -26,6 +26,7 @@ struct Sweep {
   std::vector<int> order;  // indices of x in ascending order
   std::vector<double> x;   // x[order[i]]
   double lo = 0, hi = 0, span = 1, dx = 1;  // dx: median positive spacing
+  bool uniform = false;  // x[i] = lo + i * span / (n - 1) to 1e-3 of a spacing
 };
 
 inline Sweep make_sweep(std::span<const float> x) {
@@ -46,6 +47,11 @@ inline Sweep make_sweep(std::span<const float> x) {
     s.dx = d[d.size() / 2];
   } else {
     s.dx = s.span;
+  }
+  if (s.n > 1 && s.hi > s.lo) {
+    const double step = (s.hi - s.lo) / (s.n - 1);
+    s.uniform = true;
+    for (int i = 0; i < s.n; ++i) s.uniform &= std::abs(s.x[i] - (s.lo + i * step)) <= 1e-3 * step;
   }
   return s;
 }

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `tessera simulate` and `tessera fit` (run by ctest).
+
+    fit_e2e.py --tessera BUILD/tessera --mpiexec MPIEXEC [--mpiflags "..."] CASE
+
+Each CASE is one ctest test. Needs h5py and numpy (Debian python3-h5py).
+"""
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+ARGS = None
+TMP = None
+
+
+def run(args, np_=0, expect_rc=0):
+    cmd = [ARGS.tessera] + [str(a) for a in args]
+    if np_ > 0:
+        cmd = [ARGS.mpiexec] + shlex.split(ARGS.mpiflags) + ["-n", str(np_)] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != expect_rc:
+        sys.exit(f"FAIL: {' '.join(cmd)}\nexit {p.returncode}, expected {expect_rc}\n"
+                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def simulate(kind, name, *extra):
+    run(["simulate", kind, "-o", path(name), "--seed", 7, *extra])
+    return path(name)
+
+
+def datasets(f):
+    out = {}
+    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def check(cond, msg):
+    if not cond:
+        sys.exit("FAIL: " + msg)
+
+
+def centre_errors(sim, fit):
+    with h5py.File(sim) as s, h5py.File(fit) as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["param_names"]]
+        pos = [n for n in names if n.startswith("pos")]
+        truth_ok = np.isfinite(s["truth"][pos[0]][()])
+        err = np.max([np.abs(f["params"][n][()] - s["truth"][n][()]) for n in pos], axis=0)
+        err[~np.isfinite(err)] = np.inf
+        return err[truth_ok], f["state"][()]
+
+
+# ---- cases ---------------------------------------------------------------------
+
+def case_ranks_bit_identical():
+    """The same cube fitted with 1, 2, 3 and 7 ranks: every dataset identical."""
+    cube = simulate("odmr", "r.h5", "--size", "14x20", "--peaks", 8)
+    ref = None
+    for n in (1, 2, 3, 7):
+        out = path(f"r{n}.h5")
+        run(["fit", cube, "-o", out, "--peaks", 8, "--quiet", "--threads", 1], np_=n)
+        with h5py.File(out) as f:
+            d = datasets(f)
+            check(f.attrs["ranks"] == n, f"ranks attribute {f.attrs['ranks']} != {n}")
+        if ref is None:
+            ref = d
+            continue
+        check(d.keys() == ref.keys(), f"{n} ranks: datasets differ: {sorted(d)} vs {sorted(ref)}")
+        for k in ref:
+            check(np.array_equal(d[k], ref[k], equal_nan=True), f"{n} ranks: /{k} differs from 1 rank")
+    print("1, 2, 3, 7 ranks: every dataset bit-identical")
+
+
+def case_threads_and_chunks_bit_identical():
+    """Thread count and a tiny memory budget (one row per chunk) change no bit."""
+    cube = simulate("odmr", "t.h5", "--size", "12x16", "--peaks", 2)
+    run(["fit", cube, "-o", path("t_a.h5"), "--quiet", "--threads", 1])
+    run(["fit", cube, "-o", path("t_b.h5"), "--quiet", "--threads", 2, "--memory-budget", "1K"], np_=2)
+    with h5py.File(path("t_a.h5")) as a, h5py.File(path("t_b.h5")) as b:
+        da, db = datasets(a), datasets(b)
+        for k in da:
+            check(np.array_equal(da[k], db[k], equal_nan=True), f"/{k} differs with threads/chunks")
+
+
+def case_accuracy_8_peaks():
+    """8 peaks moving +-5 MHz and a dipole: < 0.2 % of pixels with a centre > 5 MHz off."""
+    cube = simulate("odmr", "a8.h5", "--size", "48x64", "--peaks", 8, "--gradient", 20)
+    out = path("a8_fit.h5")
+    run(["fit", cube, "-o", out, "--peaks", 8, "--quiet"], np_=2)
+    err, state = centre_errors(cube, out)
+    bad = np.mean(err > 5)
+    print(f"8 peaks: {100 * bad:.3f} % of pixels with a centre > 5 MHz off, median max error "
+          f"{np.median(err):.3f} MHz, states {np.bincount(state.ravel(), minlength=6)}")
+    check(bad < 0.002, f"{100 * bad:.3f} % of pixels off by > 5 MHz (limit 0.2 %)")
+
+
+def case_accuracy_2_peaks():
+    cube = simulate("odmr", "a2.h5", "--size", "48x64", "--peaks", 2)
+    out = path("a2_fit.h5")
+    run(["fit", cube, "-o", out, "--quiet"])
+    err, state = centre_errors(cube, out)
+    bad = np.mean(err > 5)
+    print(f"2 peaks: {100 * bad:.3f} % off by > 5 MHz, median {np.median(err):.3f} MHz")
+    check(bad <= 0.001, f"{100 * bad:.3f} % of pixels off by > 5 MHz (limit 0.1 %)")
+
+
+def case_bad_pixels_get_state_3():
+    cube = simulate("odmr", "b.h5", "--size", "30x30", "--peaks", 2, "--bad-fraction", 0.02)
+    out = path("b_fit.h5")
+    run(["fit", cube, "-o", out, "--quiet"])
+    with h5py.File(cube) as s, h5py.File(out) as f:
+        data = s["data"][()]
+        dead = np.all(data == 0, axis=0)
+        state = f["state"][()]
+        check(dead.sum() > 0, "the simulation has no dead pixel")
+        check(np.all(state[dead] == 3), "dead pixels are not state 3")
+        check(np.all(np.isnan(f["params"]["pos0"][()][dead])), "dead pixels have numbers")
+
+
+def case_sig_ref_bin_roi_fix_bound():
+    cube = simulate("odmr", "s.h5", "--size", "24x24", "--peaks", 2, "--photons", 20000)
+    out = path("s_fit.h5")
+    run(["fit", cube, "-o", out, "--sig", "/sig", "--ref", "/ref", "--roi", "2:22,4:24", "--bin", 2,
+         "--fix", "offset=1", "--bound", "fwhm0=5:20", "--quiet"])
+    with h5py.File(out) as f:
+        check(f["state"].shape == (10, 10), f"binned ROI shape {f['state'].shape} != (10, 10)")
+        ok = f["state"][()] == 0
+        check(ok.mean() > 0.9, f"only {ok.mean():.2f} converged")
+        check(np.all(f["params"]["offset"][()][ok] == 1.0), "fixed offset moved")
+        fw = f["params"]["fwhm0"][()][ok]
+        check(np.all((fw >= 5) & (fw <= 20)), "bound on fwhm0 violated")
+        check("bnv0" in f["derived"], "no B map")
+
+
+def case_guess_from_previous_fit():
+    cube = simulate("odmr", "g.h5", "--size", "16x16", "--peaks", 2)
+    run(["fit", cube, "-o", path("g1.h5"), "--quiet"])
+    run(["fit", cube, "-o", path("g2.h5"), "--guess", path("g1.h5"), "--quiet"])
+    with h5py.File(path("g1.h5")) as a, h5py.File(path("g2.h5")) as b:
+        ok = a["state"][()] == 0
+        d = np.abs(a["params"]["pos0"][()] - b["params"]["pos0"][()])[ok]
+        check(np.all(d < 0.05), f"restarting from a converged fit moved pos0 by up to {d.max()}")
+        check(np.mean(b["iterations"][()][ok]) < np.mean(a["iterations"][()][ok]),
+              "restarting from a converged fit did not take fewer iterations")
+
+
+def case_decay_models():
+    for kind, model in (("t1", "stretched_exp"), ("rabi", "damped_cosine")):
+        cube = simulate(kind, f"{kind}.h5", "--size", "16x16")
+        out = path(f"{kind}_fit.h5")
+        run(["fit", cube, "-o", out, "--model", model, "--quiet"])
+        with h5py.File(cube) as s, h5py.File(out) as f:
+            key = "t1" if kind == "t1" else "freq"
+            t, p = s["truth"][key][()], f["params"][key][()]
+            ok = np.isfinite(t)
+            rel = np.abs(p[ok] / t[ok] - 1)
+            print(f"{model}: median relative error of {key} {np.median(rel):.4f}, "
+                  f"converged {np.mean(f['state'][()] == 0):.3f}")
+            check(np.median(rel) < 0.05, f"{model}: median relative error {np.median(rel)}")
+
+
+def bad_input(name, args, pattern, np_=2):
+    out = path(name + "_out.h5")
+    p = run(["fit", *args, "-o", out], np_=np_, expect_rc=2)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("tessera:")]  # not mpiexec's
+    check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
+    check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
+    check(not os.path.exists(out) and not os.path.exists(out + ".partial"),
+          f"{name}: output left behind")
+
+
+def case_bad_inputs():
+    good = simulate("odmr", "good.h5", "--size", "6x6", "--peaks", 2)
+    with h5py.File(path("bad.h5"), "w") as f:
+        f["flat"] = np.zeros((10, 10), np.float32)
+        f["text"] = np.array([b"abc"] * 3)
+        f["empty"] = np.zeros((0, 4, 4), np.float32)
+        f["cube"] = np.ones((20, 4, 4), np.float32)
+        f["sweep"] = np.linspace(2800, 2900, 20)
+        f["short"] = np.linspace(2800, 2900, 19)
+        f["nan_sweep"] = np.where(np.arange(20) == 3, np.nan, np.linspace(2800, 2900, 20))
+        f["few"] = np.ones((5, 4, 4), np.float32)
+        f["few_sweep"] = np.linspace(2800, 2900, 5)
+        f["strings"] = np.array([[[b"x"]]])
+    with open(path("not.h5"), "w") as f:
+        f.write("not hdf5\n")
+    bad = path("bad.h5")
+    bad_input("missing_file", [path("nope.h5")], "no such file")
+    bad_input("not_hdf5", [path("not.h5")], "not an HDF5 file")
+    bad_input("missing_dataset", [good, "--data", "/nothing"], "/nothing")
+    bad_input("not_3d", [bad, "--data", "/flat"], "dimensions")
+    bad_input("non_numeric", [bad, "--data", "/strings", "--sweep", "/sweep"], "/strings")
+    bad_input("empty", [bad, "--data", "/empty", "--sweep", "/sweep"], "empty")
+    bad_input("sweep_missing", [bad, "--data", "/cube", "--sweep", "/none"], "/none")
+    bad_input("sweep_mismatch", [bad, "--data", "/cube", "--sweep", "/short"], "sweep points")
+    bad_input("sweep_nonfinite", [bad, "--data", "/cube", "--sweep", "/nan_sweep"], "non-finite")
+    bad_input("too_few_points", [bad, "--data", "/few", "--sweep", "/few_sweep"], "free parameters")
+    bad_input("unknown_model", [good, "--model", "voigt"], "unknown model")
+    bad_input("zero_peaks", [good, "--peaks", 0], "--peaks")
+    bad_input("bad_fix", [good, "--fix", "nope=1"], "unknown parameter")
+    run(["fit", good, "-o", path("exists.h5"), "--quiet"])
+    p = run(["fit", good, "-o", path("exists.h5")], np_=2, expect_rc=2)
+    check("exists" in p.stderr, "existing output not refused:\n" + p.stderr)
+
+
+def main():
+    global ARGS, TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tessera", required=True)
+    ap.add_argument("--mpiexec", required=True)
+    ap.add_argument("--mpiflags", default="")
+    ap.add_argument("case")
+    ARGS = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        TMP = tmp
+        globals()["case_" + ARGS.case]()
+    print("ok:", ARGS.case)
+
+
+if __name__ == "__main__":
+    main()
