@@ -98,17 +98,17 @@ inline double percentile(std::vector<double> v, double q) {
 // (stored as rows of B, n points each) by the normal equations, equilibrated,
 // with partial pivoting. Returns chi2, or NaN when the columns are dependent.
 inline double lstsq(const double* B, int m, int n, const double* v, double* c) {
-  double A[12][13];
-  for (int j = 0; j < m; ++j) {
-    for (int k = 0; k <= j; ++k) {
-      double s = 0;
-      for (int i = 0; i < n; ++i) s += B[j * n + i] * B[k * n + i];
-      A[j][k] = A[k][j] = s;
+  double A[12][13] = {};
+  for (int i = 0; i < n; ++i) {  // point by point: independent accumulators
+    double b[12];
+    for (int j = 0; j < m; ++j) b[j] = B[j * n + i];
+    for (int j = 0; j < m; ++j) {
+      for (int k = 0; k <= j; ++k) A[j][k] += b[j] * b[k];
+      A[j][m] += b[j] * v[i];
     }
-    double s = 0;
-    for (int i = 0; i < n; ++i) s += B[j * n + i] * v[i];
-    A[j][m] = s;
   }
+  for (int j = 0; j < m; ++j)
+    for (int k = 0; k < j; ++k) A[k][j] = A[j][k];
   double scale[12];
   for (int j = 0; j < m; ++j) {
     if (!(A[j][j] > 0)) return std::numeric_limits<double>::quiet_NaN();
