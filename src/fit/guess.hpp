@@ -13,16 +13,21 @@
 // deterministic (it runs single-threaded), so every rank may compute it, or rank
 // 0 computes it and broadcasts the doubles.
 //
-// Method. Peak models: the pixel's contrast and background are scaled from the
-// global line shape by linear least squares; then, peak by peak (two sweeps), a
-// matched-filter search over position and width near the global position (within
-// 2.5 global widths, never past the midpoint to a neighbouring peak), on the
-// residual left by the other peaks, with a local offset; last, the background and
-// amplitudes by linear least squares at the found positions and widths.
+// Method. Peak models (details in guess_peaks.hpp): the pixel's background and
+// contrast from the global line shape by linear least squares; then, for each
+// width of a short ladder, N + 2 features found one at a time by a matched
+// filter (each subtracted before the next is sought), assigned to the global
+// peaks in order of position by dynamic programming (score minus a penalty on
+// the shift from the global position, at most 2.5 global widths), with the
+// background and amplitudes by linear least squares; the start with the lowest
+// chi-square (the scaled global start included) wins.
 // Decays have no per-image prior to use: stretched_exp takes T1 from the 1/e
 // crossing refined on a grid (beta from `global`, else 1); damped_cosine takes
 // the frequency from the strongest DFT peaks and tau, amplitude and phase from a
 // linear least-squares fit of offset + exp(-x/tau)(a cos + b sin) on a tau grid.
+// Cost on one core (measured, 141-241 points): about 65 us per pixel for 2
+// Lorentzian peaks and 110 us for 8 (15 and 2 times the fit), 5 us for
+// stretched_exp and 40 us for damped_cosine (1 and 2 times the fit).
 //
 // Constraints: a fixed parameter takes its value from `global` (cube_starts) or
 // from `fixed_values` (spectrum_start); every start is clamped into its bounds.
@@ -40,9 +45,11 @@ namespace tessera::fit {
 
 // Start for a single spectrum with no prior (the mean spectrum of a cube or of a
 // block): a heuristic estimate refined by one least-squares fit of that spectrum
-// (fit_batch with fit's constraints, max_iter and tol, one thread). Returns the
-// refined parameters when that fit converges (or reaches the iteration limit)
-// to finite values, else the heuristic estimate. fixed_values: empty, or one
+// (fit_batch with fit's constraints, max_iter and tol, one thread, LSE whatever
+// fit.estimator). Peak models try dips and peaks (the direction the data
+// suggest first) and keep the refined fit with the lower chi-square. Returns the
+// refined parameters when a fit converges (or reaches the iteration limit) to
+// finite values, else the heuristic estimate. fixed_values: empty, or one
 // value per parameter (only those marked fixed in fit.constraints are read).
 // Throws std::invalid_argument for a size mismatch, fewer points than
 // parameters, or non-finite x or y.

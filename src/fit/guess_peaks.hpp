@@ -3,7 +3,7 @@
 #pragma once
 
 #include <array>
-#include <cstdlib>
+#include <utility>
 
 #include "guess_util.hpp"
 
@@ -97,11 +97,11 @@ inline double noise_sigma(const std::vector<double>& v) {
 // ---- peaks: per-pixel search near a global fit -------------------------------------
 // 1. The pixel's background and contrast: v ~ a [+ b (x - x_mid)] + c * (global
 //    peaks), by linear least squares.
-// Then, for each width w of a ladder (ratio sqrt 2, from 0.2 times the
+// Then, for each width w of a ladder (ratio 2, from 0.2 times the
 // narrowest global width, at least 1.5 sweep spacings, to the widest):
 // 2. Candidate features, N + 2 of them, CLEAN-like: the position of the best
 //    matched-filter score (chi-square reduction of a line of width w plus a
-//    local offset over the points within 2 w, in units of the pixel's noise
+//    local offset over the points within 1.25 w, in units of the pixel's noise
 //    variance) on the background-subtracted spectrum; its line is subtracted
 //    before the next is sought, so one feature's side lobes do not pose as
 //    others. One width per pass: a wide line that merges two close features
@@ -140,9 +140,8 @@ struct PeakSearch {
       xc[i] = sw.x[i] - spec.x_mid;
       for (int k = 0; k < N; ++k) gshape[i] += amp(k) * shape(i, pos(k), width(k));
     }
-    const double lo = std::max(1.5 * sw.dx, 0.2 * wmin), hi = std::max(wmax, lo);
-    const double ratio = std::getenv("K_RATIO") ? std::atof(std::getenv("K_RATIO")) : std::sqrt(2.0);
-    for (double w = lo; w < hi * 1.0001; w *= ratio) ladder.push_back(w);
+    const double lo = std::max(1.5 * sw.dx, 0.2 * wmin), hi = std::max(std::min(wmax, sw.span), lo);
+    for (double w = lo; w < hi * 1.0001; w *= 2) ladder.push_back(w);
     if (ladder.back() < hi) ladder.push_back(hi);
   }
   double pos(int k) const { return g[first + 3 * k]; }
@@ -152,9 +151,10 @@ struct PeakSearch {
   double shape(int i, double p, double w) const { return line_shape(gauss, 2 * (sw.x[i] - p) / w); }
 
   // Chi-square reduction and amplitude of a line (p, w) plus a local offset
-  // fitted to r over the points within 2 w of p; score -1 when the window is
+  // fitted to r over the points within kWin * w of p; score -1 when the window is
   // too small or the amplitude has the wrong sign (sign 0: either).
-  std::pair<double, double> match(const std::vector<double>& r, double p, double w, double sign) const {
+  std::pair<double, double> match(const std::vector<double>& r, double p, double w,
+                                  double sign) const {
     const auto i0 = int(std::lower_bound(sw.x.begin(), sw.x.end(), p - kWin * w) - sw.x.begin());
     const auto i1 = int(std::upper_bound(sw.x.begin(), sw.x.end(), p + kWin * w) - sw.x.begin());
     const int m = i1 - i0;
@@ -180,75 +180,88 @@ struct PeakSearch {
 
   // Step 2: the strongest feature of the score profile of width w (at the
   // sweep points, its position refined by a parabola) is taken, its line
-  // subtracted from r (within 4 w), the profile updated where that changed it,
+  // subtracted from r (within kSub w), the profile updated where that changed it,
   // and so on, N + 2 times; returned in order of position.
-  std::vector<Cand> candidates(std::vector<double> r, double w) const {
+  std::vector<Cand> candidates(const std::vector<double>& r0, double w) const {
     const int n = sw.n;
     std::vector<Cand> prof(n, Cand{0, w, 0, -1}), out;
-    // Positions every S points (about w / 6 apart); on a uniform sweep the line
-    // centred on point t has the same values T[d] at points t + d for every t,
-    // so the sums over T come from prefix sums, those over r from a prefix sum
-    // and one dot product.
-    const int S = std::max(1, int(w / (kStride * sw.dx)));
+    // On a uniform sweep the line centred on point t has the same values T[d]
+    // at points t + d for every t: the correlation of r with T is computed as
+    // a convolution (vectorised over t, on r padded with zeros), the sums over
+    // the truncated windows at the ends from prefix sums. Other sweeps: match().
     const double step = sw.uniform ? sw.span / (n - 1) : 0;
     const int H = sw.uniform ? int(std::floor(kWin * w / step + 1e-9)) : 0;
-    std::vector<double> T(2 * H + 1), PT(2 * H + 2, 0.0), PTT(2 * H + 2, 0.0), PR(n + 1, 0.0);
+    std::vector<double> T(2 * H + 1), PT(2 * H + 2, 0.0), PTT(2 * H + 2, 0.0);
     for (int d = -H; d <= H; ++d) {
       T[d + H] = line_shape(gauss, 2 * d * step / w);
       PT[d + H + 1] = PT[d + H] + T[d + H];
       PTT[d + H + 1] = PTT[d + H] + T[d + H] * T[d + H];
     }
-    auto prefix = [&] {
-      for (int i = 0; i < n; ++i) PR[i + 1] = PR[i] + r[i];
-    };
-    auto eval = [&](int t) {
+    std::vector<double> rp(n + 2 * H, 0.0), PR(n + 2 * H + 1, 0.0), corr(n, 0.0);
+    std::copy(r0.begin(), r0.end(), rp.begin() + H);
+    std::vector<double> r(r0);  // the unpadded residual, for match()
+    // What depends on the window only: sum of T / m, 1 / var(T) (0: unusable).
+    std::vector<double> St_m(sw.uniform ? n : 0), inv_var(sw.uniform ? n : 0);
+    for (int t = 0; t < int(St_m.size()); ++t) {
+      const int d0 = std::max(-H, -t), d1 = std::min(H, n - 1 - t), m = d1 - d0 + 1;
+      const double St = PT[d1 + H + 1] - PT[d0 + H], Stt = PTT[d1 + H + 1] - PTT[d0 + H];
+      const double var = Stt - St * St / m;
+      St_m[t] = St / m;
+      inv_var[t] = m >= 4 && var > 1e-12 * Stt ? 1 / var : 0;
+    }
+    auto update = [&](int t0, int t1) {  // profile at points [t0, t1)
       if (!sw.uniform) {
-        const auto [sc, e] = match(r, sw.x[t], w, sign_all);
-        prof[t] = {sw.x[t], w, e, sc};
+        for (int t = t0; t < t1; ++t) {
+          const auto [sc, e] = match(r, sw.x[t], w, sign_all);
+          prof[t] = {sw.x[t], w, e, sc};
+        }
         return;
       }
-      prof[t] = {sw.x[t], w, 0, -1};
-      const int d0 = std::max(-H, -t), d1 = std::min(H, n - 1 - t), m = d1 - d0 + 1;
-      if (m < 4) return;
-      const double St = PT[d1 + H + 1] - PT[d0 + H], Stt = PTT[d1 + H + 1] - PTT[d0 + H];
-      const double Sr = PR[t + d1 + 1] - PR[t + d0];
-      double acc[4] = {0, 0, 0, 0};
-      const double* Tp = T.data() + H;
-      const double* rp = r.data() + t;
-      int d = d0;
-      for (; d + 3 <= d1; d += 4)
-        for (int u = 0; u < 4; ++u) acc[u] += Tp[d + u] * rp[d + u];
-      for (; d <= d1; ++d) acc[0] += Tp[d] * rp[d];
-      const double Srt = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-      const double var = Stt - St * St / m, cov = Srt - St * Sr / m;
-      if (!(var > 1e-12 * Stt)) return;
-      const double e = cov / var;
-      if (sign_all != 0 && !(e * sign_all > 0)) return;
-      prof[t] = {sw.x[t], w, e, cov * cov / var};
+      std::fill(corr.begin() + t0, corr.begin() + t1, 0.0);
+      for (int d = 0; d <= 2 * H; ++d) {
+        const double Td = T[d];
+        const double* src = rp.data() + d;
+        for (int t = t0; t < t1; ++t) corr[t] += Td * src[t];
+      }
+      for (int t = t0; t < t1; ++t) {
+        const double cov = corr[t] - St_m[t] * (PR[t + 2 * H + 1] - PR[t]), e = cov * inv_var[t];
+        const bool ok = inv_var[t] > 0 && (sign_all == 0 || e * sign_all > 0);
+        prof[t] = {sw.x[t], w, ok ? e : 0, ok ? cov * e : -1};
+      }
     };
-    prefix();
-    for (int t = 0; t < n; t += S) eval(t);
+    auto prefix = [&](int from) {
+      for (int i = from; i < n + 2 * H; ++i) PR[i + 1] = PR[i] + rp[i];
+    };
+    auto index = [&](double xv) {
+      return int(std::lower_bound(sw.x.begin(), sw.x.end(), xv) - sw.x.begin());
+    };
+    prefix(0);
+    update(0, n);
     for (int it = 0; it < N + 2; ++it) {
       int tb = 0;
-      for (int t = S; t < n; t += S)
+      for (int t = 1; t < n; ++t)
         if (prof[t].score > prof[tb].score) tb = t;
       if (!(prof[tb].score > 0)) break;
       Cand c = prof[tb];
-      if (tb >= S && tb + S < n && prof[tb - S].score >= 0 && prof[tb + S].score >= 0)
-        c.p = vertex(sw.x[tb - S], prof[tb - S].score, sw.x[tb], c.score, sw.x[tb + S], prof[tb + S].score);
+      if (tb > 0 && tb < n - 1 && prof[tb - 1].score >= 0 && prof[tb + 1].score >= 0)
+        c.p = vertex(sw.x[tb - 1], prof[tb - 1].score, sw.x[tb], c.score, sw.x[tb + 1],
+                     prof[tb + 1].score);
       out.push_back(c);
-      for (int i = 0; i < n; ++i)
-        if (std::abs(sw.x[i] - c.p) <= kSub * w) r[i] -= c.e * shape(i, c.p, w);
-      prefix();
-      for (int t = 0; t < n; t += S)
-        if (std::abs(sw.x[t] - c.p) <= (kSub + kWin) * w + sw.dx) eval(t);
+      const int i0 = index(c.p - kSub * w), i1 = index(c.p + kSub * w);
+      for (int i = i0; i < i1; ++i) {
+        r[i] -= c.e * shape(i, c.p, w);
+        rp[i + H] = r[i];
+      }
+      prefix(i0 + H);
+      update(std::max(0, sw.uniform ? i0 - H : index(sw.x[i0] - kWin * w) - 1),
+             std::min(n, sw.uniform ? i1 + H : index(sw.x[std::max(i1 - 1, 0)] + kWin * w) + 1));
     }
-    std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.p < b.p; });
+    std::stable_sort(out.begin(), out.end(),
+                     [](const Cand& a, const Cand& b) { return a.p < b.p; });
     return out;
   }
-  double kWin = std::getenv("K_WIN") ? std::atof(std::getenv("K_WIN")) : 2.0;
-  double kSub = std::getenv("K_SUB") ? std::atof(std::getenv("K_SUB")) : 4.0;
-  double kStride = std::getenv("K_STRIDE") ? std::atof(std::getenv("K_STRIDE")) : 1e9;
+  static constexpr double kWin = 1.25;  // the score's window: points within kWin * w
+  static constexpr double kSub = 3.0;   // a taken line is subtracted within kSub * w
 
   // Vertex of the parabola through three points, kept within [x0, x2].
   static double vertex(double x0, double y0, double x1, double y1, double x2, double y2) {

@@ -99,16 +99,13 @@ inline double percentile(std::vector<double> v, double q) {
 // with partial pivoting. Returns chi2, or NaN when the columns are dependent.
 inline double lstsq(const double* B, int m, int n, const double* v, double* c) {
   double A[12][13] = {};
-  for (int i = 0; i < n; ++i) {  // point by point: independent accumulators
-    double b[12];
+  for (int i = 0; i < n; ++i) {  // point by point: full rows, which vectorise
+    double b[13];
     for (int j = 0; j < m; ++j) b[j] = B[j * n + i];
-    for (int j = 0; j < m; ++j) {
-      for (int k = 0; k <= j; ++k) A[j][k] += b[j] * b[k];
-      A[j][m] += b[j] * v[i];
-    }
+    b[m] = v[i];
+    for (int j = 0; j < m; ++j)
+      for (int k = 0; k <= m; ++k) A[j][k] += b[j] * b[k];
   }
-  for (int j = 0; j < m; ++j)
-    for (int k = 0; k < j; ++k) A[k][j] = A[j][k];
   double scale[12];
   for (int j = 0; j < m; ++j) {
     if (!(A[j][j] > 0)) return std::numeric_limits<double>::quiet_NaN();

@@ -73,7 +73,7 @@ std::vector<double> odmr_truth(const SimOptions& o, int iy, int ix, std::vector<
   for (size_t k = 0; k < pos.size(); ++k) {
     t.push_back(pos[k]);
     t.push_back(o.fwhm * (0.95 + 0.1 * u));
-    t.push_back(-o.contrast * (1.0 - 0.2 * u) * (k % 2 ? 1.0 : 0.9));
+    t.push_back(-o.contrast * (1.0 - 0.1 * u) * (k % 2 ? 1.0 : 0.95));
   }
   return t;
 }
