@@ -31,7 +31,7 @@ struct FitOptions {
   Estimator estimator = Estimator::lse;
   int max_iter = 100;
   double tol = 1e-6;  // relative chi-square change and relative step
-  int threads = 0;    // 0: std::thread::hardware_concurrency()
+  int threads = 0;    // 0: the cores this process may run on (its affinity mask)
   std::vector<ParamConstraint> constraints;  // empty, or one per parameter
   // Called from worker threads with the number of spectra just finished; must be thread-safe.
   std::function<void(std::int64_t)> progress;

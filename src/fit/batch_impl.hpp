@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "batch.hpp"
 #include "core/lm.hpp"
 #include "core/pack.hpp"
@@ -181,13 +185,23 @@ template <class Model> class BatchWorker {
   std::int64_t finished_ = 0;
 };
 
+// The cores this process may run on (its affinity mask: under mpirun or srun
+// with binding, a rank's own cores), at least 1.
+inline int usable_cores() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
 template <class Model>
 void run_batch(const Model& model, const FitBatch& batch, const FitOptions& options,
                FitResults& res) {
   constexpr int P = Model::n_params;
   const auto cfg = make_config<P>(options);
   std::atomic<std::int64_t> next{0};
-  int threads = options.threads > 0 ? options.threads : int(std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : usable_cores();
   const std::int64_t chunks = (batch.n_pix + chunk_pixels - 1) / chunk_pixels;
   threads = int(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, chunks)));
   auto work = [&] {
