@@ -215,9 +215,11 @@ void check_derivatives(const Model& m, const Dataset& d, const nist::Certified& 
   }
 }
 
-// One fit from NIST start 1 or 2, checked against every certified value.
+// One fit from NIST start 1 or 2, with the same settings for every problem:
+// unbounded, tolerances at the limit of double precision.
 template <class Model>
-void check_fit(const Model& m, const Dataset& d, const nist::Certified& c, int start) {
+LMResult<double, Model::n_params> solve(const Model& m, const Dataset& d,
+                                        const nist::Certified& c, int start) {
   constexpr int P = Model::n_params;
   constexpr double inf = std::numeric_limits<double>::infinity();
   LMConfig<double, P> cfg;
@@ -231,10 +233,16 @@ void check_fit(const Model& m, const Dataset& d, const nist::Certified& c, int s
   cfg.xtol = 1e-14;
   cfg.lambda0 = 1e-3;
   cfg.estimator = Estimator::lse;
-
   const double* p0 = start == 1 ? c.start1 : c.start2;
   LMData<double> data{d.x.data(), d.y.data(), nullptr, int(d.x.size()), 1};
-  const auto r = lm_fit<P>(m, data, cfg, p0);
+  return lm_fit<P>(m, data, cfg, p0);
+}
+
+// One fit from NIST start 1 or 2, checked against every certified value.
+template <class Model>
+void check_fit(const Model& m, const Dataset& d, const nist::Certified& c, int start) {
+  constexpr int P = Model::n_params;
+  const auto r = solve(m, d, c, start);
 
   const double rss_err = rel_err(r.chi2, c.rss);
   double worst_param = 0, worst_sigma = 0;
@@ -267,19 +275,7 @@ template <class Model>
 void check_fit_or_honest_failure(const Model& m, const Dataset& d, const nist::Certified& c,
                                  int start) {
   constexpr int P = Model::n_params;
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  LMConfig<double, P> cfg;
-  for (int j = 0; j < P; ++j) {
-    cfg.free[j] = true;
-    cfg.lo[j] = -inf;
-    cfg.hi[j] = inf;
-  }
-  cfg.max_iter = 5000;
-  cfg.ftol = 1e-14;
-  cfg.xtol = 1e-14;
-  const double* p0 = start == 1 ? c.start1 : c.start2;
-  LMData<double> data{d.x.data(), d.y.data(), nullptr, int(d.x.size()), 1};
-  const auto r = lm_fit<P>(m, data, cfg, p0);
+  const auto r = solve(m, d, c, start);
   bool certified = true;
   for (int j = 0; j < P; ++j) certified = certified && rel_err(r.params[j], c.value[j]) <= 1e-6;
   std::printf("[ NIST     ] %-8s start %d: state %d, %4d iterations, %s\n", c.name, start,
