@@ -56,4 +56,11 @@ int device_count() {
 
 const char* compiled_architectures() { return TESSERA_CUDA_ARCHITECTURES; }
 
+std::string set_device(int index) {
+  const cudaError_t e = cudaSetDevice(index);
+  if (e == cudaSuccess) return {};
+  cudaGetLastError();
+  return std::string("cannot use CUDA device ") + std::to_string(index) + ": " + cudaGetErrorString(e);
+}
+
 }  // namespace tessera::cuda

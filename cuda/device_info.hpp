@@ -31,6 +31,10 @@ DeviceQuery query_devices();
 // Number of visible devices; 0 on any error (no device, no or old driver).
 int device_count();
 
+// Makes `index` the current device of the calling thread; "" on success, else
+// why not (one line).
+std::string set_device(int index);
+
 // The CUDA architectures this library was compiled for, e.g. "80;90".
 const char* compiled_architectures();
 

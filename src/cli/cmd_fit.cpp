@@ -37,7 +37,11 @@ Command add_fit_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--threads", req->threads, "Threads per rank (0: the cores this rank may use)")
       ->capture_default_str();
-  c->add_option("--backend", req->backend, "auto, cpu or cuda")->capture_default_str();
+  c->add_option("--backend", req->backend,
+                "auto (the GPU when every rank sees one, else the CPU), cpu or cuda")
+      ->capture_default_str();
+  c->add_option("--device", req->device,
+                "CUDA device of this rank (default: local rank modulo the visible devices)");
   c->add_option("--guess", req->guess,
                 "Starting values: auto (mean-spectrum fit, then a per-pixel search) or a previous "
                 "fit's output file")

@@ -19,6 +19,11 @@
 #include "mpi/decomposition.hpp"
 #include "progress.hpp"
 
+#if defined(TESSERA_HAVE_CUDA)
+#include "cuda/device_info.hpp"
+#include "cuda_bridge.hpp"
+#endif
+
 namespace tessera::cli {
 
 namespace {
@@ -141,6 +146,46 @@ std::vector<float> read_rows(io::InputFile& in, const FitRequest& r, const Geome
   return y;
 }
 
+// The backend every rank uses (the same on all ranks, so that the output is
+// computed one way). auto: the GPU when every rank sees one, else the CPU, said
+// in one line; cuda: the GPU, or exit 2 on every rank when any rank has none.
+// Rank r binds device (local rank on its node) modulo (devices it sees), after
+// CUDA_VISIBLE_DEVICES; --device overrides.
+struct Backend {
+  std::string name = "cpu";
+  int device = -1;
+};
+
+Backend choose_backend(const FitRequest& r, const RunContext& ctx, MPI_Comm comm) {
+  if (r.backend == "cpu") return {};
+  std::string why_not;
+  int device = -1;
+#if defined(TESSERA_HAVE_CUDA)
+  const auto q = cuda::query_devices();
+  const int n = int(q.devices.size());
+  if (n == 0) {
+    why_not = "no CUDA device visible" + (q.message.empty() ? "" : " (" + q.message + ")");
+  } else {
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
+    int local = 0;
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    device = r.device >= 0 ? r.device : local % n;
+    why_not = r.device >= n ? "--device " + std::to_string(r.device) + ": only " +
+                                  std::to_string(n) + " CUDA device(s) visible"
+                            : cuda::set_device(device);
+  }
+#else
+  why_not = "this build has no CUDA backend (nvcc was not found when it was configured)";
+#endif
+  const std::string agreed = io::agree_error(comm, why_not);
+  if (agreed.empty()) return {"cuda", device};
+  if (r.backend == "cuda") throw UsageError("--backend cuda: " + agreed);
+  if (ctx.is_root() && !r.quiet) std::fprintf(stderr, "tessera: using the CPU: %s\n", agreed.c_str());
+  return {};
+}
+
 struct Outputs {
   std::vector<std::string> names;
   bool bnv = false;
@@ -158,7 +203,6 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   if (r.estimator != "lse" && r.estimator != "mle")
     throw UsageError("--estimator must be lse or mle, got '" + r.estimator + "'");
   if (r.sig.empty() != r.ref.empty()) throw UsageError("--sig and --ref go together");
-  if (r.backend == "cuda") throw UsageError("--backend cuda: the GPU path of `tessera fit` is not built yet (use cpu)");
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
 
   // ---- input -------------------------------------------------------------------
@@ -195,8 +239,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   std::vector<double> fixed_values;
   parse_constraints(r, names, opt, fixed_values);
   if (std::string msg = opt.validate(spec, int(g.n_sweep)); !msg.empty()) throw UsageError(msg);
-  if (r.backend == "auto" && ctx.is_root() && !r.quiet)
-    std::fprintf(stderr, "tessera: backend cpu (the GPU path of `tessera fit` is not built yet)\n");
+  const Backend backend = choose_backend(r, ctx, comm);
 
   // ---- decomposition -------------------------------------------------------------
   const mpi::Range mine = mpi::split_rows(g.ny, ctx.size, ctx.rank);
@@ -323,6 +366,30 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
         if (opt.constraints[j].fixed)
           for (std::int64_t p = 0; p < npix; ++p) start[size_t(p * P + j)] = float(fixed_values[j]);
       fit::FitBatch batch{x, y.data(), nullptr, mask.empty() ? nullptr : mask.data(), start.data(), npix};
+#if defined(TESSERA_HAVE_CUDA)
+      if (backend.name == "cuda") {
+        // The device is per thread, and this is the worker thread.
+        if (std::string e = cuda::set_device(backend.device); !e.empty()) throw std::runtime_error(e);
+        res.n_params = P;
+        res.params.resize(size_t(npix * P));
+        res.sigma.resize(size_t(npix * P));
+        res.chi2.resize(size_t(npix));
+        res.state.resize(size_t(npix));
+        res.iterations.resize(size_t(npix));
+        cuda::FitInputDesc gin;
+        gin.x = x.data();
+        gin.n_points = int(g.n_sweep);
+        gin.y = y.data();
+        gin.mask = batch.mask;
+        gin.start = start.data();
+        gin.n_pix = npix;
+        const cuda::FitOutputDesc gout{res.params.data(), res.sigma.data(), res.chi2.data(),
+                                       res.state.data(), res.iterations.data()};
+        cuda::fit_batch_cuda(to_cuda(spec), to_cuda(spec, opt), gin, gout);
+        progress.add(npix);
+        return;
+      }
+#endif
       res = fit::fit_batch(spec, batch, opt);
     });
     t_fit += seconds_since(t0);
@@ -373,7 +440,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "command_line", r.command_line);
   out.write_attribute("/", "version", version_line());
   out.write_attribute("/", "ranks", std::int64_t(ctx.size));
-  out.write_attribute("/", "backend", std::string("cpu"));
+  out.write_attribute("/", "backend", backend.name);
   out.write_attribute("/", "state_names",
                       std::vector<std::string>{"converged", "iteration_limit", "singular",
                                                "nonfinite_input", "masked", "bad_start"});

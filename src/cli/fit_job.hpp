@@ -24,6 +24,7 @@ struct FitRequest {
   double tol = 1e-6;
   int threads = 0;
   std::string backend = "auto";
+  int device = -1;  // -1: local rank modulo the visible devices
   std::string guess = "auto";
   std::string memory_budget = "2G";
   bool force = false, quiet = false;

@@ -7,6 +7,7 @@ Each CASE is one ctest test. Needs h5py and numpy (Debian python3-h5py).
 """
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -192,6 +193,31 @@ def case_decay_models():
             print(f"{model}: median relative error of {key} {np.median(rel):.4f}, "
                   f"converged {np.mean(f['state'][()] == 0):.3f}")
             check(np.median(rel) < 0.05, f"{model}: median relative error {np.median(rel)}")
+
+
+def case_backend_selection():
+    """--backend auto falls back to the CPU in one line when no GPU is seen; --backend
+    cuda then fails with exit 2 on every rank and writes nothing. With a GPU, the GPU
+    fit agrees with the CPU's."""
+    cube = simulate("odmr", "be.h5", "--size", "8x12", "--peaks", 2)
+    has_gpu = re.search(r"cuda devices\s*:\s*none", run(["info"]).stdout) is None
+    if not has_gpu:
+        p = run(["fit", cube, "-o", path("be_auto.h5")], np_=2)
+        check(p.stderr.count("using the CPU") == 1, "auto: no one-line notice:\n" + p.stderr)
+        with h5py.File(path("be_auto.h5")) as f:
+            check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
+        bad_input("backend_cuda", [cube, "--backend", "cuda"], "--backend cuda")
+        print("no GPU: auto used the CPU, cuda refused")
+        return
+    run(["fit", cube, "-o", path("be_cpu.h5"), "--backend", "cpu", "--quiet"])
+    run(["fit", cube, "-o", path("be_gpu.h5"), "--backend", "cuda", "--quiet"])
+    with h5py.File(path("be_cpu.h5")) as a, h5py.File(path("be_gpu.h5")) as b:
+        check(b.attrs["backend"] == "cuda", "backend attribute is not cuda")
+        same = np.mean(a["state"][()] == b["state"][()])
+        check(same >= 0.99, f"CPU and GPU states agree on {same:.3f} of pixels only")
+        ok = (a["state"][()] == 0) & (b["state"][()] == 0)
+        d = np.abs(a["params"]["pos0"][()] - b["params"]["pos0"][()])[ok]
+        check(np.all(d <= 0.2 * a["sigma"]["pos0"][()][ok]), "GPU centres differ from the CPU's")
 
 
 def bad_input(name, args, pattern, np_=2):

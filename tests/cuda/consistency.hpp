@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cuda_bridge.hpp"
 #include "cuda/fit_cuda.hpp"
 #include "fit/batch.hpp"
 #include "fit/model_spec.hpp"
@@ -79,27 +80,7 @@ Problem make_problem(const ModelSpec& spec, std::vector<float> x, std::int64_t n
   return p;
 }
 
-inline tc::FitModelDesc to_cuda(const ModelSpec& s) {
-  tc::FitModelDesc m;
-  m.kind = static_cast<tc::FitModelKind>(static_cast<int>(s.kind));
-  m.n_peaks = s.n_peaks;
-  m.linear_background = s.linear_background;
-  m.x_mid = s.x_mid;
-  return m;
-}
-
-inline tc::FitConfigDesc to_cuda(const ModelSpec& s, const FitOptions& o) {
-  tc::FitConfigDesc c;
-  c.estimator = o.estimator;
-  c.max_iter = o.max_iter;
-  c.tol = float(o.tol);
-  for (int j = 0; j < s.n_params() && j < int(o.constraints.size()); ++j) {
-    c.fixed[j] = o.constraints[j].fixed;
-    c.lo[j] = float(o.constraints[j].lo);
-    c.hi[j] = float(o.constraints[j].hi);
-  }
-  return c;
-}
+using tessera::cli::to_cuda;  // the command's own conversion (src/cli/cuda_bridge.hpp)
 
 inline FitResults fit_cpu(const Problem& p, const FitOptions& o) {
   tessera::fit::FitBatch b;

@@ -1,0 +1,32 @@
+// The CPU side's model and options in the plain structs of the GPU backend
+// (cuda/fit_cuda.hpp takes no src/fit types, so that nvcc never sees them).
+#pragma once
+
+#include "cuda/fit_cuda.hpp"
+#include "fit/batch.hpp"
+
+namespace tessera::cli {
+
+inline cuda::FitModelDesc to_cuda(const fit::ModelSpec& s) {
+  cuda::FitModelDesc m;
+  m.kind = static_cast<cuda::FitModelKind>(static_cast<int>(s.kind));
+  m.n_peaks = s.n_peaks;
+  m.linear_background = s.linear_background;
+  m.x_mid = s.x_mid;
+  return m;
+}
+
+inline cuda::FitConfigDesc to_cuda(const fit::ModelSpec& s, const fit::FitOptions& o) {
+  cuda::FitConfigDesc c;
+  c.estimator = o.estimator;
+  c.max_iter = o.max_iter;
+  c.tol = float(o.tol);
+  for (int j = 0; j < s.n_params() && j < int(o.constraints.size()); ++j) {
+    c.fixed[j] = o.constraints[j].fixed;
+    c.lo[j] = float(o.constraints[j].lo);
+    c.hi[j] = float(o.constraints[j].hi);
+  }
+  return c;
+}
+
+}  // namespace tessera::cli
