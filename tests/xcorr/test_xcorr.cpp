@@ -1,0 +1,344 @@
+// The FFT-based ZNCC of src/xcorr against references written here independently:
+// a brute-force spatial ZNCC in double over the explicitly zero-padded image
+// (DESIGN.md, "Xcorr: semantics"), and for valid mode the centred formula of
+// OpenCV's TM_CCOEFF_NORMED.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/zncc.hpp"
+#include "xcorr/xcorr.hpp"
+
+using namespace tessera::xcorr;
+
+namespace {
+
+struct Img {
+  int h, w;
+  std::vector<float> v;
+  View view() const { return {v.data(), h, w}; }
+  float& at(int y, int x) { return v[std::size_t(y) * w + x]; }
+};
+
+Img random_img(int h, int w, std::mt19937& rng, float lo = 0.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  Img m{h, w, std::vector<float>(std::size_t(h) * w)};
+  for (float& f : m.v) f = d(rng);
+  return m;
+}
+
+Img cut(const Img& im, int y0, int x0, int h, int w) {
+  Img t{h, w, std::vector<float>(std::size_t(h) * w)};
+  for (int i = 0; i < h; ++i)
+    for (int j = 0; j < w; ++j) t.v[std::size_t(i) * w + j] = im.v[std::size_t(y0 + i) * im.w + x0 + j];
+  return t;
+}
+
+// Brute force: pad the image by h-1 / w-1 zeros on every side, then for each
+// placement sum directly in double. Returns the (H+h-1) x (W+w-1) map.
+std::vector<double> brute_zncc(const Img& im, const Img& t, double eps = 1e-6) {
+  const int H = im.h, W = im.w, h = t.h, w = t.w;
+  const int PH = H + 2 * (h - 1), PW = W + 2 * (w - 1);
+  std::vector<double> pad(std::size_t(PH) * PW, 0.0);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) pad[std::size_t(y + h - 1) * PW + x + w - 1] = im.v[std::size_t(y) * W + x];
+  const double A = double(h) * w;
+  double tsum = 0;
+  for (float f : t.v) tsum += f;
+  const double tbar = tsum / A;
+  double ssdt = 0;
+  for (float f : t.v) ssdt += (f - tbar) * (f - tbar);
+  const int mh = H + h - 1, mw = W + w - 1;
+  std::vector<double> R(std::size_t(mh) * mw);
+  for (int y = 0; y < mh; ++y)
+    for (int x = 0; x < mw; ++x) {
+      double s1 = 0, s2 = 0, c = 0;
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) {
+          const double p = pad[std::size_t(y + i) * PW + x + j];
+          s1 += p;
+          s2 += p * p;
+          c += p * t.v[std::size_t(i) * w + j];
+        }
+      const double den = (s2 - s1 * s1 / A) * ssdt;
+      R[std::size_t(y) * mw + x] = den <= eps ? 0.0 : (c - s1 * tbar) / std::sqrt(den);
+    }
+  return R;
+}
+
+// First maximum in row-major order over rows [y0, y1] and columns [x0, x1].
+template <class T>
+std::pair<int, int> argmax(const std::vector<T>& m, int mw, int y0, int y1, int x0, int x1) {
+  std::pair<int, int> best{y0, x0};
+  T bv = m[std::size_t(y0) * mw + x0];
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x)
+      if (m[std::size_t(y) * mw + x] > bv) bv = m[std::size_t(y) * mw + x], best = {y, x};
+  return best;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(double(a[i]) - b[i]));
+  return d;
+}
+
+struct Case { int H, W, h, w; };
+
+}  // namespace
+
+TEST(Xcorr, FastFftSizes) {
+  EXPECT_EQ(fast_fft_size(1), 1);
+  EXPECT_EQ(fast_fft_size(11), 12);
+  EXPECT_EQ(fast_fft_size(13), 14);
+  EXPECT_EQ(fast_fft_size(97), 98);
+  EXPECT_EQ(fast_fft_size(1279), 1280);
+  EXPECT_EQ(fast_fft_size(15, true), 16);
+  EXPECT_EQ(fast_fft_size(21, true), 24);
+}
+
+TEST(Xcorr, RandomInputsMatchBruteForce) {
+  std::mt19937 rng(1234);
+  const Case cases[] = {{7, 9, 3, 4},   {8, 8, 2, 2},  {16, 12, 5, 7}, {13, 17, 13, 17},
+                        {10, 11, 1, 1}, {1, 9, 1, 3},  {9, 5, 9, 1},   {20, 20, 6, 6},
+                        {33, 31, 8, 11}, {64, 48, 17, 9}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.H) + "x" + std::to_string(c.W) + " / " + std::to_string(c.h) +
+                 "x" + std::to_string(c.w));
+    Img im = random_img(c.H, c.W, rng), t = random_img(c.h, c.w, rng);
+    const auto ref = brute_zncc(im, t);
+    const auto got = xcorr_map(im.view(), t.view());
+    EXPECT_LE(max_abs_diff(got, ref), 1e-6);
+    const int mh = c.H + c.h - 1, mw = c.W + c.w - 1;
+    const Peak p = xcorr_peak(im.view(), t.view());
+    const auto [ry, rx] = argmax(ref, mw, 0, mh - 1, 0, mw - 1);
+    EXPECT_EQ(p.y, ry);
+    EXPECT_EQ(p.x, rx);
+    EXPECT_NEAR(p.value, ref[std::size_t(ry) * mw + rx], 1e-6);
+  }
+}
+
+TEST(Xcorr, LargeOffsetDataMatchesBruteForce) {
+  // Electron-microscopy-like counts: a large offset and a small spread. The image
+  // is centred before the float FFT, so the offset does not cost precision.
+  std::mt19937 rng(7);
+  Img im = random_img(40, 36, rng, 30000.f, 30400.f), t = random_img(9, 12, rng, 29900.f, 30500.f);
+  const auto ref = brute_zncc(im, t);
+  EXPECT_LE(max_abs_diff(xcorr_map(im.view(), t.view()), ref), 1e-5);
+  const Peak p = xcorr_peak(im.view(), t.view());
+  const auto [ry, rx] = argmax(ref, 36 + 12 - 1, 0, 40 + 9 - 2, 0, 36 + 12 - 2);
+  EXPECT_EQ(p.y, ry);
+  EXPECT_EQ(p.x, rx);
+}
+
+TEST(Xcorr, TemplateCutFromImagePeaksAtItsOffset) {
+  std::mt19937 rng(99);
+  Img im = random_img(40, 50, rng);
+  for (auto [y0, x0, h, w] : std::vector<std::array<int, 4>>{{12, 20, 10, 12}, {0, 0, 7, 5},
+                                                            {33, 41, 7, 9}, {5, 30, 21, 3}}) {
+    const Img t = cut(im, y0, x0, h, w);
+    const Peak p = xcorr_peak(im.view(), t.view());
+    EXPECT_EQ(p.y, y0 + h - 1);  // template top-left at image (y - h + 1, x - w + 1)
+    EXPECT_EQ(p.x, x0 + w - 1);
+    EXPECT_NEAR(p.value, 1.0f, 1e-5f);
+  }
+}
+
+TEST(Xcorr, FlatWindowsGiveExactlyZeroNeverNan) {
+  std::mt19937 rng(5);
+  // A flat block of a large value inside a random image: every window inside the
+  // block has zero variance, so R is exactly 0 there (not a rounding residue).
+  Img im = random_img(48, 48, rng, 1000.f, 5000.f);
+  for (int y = 8; y < 40; ++y)
+    for (int x = 4; x < 44; ++x) im.at(y, x) = 4321.123f;
+  const Img t = random_img(8, 6, rng, 0.f, 3000.f);
+  const auto got = xcorr_map(im.view(), t.view());
+  const auto ref = brute_zncc(im, t);
+  const int mw = 48 + 6 - 1;
+  int flat = 0;
+  for (int y = 8 + 8 - 1; y < 40; ++y)
+    for (int x = 4 + 6 - 1; x < 44; ++x, ++flat) EXPECT_EQ(got[std::size_t(y) * mw + x], 0.0f);
+  EXPECT_GT(flat, 500);
+  for (float v : got) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_LE(max_abs_diff(got, ref), 1e-5);
+
+  // Zero image, constant template: the whole map is 0. A constant image: 0 at
+  // every full-overlap placement (the zero padding makes the others non-flat).
+  Img cst{20, 30, std::vector<float>(600, 7.5f)}, zero{20, 30, std::vector<float>(600, 0.f)};
+  Img tc{5, 4, std::vector<float>(20, 3.f)};
+  const Img tr = random_img(5, 4, rng);
+  for (const auto& m : {xcorr_map(zero.view(), tr.view()), xcorr_map(im.view(), tc.view())})
+    for (float v : m) ASSERT_EQ(v, 0.0f);
+  const auto mc = xcorr_map(cst.view(), tr.view());
+  for (int y = 4; y < 20; ++y)
+    for (int x = 3; x < 30; ++x) ASSERT_EQ(mc[std::size_t(y) * 33 + x], 0.0f);
+  for (float v : mc) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_LE(max_abs_diff(mc, brute_zncc(cst, tr)), 1e-6);
+}
+
+TEST(Xcorr, AsymmetricCropSearchesOnlyTheInnerRegion) {
+  std::mt19937 rng(11);
+  Img im = random_img(30, 40, rng);
+  // A perfect match near the left edge that the column crop excludes.
+  const Img t = cut(im, 10, 1, 6, 8);
+  const int mh = 30 + 6 - 1, mw = 40 + 8 - 1;
+  const auto ref = brute_zncc(im, t);
+  EXPECT_EQ(xcorr_peak(im.view(), t.view()).x, 1 + 8 - 1);
+  for (auto [cy, cx] : std::vector<std::pair<int, int>>{{2, 9}, {9, 2}, {0, 12}, {13, 0}}) {
+    Options o;
+    o.crop_y = cy, o.crop_x = cx;
+    const Peak p = xcorr_peak(im.view(), t.view(), o);
+    const auto [ry, rx] = argmax(ref, mw, cy, mh - 1 - cy, cx, mw - 1 - cx);
+    EXPECT_EQ(p.y, ry) << cy << "," << cx;  // full-map frame, not the cropped one
+    EXPECT_EQ(p.x, rx) << cy << "," << cx;
+    EXPECT_GE(p.y, cy);
+    EXPECT_GE(p.x, cx);
+  }
+}
+
+TEST(Xcorr, ValidModeMatchesOpenCvCcoeffNormed) {
+  std::mt19937 rng(21);
+  for (const Case& c : {Case{25, 30, 7, 5}, Case{16, 16, 16, 3}, Case{12, 19, 4, 19}}) {
+    Img im = random_img(c.H, c.W, rng), t = random_img(c.h, c.w, rng);
+    // OpenCV TM_CCOEFF_NORMED: R(u,v) over the (H-h+1) x (W-w+1) full-overlap
+    // placements, centred by the window and template means.
+    const int vh = c.H - c.h + 1, vw = c.W - c.w + 1;
+    std::vector<double> cv(std::size_t(vh) * vw);
+    double tbar = 0;
+    for (float f : t.v) tbar += f;
+    tbar /= double(t.v.size());
+    for (int u = 0; u < vh; ++u)
+      for (int v = 0; v < vw; ++v) {
+        double ibar = 0;
+        for (int i = 0; i < c.h; ++i)
+          for (int j = 0; j < c.w; ++j) ibar += im.at(u + i, v + j);
+        ibar /= double(c.h) * c.w;
+        double num = 0, di = 0, dt = 0;
+        for (int i = 0; i < c.h; ++i)
+          for (int j = 0; j < c.w; ++j) {
+            const double a = im.at(u + i, v + j) - ibar, b = t.v[std::size_t(i) * c.w + j] - tbar;
+            num += a * b, di += a * a, dt += b * b;
+          }
+        cv[std::size_t(u) * vw + v] = num / std::sqrt(di * dt);
+      }
+    const auto full = xcorr_map(im.view(), t.view());
+    const int mw = c.W + c.w - 1;
+    for (int u = 0; u < vh; ++u)
+      for (int v = 0; v < vw; ++v)
+        ASSERT_NEAR(full[std::size_t(u + c.h - 1) * mw + v + c.w - 1], cv[std::size_t(u) * vw + v], 1e-6);
+    Options o;
+    o.mode = Mode::valid;
+    const Peak p = xcorr_peak(im.view(), t.view(), o);
+    const auto [u, v] = argmax(cv, vw, 0, vh - 1, 0, vw - 1);
+    EXPECT_EQ(p.y, u + c.h - 1);  // full-map frame
+    EXPECT_EQ(p.x, v + c.w - 1);
+  }
+}
+
+TEST(Xcorr, TiesGoToTheFirstInRowMajorOrder) {
+  std::mt19937 rng(3);
+  const Img im = random_img(12, 14, rng);
+  const Img t{3, 5, std::vector<float>(15, 2.f)};  // flat template: R = 0 everywhere
+  Peak p = xcorr_peak(im.view(), t.view());
+  EXPECT_EQ(p.y, 0); EXPECT_EQ(p.x, 0); EXPECT_EQ(p.value, 0.f);
+  Options o;
+  o.crop_y = 2, o.crop_x = 3;
+  p = xcorr_peak(im.view(), t.view(), o);
+  EXPECT_EQ(p.y, 2); EXPECT_EQ(p.x, 3);
+  o = {};
+  o.mode = Mode::valid;
+  p = xcorr_peak(im.view(), t.view(), o);
+  EXPECT_EQ(p.y, 2); EXPECT_EQ(p.x, 4);
+}
+
+TEST(Xcorr, NormalizeInputLeavesCallerDataAlone) {
+  std::mt19937 rng(8);
+  Img im = random_img(21, 18, rng, 100.f, 140.f);
+  const Img t = random_img(6, 5, rng);
+  const std::vector<float> before = im.v;
+  Options o;
+  o.normalize_input = true;
+  const auto got = xcorr_map(im.view(), t.view(), o);
+  EXPECT_EQ(im.v, before);
+  Img centred = im;
+  double m = 0;
+  for (float f : im.v) m += f;
+  m /= double(im.v.size());
+  for (float& f : centred.v) f = float(f - m);
+  EXPECT_LE(max_abs_diff(got, brute_zncc(centred, t)), 1e-6);
+  // Zero-mean padding differs from raw padding at the borders: the maps differ.
+  EXPECT_GT(max_abs_diff(got, brute_zncc(im, t)), 1e-3);
+}
+
+TEST(Xcorr, OneImageManyTemplatesGivesTheSameBitsAsOneShot) {
+  std::mt19937 rng(17);
+  const Img im = random_img(37, 29, rng);
+  Correlator c;
+  c.set_image(im.view());
+  for (auto [h, w] : std::vector<std::pair<int, int>>{{5, 5}, {9, 4}, {5, 5}, {1, 29}, {37, 2}}) {
+    const Img t = random_img(h, w, rng);
+    EXPECT_EQ(c.map(t.view()), xcorr_map(im.view(), t.view()));
+    const Peak a = c.peak(t.view()), b = xcorr_peak(im.view(), t.view());
+    EXPECT_EQ(a.y, b.y); EXPECT_EQ(a.x, b.x); EXPECT_EQ(a.value, b.value);
+  }
+}
+
+TEST(Xcorr, BadInputsThrowWithOneLineMessages) {
+  std::mt19937 rng(2);
+  Img im = random_img(10, 12, rng), t = random_img(3, 4, rng);
+  auto expect_throw = [](auto&& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "no exception; expected one mentioning '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  };
+  Img bad = im;
+  bad.at(4, 7) = std::numeric_limits<float>::quiet_NaN();
+  expect_throw([&] { xcorr_peak(bad.view(), t.view()); }, "image has a non-finite value");
+  expect_throw([&] { xcorr_peak(bad.view(), t.view()); }, "(4, 7)");
+  Img badt = t;
+  badt.at(2, 0) = -std::numeric_limits<float>::infinity();
+  expect_throw([&] { xcorr_peak(im.view(), badt.view()); }, "template has a non-finite value");
+  const Img tall = random_img(11, 2, rng), wide = random_img(2, 13, rng);
+  expect_throw([&] { xcorr_peak(im.view(), tall.view()); }, "larger than the image");
+  expect_throw([&] { xcorr_peak(im.view(), wide.view()); }, "larger than the image");
+  expect_throw([&] { xcorr_map(View{im.v.data(), 0, 12}, t.view()); }, "image is empty");
+  Options o;
+  o.crop_y = 6;  // map has 12 rows: 6 + 6 leaves none
+  expect_throw([&] { xcorr_peak(im.view(), t.view(), o); }, "leaves no placement");
+  o = {};
+  o.eps = -1;
+  expect_throw([&] { Correlator c(o); }, "eps");
+  o = {};
+  o.crop_x = -1;
+  expect_throw([&] { Correlator c(o); }, "crop");
+  Correlator c;
+  EXPECT_THROW(c.peak(t.view()), std::logic_error);
+}
+
+TEST(Zncc, CoreFormulaMatchesDefinition) {
+  using namespace tessera::core;
+  // Window [1, 2, 3, 4], template [2, 4, 6, 9]: direct Pearson correlation.
+  const double win[4] = {1, 2, 3, 4}, tp[4] = {2, 4, 6, 9};
+  double s1 = 0, s2 = 0, c = 0, tb = 0;
+  for (int i = 0; i < 4; ++i) s1 += win[i], s2 += win[i] * win[i], c += win[i] * tp[i], tb += tp[i];
+  tb /= 4;
+  double ssd = 0, num = 0, wb = s1 / 4, dw = 0;
+  for (int i = 0; i < 4; ++i)
+    ssd += (tp[i] - tb) * (tp[i] - tb), num += (win[i] - wb) * (tp[i] - tb), dw += (win[i] - wb) * (win[i] - wb);
+  EXPECT_NEAR(zncc_from_sums(c, s1, s2, 4, tb, ssd, 1e-6), num / std::sqrt(dw * ssd), 1e-14);
+  EXPECT_EQ(zncc_from_sums(12, 4, 4, 4, 3, 5, 1e-6), 0.0);  // flat window [1,1,1,1]
+  EXPECT_EQ(zncc_window_ssd(1.0, 0.2, 4.0), 0.0);           // clamped, never negative
+  const ZnccSpan s = zncc_span(1, 4, 10);                   // covers image [-2, 1]
+  EXPECT_EQ(s.lo, 0); EXPECT_EQ(s.hi, 1); EXPECT_EQ(s.off, 2);
+}
