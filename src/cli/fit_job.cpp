@@ -336,7 +336,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
       for (int j = 0; j < P; ++j) {
         previous->read_block("/params/" + names[j], b, map);
         for (std::int64_t p = 0; p < npix; ++p)
-          start[size_t(p * P + j)] = std::isfinite(map[p]) ? map[p] : float(global.empty() ? 0 : global[j]);
+          start[size_t(p * P + j)] = map[p];  // NaN where that fit failed: state 5, bad start
       }
     }
     std::vector<std::uint8_t> mask;
