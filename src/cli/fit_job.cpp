@@ -186,12 +186,6 @@ Backend choose_backend(const FitRequest& r, const RunContext& ctx, MPI_Comm comm
   return {};
 }
 
-struct Outputs {
-  std::vector<std::string> names;
-  bool bnv = false;
-  int n_pairs = 0;
-};
-
 }  // namespace
 
 int run_fit(const FitRequest& r, const RunContext& ctx) {
@@ -251,10 +245,11 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   // ---- output ------------------------------------------------------------------
   io::OutputFile out(comm, r.output, r.force);
   const std::vector<std::uint64_t> dims{std::uint64_t(g.ny), std::uint64_t(g.nx)};
-  Outputs o;
-  o.names = names;
-  o.bnv = spec.kind == fit::ModelKind::lorentzian && spec.n_peaks % 2 == 0;
-  o.n_pairs = o.bnv ? spec.n_peaks / 2 : 0;
+  // B maps for Lorentzian peak pairs; pair k is peaks k and N-1-k, at parameter
+  // first_pos + 3 k (offset, [slope], then pos, fwhm, amp per peak).
+  const int n_pairs =
+      spec.kind == fit::ModelKind::lorentzian && spec.n_peaks % 2 == 0 ? spec.n_peaks / 2 : 0;
+  const int first_pos = spec.linear_background ? 2 : 1;
   for (const auto& n : names) {
     out.create_dataset("/params/" + n, io::DType::Float32, dims);
     out.create_dataset("/sigma/" + n, io::DType::Float32, dims);
@@ -262,23 +257,27 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   out.create_dataset("/chi2", io::DType::Float32, dims);
   out.create_dataset("/state", io::DType::Int32, dims);
   out.create_dataset("/iterations", io::DType::Int32, dims);
-  for (int k = 0; k < o.n_pairs; ++k) out.create_dataset("/derived/bnv" + std::to_string(k), io::DType::Float32, dims);
+  for (int k = 0; k < n_pairs; ++k) out.create_dataset("/derived/bnv" + std::to_string(k), io::DType::Float32, dims);
   out.create_dataset("/sweep", io::DType::Float64, {std::uint64_t(g.n_sweep)});
   out.write_all<double>("/sweep", sweep_d);
 
   // ---- starting values: the mean spectrum of the whole image (auto) ------------------
   const bool from_file = r.guess != "auto";
   std::vector<double> global;
+  // With one chunk per rank the mean pass keeps what it read for the fit pass,
+  // so the cube is read once; with several, each chunk is read twice.
+  std::vector<float> kept;
   if (!from_file) {
     std::vector<double> sums(size_t(mine.size() * g.n_sweep));
     std::vector<std::int64_t> counts(size_t(mine.size()));
     for (std::int64_t k = 0; k < plan.n_chunks; ++k) {
       const mpi::Range c = mpi::chunk_range(mine, plan.n_chunks, k);
-      const auto y = read_rows(in, r, g, c.begin, c.end);
+      auto y = read_rows(in, r, g, c.begin, c.end);
       if (!c.empty())
         fit::spectrum_row_sums(y.data(), int(c.size()), int(g.nx), int(g.n_sweep),
                                sums.data() + (c.begin - mine.begin) * g.n_sweep,
                                counts.data() + (c.begin - mine.begin));
+      if (plan.n_chunks == 1) kept = std::move(y);
     }
     // Every rank gets every row's sums, in row order: the mean has the same
     // bits whatever the number of ranks.
@@ -328,7 +327,9 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     const mpi::Range c = mpi::chunk_range(mine, plan.n_chunks, k);
     const std::int64_t npix = c.size() * g.nx;
     auto t0 = Clock::now();
-    const auto y = read_rows(in, r, g, c.begin, c.end);
+    // Same decision on every rank, so the collective reads still match.
+    const auto y = plan.n_chunks == 1 && !from_file ? std::move(kept)
+                                                    : read_rows(in, r, g, c.begin, c.end);
     std::vector<float> start(static_cast<size_t>(npix * P));
     if (from_file) {
       io::Block b{c.begin, c.end, 0, g.nx};
@@ -401,9 +402,8 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
       for (std::int64_t p = 0; p < npix; ++p) map[p] = res.sigma[size_t(p * P + j)];
       out.write_rows<float>("/sigma/" + names[j], c.begin, c.end, map);
     }
-    for (int kp = 0; kp < o.n_pairs; ++kp) {
-      const int lo = spec.is_peak_model() ? 1 + (spec.linear_background ? 1 : 0) + 3 * kp : 0;
-      const int hi = 1 + (spec.linear_background ? 1 : 0) + 3 * (spec.n_peaks - 1 - kp);
+    for (int kp = 0; kp < n_pairs; ++kp) {
+      const int lo = first_pos + 3 * kp, hi = first_pos + 3 * (spec.n_peaks - 1 - kp);
       for (std::int64_t p = 0; p < npix; ++p)
         map[p] = float((res.params[size_t(p * P + hi)] - res.params[size_t(p * P + lo)]) /
                        (2 * fit::nv_gamma_mhz_per_mt));
@@ -447,7 +447,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "state_counts", std::vector<double>(all_counts, all_counts + 6));
   out.write_attribute("/", "seconds_read_fit_write", std::vector<double>(max_times, max_times + 3));
   out.write_attribute("/", "seconds_total", seconds_since(t_start));
-  if (o.n_pairs > 0)
+  if (n_pairs > 0)
     out.write_attribute("/derived", "bnv_definition",
                         "bnv{k} = (pos{N-1-k} - pos{k}) / (2 * 28.024 MHz/mT), in mT: pair k of "
                         "peaks numbered by position from the outside in");

@@ -79,6 +79,11 @@ template <class T, int P> struct LMState {
   MaskOf<T> done;
 };
 
+// 2^-23 for float, 2^-52 for double (std::numeric_limits is not usable on a device).
+template <class S> TESSERA_HD constexpr S machine_epsilon() {
+  return sizeof(S) == 4 ? S(1.1920928955078125e-7) : S(2.220446049250313e-16);
+}
+
 // Adds sum_i A_a(i) A_b(i) over the m points of a tile to the packed lower
 // triangle N (b <= a < Q), where A holds one row per unknown (rows up to QP,
 // zero-padded). Blocks of R x C accumulators stay in registers while the points
@@ -185,8 +190,7 @@ TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator es
   for (int k = 0; k < tri_size<P>; ++k) H[k] = N[k];
   for (int a = 0; a < P; ++a) g[a] = N[tri(P, a)];
   chi2 = select(bad, T(S(1) / S(0)), mle ? dev : N[tri(P, P)]);
-  constexpr S unit_roundoff = sizeof(S) == 4 ? S(5.9604645e-8) : S(1.1102230246251565e-16);
-  chi2_err = T(S(2) * unit_roundoff) * vsqrt(err2);
+  chi2_err = T(machine_epsilon<S>()) * vsqrt(err2);  // two unit roundoffs
 }
 
 // Sets up a fresh fit at p0 (clamped to the bounds; fixed parameters as given).
@@ -215,7 +219,7 @@ TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<S
                         LMState<T, P>& s) {
   using S = ScalarOf<T>;
   using M = MaskOf<T>;
-  constexpr S eps = S(1) / S(1 << 23) * (sizeof(S) == 4 ? S(1) : S(1.0 / (1ull << 29)));
+  constexpr S eps = machine_epsilon<S>();
   const M active = !s.done;
   const M fresh = active & s.fresh;
   const M stepping = active & !s.fresh;
@@ -335,7 +339,7 @@ TESSERA_HD void lm_finalize(const LMConfig<ScalarOf<T>, P>& c, int n_points,
                             const LMState<T, P>& s, T* params, T* sigma, T& state) {
   using S = ScalarOf<T>;
   using M = MaskOf<T>;
-  constexpr S eps = S(1) / S(1 << 23) * (sizeof(S) == 4 ? S(1) : S(1.0 / (1ull << 29)));
+  constexpr S eps = machine_epsilon<S>();
   const S nan = S(0) / S(0);
   T sc[P], A[tri_size<P>], inv[P];
   for (int j = 0; j < P; ++j) sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
