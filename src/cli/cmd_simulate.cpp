@@ -2,12 +2,16 @@
 // (src/fit/simulate.hpp), written as tessera fit reads it: /data [n_sweep, ny, nx],
 // /sweep, /truth/<param> and, for ODMR, /truth/bnv{k}; with --photons also /sig
 // and /ref photon-count frames.
+// `tessera simulate xcorr -o FILE.h5`: a tile-stitching set with known offsets
+// (src/xcorr/simulate_tiles.hpp), written as tessera xcorr reads it: /images,
+// /templates, /pairs, and /truth/coords, /truth/positions.
 #include <mpi.h>
 
 #include <cstdio>
 
 #include "command.hpp"
 #include "fit/simulate.hpp"
+#include "xcorr/simulate_tiles.hpp"
 #include "io/error.hpp"
 #include "io/h5_output.hpp"
 
@@ -16,17 +20,74 @@ namespace tessera::cli {
 namespace {
 
 struct SimulateRequest {
-  std::string kind, output, size = "64x64";
+  std::string kind, output, size;  // size: 64x64 for cubes, 512x512 for xcorr tiles
   fit::SimOptions o;
+  double noise = -1;  // < 0: the kind's default
+  xcorr::TileSimOptions tiles;
+  std::string template_size;
   bool force = false;
 };
 
-int run_simulate(const SimulateRequest& r, const RunContext& ctx) {
-  fit::SimOptions o = r.o;
-  int ny = 0, nx = 0;
+void parse_size2(const std::string& s, const char* what, int& ny, int& nx) {
   char tail;
-  if (std::sscanf(r.size.c_str(), "%dx%d%c", &ny, &nx, &tail) != 2 || ny < 1 || nx < 1)
-    throw UsageError("--size must look like NYxNX (e.g. 64x64), got '" + r.size + "'");
+  if (std::sscanf(s.c_str(), "%dx%d%c", &ny, &nx, &tail) != 2 || ny < 1 || nx < 1)
+    throw UsageError(std::string(what) + " must look like NYxNX (e.g. 64x64), got '" + s + "'");
+}
+
+int run_simulate_xcorr(const SimulateRequest& r, const RunContext& ctx) {
+  xcorr::TileSimOptions o = r.tiles;
+  parse_size2(r.size.empty() ? "512x512" : r.size, "--size", o.height, o.width);
+  if (!r.template_size.empty()) parse_size2(r.template_size, "--template-size", o.tpl_height, o.tpl_width);
+  if (r.noise >= 0) o.noise = r.noise;
+  o.seed = r.o.seed;
+  // Rank 0 computes the set and writes it; the other ranks join the collective
+  // writes with the shapes, which follow from the options alone.
+  xcorr::TileSim s;
+  std::string error;
+  if (ctx.is_root()) {
+    try {
+      s = xcorr::simulate_tiles(o);
+    } catch (const std::invalid_argument& e) {
+      error = e.what();
+    }
+  }
+  io::throw_if_any(MPI_COMM_WORLD, error);
+  std::int64_t shape[7] = {s.n, s.H, s.W, s.k, s.h, s.w, std::int64_t(s.pairs.size() / 2)};
+  MPI_Bcast(shape, 7, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  const auto u = [](std::int64_t v) { return std::uint64_t(v); };
+  io::OutputFile out(MPI_COMM_WORLD, r.output, r.force);
+  out.create_dataset("/images", io::DType::Float32, {u(shape[0]), u(shape[1]), u(shape[2])});
+  out.write_all<float>("/images", s.images);
+  out.create_dataset("/templates", io::DType::Float32, {u(shape[3]), u(shape[4]), u(shape[5])});
+  out.write_all<float>("/templates", s.templates);
+  out.create_dataset("/pairs", io::DType::Int64, {u(shape[6]), 2});
+  out.write_all<std::int64_t>("/pairs", s.pairs);
+  out.create_dataset("/truth/coords", io::DType::Int64, {u(shape[6]), 2});
+  out.write_all<std::int64_t>("/truth/coords", s.truth);
+  out.create_dataset("/truth/positions", io::DType::Int64, {u(shape[0]), 2});
+  out.write_all<std::int64_t>("/truth/positions", s.positions);
+  out.write_attribute("/truth/coords", "definition",
+                      "expected full-map peak (y, x) of each pair; -1 where unknown (random pairs)");
+  out.write_attribute("/truth/positions", "definition", "top-left (y, x) of each tile in the specimen");
+  out.write_attribute("/", "simulation", "xcorr");
+  out.write_attribute("/", "overlap", o.overlap);
+  out.write_attribute("/", "noise", o.noise);
+  out.write_attribute("/", "seed", std::int64_t(o.seed));
+  out.write_attribute("/", "version", version_line());
+  out.commit();
+  if (ctx.is_root())
+    std::fprintf(stderr, "tessera: wrote %s: %lld tiles %lldx%lld, %lld templates %lldx%lld, %lld pairs (%lld matching)\n",
+                 r.output.c_str(), (long long)s.n, (long long)s.H, (long long)s.W, (long long)s.k,
+                 (long long)s.h, (long long)s.w, (long long)(s.pairs.size() / 2), (long long)s.n_matching);
+  return 0;
+}
+
+int run_simulate(const SimulateRequest& r, const RunContext& ctx) {
+  if (r.kind == "xcorr") return run_simulate_xcorr(r, ctx);
+  fit::SimOptions o = r.o;
+  if (r.noise >= 0) o.noise = r.noise;
+  int ny = 0, nx = 0;
+  parse_size2(r.size.empty() ? "64x64" : r.size, "--size", ny, nx);
   o.ny = ny;
   o.nx = nx;
   // Every rank computes the same cube (deterministic) and rank 0's copy is written.
@@ -79,13 +140,17 @@ int run_simulate(const SimulateRequest& r, const RunContext& ctx) {
 Command add_simulate_command(CLI::App& app) {
   auto req = std::make_shared<SimulateRequest>();
   CLI::App* c = app.add_subcommand("simulate", "Write a realistic synthetic cube with its ground truth");
-  c->add_option("kind", req->kind, "odmr, t1 or rabi")->required()->check(CLI::IsMember({"odmr", "t1", "rabi"}));
+  c->add_option("kind", req->kind, "odmr, t1, rabi (cubes for fit) or xcorr (tiles for xcorr)")
+      ->required()
+      ->check(CLI::IsMember({"odmr", "t1", "rabi", "xcorr"}));
   c->add_option("-o,--output", req->output, "Output HDF5 file")->required();
-  c->add_option("--size", req->size, "Image size NYxNX")->capture_default_str();
+  c->add_option("--size", req->size, "Image (or xcorr tile) size NYxNX; default 64x64, xcorr 512x512");
   c->add_option("--sweep-points", req->o.n_sweep, "Sweep points (0: 201 odmr, 60 t1, 120 rabi)")
       ->capture_default_str();
   c->add_option("--peaks", req->o.n_peaks, "odmr: 2 (one NV axis) or 8 (four axes)")->capture_default_str();
-  c->add_option("--noise", req->o.noise, "Gaussian noise of the normalised signal")->capture_default_str();
+  c->add_option("--noise", req->noise,
+                "Gaussian noise: of the normalised signal (default 2e-3); xcorr: per tile, in units "
+                "of the texture's standard deviation (default 0.2)");
   c->add_option("--photons", req->o.photons, "Counts per point: write Poisson /sig and /ref frames")
       ->capture_default_str();
   c->add_option("--contrast", req->o.contrast, "odmr: dip depth")->capture_default_str();
@@ -95,6 +160,13 @@ Command add_simulate_command(CLI::App& app) {
   c->add_option("--bad-fraction", req->o.bad_fraction, "Fraction of dead and of saturated pixels, each")
       ->capture_default_str();
   c->add_option("--seed", req->o.seed, "Random seed")->capture_default_str();
+  c->add_option("--images", req->tiles.n_images, "xcorr: number of tiles (on a grid)")->capture_default_str();
+  c->add_option("--template-size", req->template_size, "xcorr: template size HxW (default: a quarter of the tile)");
+  c->add_option("--overlap", req->tiles.overlap, "xcorr: fraction of a tile shared with the next")
+      ->capture_default_str();
+  c->add_option("--pairs", req->tiles.n_pairs,
+                "xcorr: total pairs; matching pairs first, then random ones (0: only the matching)")
+      ->capture_default_str();
   c->add_flag("--force", req->force, "Overwrite an existing output file");
   return {c, [req](const RunContext& ctx) {
             try {

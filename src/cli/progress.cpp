@@ -29,9 +29,10 @@ std::string human_time(double s) {
 }
 }  // namespace
 
-Progress::Progress(MPI_Comm comm, std::int64_t total, bool quiet, std::string what)
+Progress::Progress(MPI_Comm comm, std::int64_t total, bool quiet, std::string what,
+                   std::string unit)
     : comm_(comm), total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO) == 1),
-      what_(std::move(what)) {
+      what_(std::move(what)), unit_(std::move(unit)) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   counts_.assign(size_, 0);
@@ -73,14 +74,16 @@ void Progress::print(bool final) {
   if (tty_) {
     constexpr int width = 30;
     const int filled = int(frac * width + 0.5);
-    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %lld/%lld px, %spx/s, %s %s", what_.c_str(),
+    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %lld/%lld %s, %s%s/s, %s %s", what_.c_str(),
                  std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-                 100 * frac, (long long)done, (long long)total_, human_rate(rate).c_str(),
+                 100 * frac, (long long)done, (long long)total_, unit_.c_str(),
+                 human_rate(rate).c_str(), unit_.c_str(),
                  final ? "took" : "left", human_time(final ? elapsed : left).c_str());
     if (final) std::fputc('\n', stderr);
   } else {
-    std::fprintf(stderr, "%s: %lld/%lld px (%.0f%%), %spx/s, %s %s\n", what_.c_str(),
-                 (long long)done, (long long)total_, 100 * frac, human_rate(rate).c_str(),
+    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %s%s/s, %s %s\n", what_.c_str(),
+                 (long long)done, (long long)total_, unit_.c_str(), 100 * frac,
+                 human_rate(rate).c_str(), unit_.c_str(),
                  final ? "took" : "left", human_time(final ? elapsed : left).c_str());
   }
   std::fflush(stderr);

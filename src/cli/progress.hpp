@@ -17,8 +17,10 @@ namespace tessera::cli {
 
 class Progress {
  public:
-  // Collective. total: pixels over all ranks; quiet: say nothing.
-  Progress(MPI_Comm comm, std::int64_t total, bool quiet, std::string what);
+  // Collective. total: items (pixels, pairs) over all ranks; quiet: say
+  // nothing; unit: how an item is named in the report.
+  Progress(MPI_Comm comm, std::int64_t total, bool quiet, std::string what,
+           std::string unit = "px");
 
   // Thread-safe: called by worker threads.
   void add(std::int64_t n) { done_.fetch_add(n, std::memory_order_relaxed); }
@@ -40,7 +42,7 @@ class Progress {
   int rank_ = 0, size_ = 1;
   std::int64_t total_;
   bool quiet_, tty_;
-  std::string what_;
+  std::string what_, unit_;
   std::atomic<std::int64_t> done_{0};
   std::int64_t sent_value_ = 0;
   std::int64_t messages_sent_ = 0;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <math.h>
+#include <stdint.h>
 
 #include "hd.hpp"
 
@@ -54,6 +55,84 @@ TESSERA_HD inline ZnccSpan zncc_span(int p, int k, int n) {
   s.hi = p < n - 1 ? p : n - 1;
   s.off = s.lo - start;
   return s;
+}
+
+// Sum of a 2-D prefix table P (P[(r+1)*w1 + c+1] = sum over rows [0, r] and
+// columns [0, c]) over rows [r0, r1] and columns [c0, c1], inclusive and not
+// empty. The association is fixed, (row difference at c1+1) - (row difference
+// at c0), so that a loop that first forms the row differences of rows r0 and
+// r1+1 gets the same bits.
+template <class T>
+TESSERA_HD inline T zncc_rect_sum(const T* P, long long w1, int r0, int r1, int c0, int c1) {
+  const T* a = P + (long long)r0 * w1;
+  const T* b = P + (long long)(r1 + 1) * w1;
+  return (b[c1 + 1] - a[c1 + 1]) - (b[c0] - a[c0]);
+}
+
+// One image's tables for the normalisation (all (H+1) x (W+1) prefix tables).
+struct ZnccImageTables {
+  const double* s1;        // prefix sums of the image (after normalize_input)
+  const double* s2;        // prefix sums of its squares
+  const int32_t* nonzero;  // prefix counts of pixels != 0
+  const int32_t* diff_h;   // prefix counts of pixels != their left neighbour
+  const int32_t* diff_v;   // prefix counts of pixels != their upper neighbour
+  int H, W;
+  double centre;      // subtracted from the image before its transform
+  double flat_bound;  // zncc_flat_bound of the image
+};
+
+// One template's statistics.
+struct ZnccTemplateStats {
+  const double* tc;  // (h+1) x (w+1) prefix sums of template - tbar
+  int h, w;
+  double ssd_t;  // centred sum of squares
+};
+
+// A bound on the computed S2 - S1^2/A of a window whose pixels are all equal
+// (true value 0): every prefix entry is a sum of at most H+W+2 rounded additions
+// of terms whose total is at most s2_total (resp. abs1_total), so each rect sum
+// is off by at most 4 (H+W+2) u times that total, u = 2^-53, and
+// S2 - S1^2/A by at most that of S2 plus 2 |S1|/A = 2 max|pixel| times that of
+// S1. The bound keeps a factor 16 above that worst case. A window whose computed
+// variance exceeds it is certainly not flat; one below it is checked exactly.
+TESSERA_HD inline double zncc_flat_bound(int H, int W, double s2_total, double abs1_total,
+                                         double max_abs) {
+  const double u = 1.1102230246251565e-16;
+  return 16.0 * 4.0 * (double(H) + double(W) + 2.0) * u * (s2_total + 2.0 * max_abs * abs1_total);
+}
+
+// Whether every pixel of the zero-padded image under the window is equal:
+// for a window inside the image, no pixel differs from its left or upper
+// neighbour within the window; for one that overlaps the padding, every image
+// pixel under it is 0.
+TESSERA_HD inline bool zncc_window_flat(const ZnccImageTables& im, bool inside, ZnccSpan sy,
+                                        ZnccSpan sx) {
+  const long long w1 = im.W + 1;
+  if (inside)
+    return (sx.hi == sx.lo || zncc_rect_sum(im.diff_h, w1, sy.lo, sy.hi, sx.lo + 1, sx.hi) == 0) &&
+           (sy.hi == sy.lo || zncc_rect_sum(im.diff_v, w1, sy.lo + 1, sy.hi, sx.lo, sx.hi) == 0);
+  return zncc_rect_sum(im.nonzero, w1, sy.lo, sy.hi, sx.lo, sx.hi) == 0;
+}
+
+// R at full-map placement (y, x), from fft_num = the transform's
+// sum((image - centre) * (template - tbar)) under the window. This is the
+// whole per-placement computation; the CPU backend does the same operations
+// in the same order in vectorisable row passes (tests compare the bits), the
+// GPU backend calls it from its kernel.
+TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemplateStats& t, int y,
+                                       int x, float fft_num, double eps) {
+  const ZnccSpan sy = zncc_span(y, t.h, im.H), sx = zncc_span(x, t.w, im.W);
+  const bool inside = sy.hi - sy.lo + 1 == t.h && sx.hi - sx.lo + 1 == t.w;
+  const long long w1 = im.W + 1;
+  const double s1 = zncc_rect_sum(im.s1, w1, sy.lo, sy.hi, sx.lo, sx.hi);
+  const double s2 = zncc_rect_sum(im.s2, w1, sy.lo, sy.hi, sx.lo, sx.hi);
+  const double wssd = zncc_window_ssd(s1, s2, double(t.h) * double(t.w));
+  if (wssd <= im.flat_bound && zncc_window_flat(im, inside, sy, sx)) return 0.0f;
+  double num = double(fft_num);
+  if (!inside)
+    num += im.centre * zncc_rect_sum(t.tc, (long long)t.w + 1, sy.off, sy.off + sy.hi - sy.lo,
+                                     sx.off, sx.off + sx.hi - sx.lo);
+  return float(zncc_from_centred(num, wssd, t.ssd_t, eps));
 }
 
 }  // namespace tessera::core

@@ -98,6 +98,66 @@ std::vector<double> InputFile::read_vector(std::string_view dataset) {
   return values;
 }
 
+std::vector<std::int64_t> InputFile::read_integers(std::string_view dataset, int rank,
+                                                   std::string_view what_dims) {
+  const DatasetInfo info = require(dataset, rank, what_dims);
+  if (info.numeric != NumericClass::Integer)
+    throw Error(message(path_, info.name, "has type " + info.type + ", expected an integer type"));
+  Handle dset = detail::open_dataset(file_.get(), path_, info.name);
+  std::vector<std::int64_t> values(info.elements());
+  Handle dxpl = detail::collective_dxpl();
+  if (H5Dread(dset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), values.data()) < 0)
+    throw Error(message(path_, info.name, "cannot read" + hdf5_suffix()));
+  return values;
+}
+
+void InputFile::read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
+                            std::span<float> out) {
+  const DatasetInfo info = require(dataset, 3);
+  const std::uint64_t plane = info.dims[1] * info.dims[2];
+  std::string error;
+  for (std::size_t i = 0; i < frames.size() && error.empty(); ++i)
+    if (frames[i] < 0 || std::uint64_t(frames[i]) >= info.dims[0] || (i > 0 && frames[i] <= frames[i - 1]))
+      error = message(path_, info.name,
+                      "frame list not strictly increasing within [0, " +
+                          std::to_string(info.dims[0]) + ") at " + std::to_string(frames[i]));
+  if (error.empty() && out.size() != frames.size() * plane)
+    error = message(path_, info.name,
+                    "buffer holds " + std::to_string(out.size()) + " values, the frames need " +
+                        std::to_string(frames.size() * plane));
+  throw_if_any(comm_, error);
+
+  Handle dset = detail::open_dataset(file_.get(), path_, info.name);
+  Handle file_space(H5Dget_space(dset.get()), H5Sclose);
+  const hsize_t n = hsize_t(out.size());
+  const hsize_t mem_n = n == 0 ? 1 : n;
+  Handle mem_space(H5Screate_simple(1, &mem_n, nullptr), H5Sclose);
+  if (!file_space || !mem_space) throw Error(message(path_, info.name, "cannot select frames" + hdf5_suffix()));
+  if (n == 0) {
+    if (H5Sselect_none(file_space.get()) < 0 || H5Sselect_none(mem_space.get()) < 0)
+      throw Error(message(path_, info.name, "cannot select frames" + hdf5_suffix()));
+  } else {
+    if (H5Sselect_none(file_space.get()) < 0)
+      throw Error(message(path_, info.name, "cannot select frames" + hdf5_suffix()));
+    // Runs of consecutive frames as one block each; the union is read in file
+    // order, which is the order of `frames`.
+    for (std::size_t i = 0; i < frames.size();) {
+      std::size_t j = i + 1;
+      while (j < frames.size() && frames[j] == frames[j - 1] + 1) ++j;
+      const hsize_t start[3] = {hsize_t(frames[i]), 0, 0};
+      const hsize_t count[3] = {hsize_t(j - i), info.dims[1], info.dims[2]};
+      if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_OR, start, nullptr, count, nullptr) < 0)
+        throw Error(message(path_, info.name, "cannot select frames" + hdf5_suffix()));
+      i = j;
+    }
+  }
+  Handle dxpl = detail::collective_dxpl();
+  float dummy = 0.0f;
+  if (H5Dread(dset.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), dxpl.get(),
+              n == 0 ? &dummy : out.data()) < 0)
+    throw Error(message(path_, info.name, "cannot read" + hdf5_suffix()));
+}
+
 std::uint64_t InputFile::read_slab(std::string_view dataset, const Block& block,
                                    std::span<float> out) {
   const DatasetInfo info = require(dataset, 3, "[n_sweep, ny, nx]");

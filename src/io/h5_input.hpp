@@ -101,6 +101,20 @@ class InputFile {
   // in `out` (exactly block.pixels() values).
   void read_block(std::string_view dataset, const Block& block, std::span<float> out);
 
+  // Collective. A whole integer dataset of `rank` dimensions (a pair list
+  // [p, 2]) as int64, row-major, on every rank. Throws as require(), and when
+  // the type is not an integer type.
+  [[nodiscard]] std::vector<std::int64_t> read_integers(std::string_view dataset, int rank,
+                                                        std::string_view what_dims = {});
+
+  // Collective. From a 3-D dataset [n, ny, nx] of any numeric type (a stack of
+  // images), the frames listed in `frames` (strictly increasing, each in
+  // [0, n); every rank its own list, possibly empty) as float, frame after
+  // frame into `out` (exactly frames.size() * ny * nx values), in one
+  // collective read.
+  void read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
+                   std::span<float> out);
+
   // Collective. Attributes of an object ("/" for the file's root group).
   [[nodiscard]] bool has_attribute(std::string_view object, std::string_view name);
   [[nodiscard]] std::string read_attribute_string(std::string_view object, std::string_view name);

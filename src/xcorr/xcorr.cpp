@@ -3,22 +3,21 @@
 #include <fftw3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
-#include <cstdint>
+#include <exception>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 
 #include "core/zncc.hpp"
 
 namespace tessera::xcorr {
 namespace {
-
-// FFTW's planner is not thread-safe; execution of distinct plans is.
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 struct FftwFree {
   void operator()(void* p) const { fftwf_free(p); }
@@ -37,6 +36,52 @@ CplxBuf alloc_cplx(std::size_t n) {
   return CplxBuf(p);
 }
 
+using SizeKey = std::pair<int, int>;  // padded FFT size (py, px)
+
+std::size_t n_real(SizeKey k) { return std::size_t(k.first) * std::size_t(k.second); }
+std::size_t n_cplx(SizeKey k) { return std::size_t(k.first) * std::size_t(k.second / 2 + 1); }
+
+// FFTW plans, one pair per size, shared by every thread of the process and
+// executed with the new-array functions on buffers from fftwf_malloc (same
+// alignment as the planning buffers). The planner is not thread-safe: plans are
+// made under the lock; executing distinct or the same plan concurrently is safe.
+struct PlanPair {
+  fftwf_plan r2c = nullptr, c2r = nullptr;
+};
+
+class PlanCache {
+ public:
+  static PlanCache& instance() {
+    static PlanCache c;
+    return c;
+  }
+  PlanPair get(SizeKey k) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = plans_.find(k);
+    if (it != plans_.end()) return it->second;
+    RealBuf r = alloc_real(n_real(k));
+    CplxBuf c = alloc_cplx(n_cplx(k));
+    PlanPair p;
+    // FFTW_ESTIMATE: no timing, so every process makes the same plan for a
+    // size and the results do not depend on the rank or the run.
+    p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), FFTW_ESTIMATE);
+    p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), FFTW_ESTIMATE);
+    if (!p.r2c || !p.c2r) throw std::runtime_error("xcorr: FFTW could not create a plan");
+    plans_[k] = p;
+    return p;
+  }
+  ~PlanCache() {
+    for (auto& [k, p] : plans_) {
+      fftwf_destroy_plan(p.r2c);
+      fftwf_destroy_plan(p.c2r);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<SizeKey, PlanPair> plans_;
+};
+
 void check_view(View v, const char* what) {
   if (v.height <= 0 || v.width <= 0 || !v.data)
     throw std::invalid_argument(std::string("xcorr: ") + what + " is empty (" +
@@ -51,217 +96,586 @@ void check_view(View v, const char* what) {
 }
 
 // Inclusive-exclusive 2-D prefix table: P[(y+1)*(W+1) + x+1] = sum over [0..y]x[0..x].
-template <class T> struct Prefix {
-  int w1 = 0;
-  std::vector<T> p;
-  template <class F> void build(int H, int W, F value) {
-    w1 = W + 1;
-    p.assign(std::size_t(H + 1) * std::size_t(w1), T(0));
-    for (int y = 0; y < H; ++y) {
-      T row = 0;
-      for (int x = 0; x < W; ++x) {
-        row += value(y, x);
-        p[std::size_t(y + 1) * w1 + x + 1] = p[std::size_t(y) * w1 + x + 1] + row;
-      }
+template <class T, class F> std::vector<T> prefix_table(int H, int W, F value) {
+  const std::size_t w1 = std::size_t(W) + 1;
+  std::vector<T> p((std::size_t(H) + 1) * w1, T(0));
+  for (int y = 0; y < H; ++y) {
+    T row = 0;
+    const std::size_t a = std::size_t(y) * w1, b = a + w1;
+    for (int x = 0; x < W; ++x) {
+      row += value(y, x);
+      p[b + x + 1] = p[a + x + 1] + row;
     }
   }
-  // Sum over rows [r0, r1] and columns [c0, c1] (inclusive; empty gives 0).
-  T sum(int r0, int r1, int c0, int c1) const {
-    if (r0 > r1 || c0 > c1) return T(0);
-    const std::size_t a = std::size_t(r0) * w1, b = std::size_t(r1 + 1) * w1;
-    return p[b + c1 + 1] - p[a + c1 + 1] - p[b + c0] + p[a + c0];
-  }
-};
+  return p;
+}
 
 }  // namespace
 
-struct Correlator::Plan {
-  int py, px;
-  RealBuf real;
-  CplxBuf cplx;
-  fftwf_plan r2c = nullptr, c2r = nullptr;
-  Plan(int py_, int px_) : py(py_), px(px_) {
-    const std::size_t nr = std::size_t(py) * px, nc = std::size_t(py) * (px / 2 + 1);
-    real = alloc_real(nr);
-    cplx = alloc_cplx(nc);
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    r2c = fftwf_plan_dft_r2c_2d(py, px, real.get(), cplx.get(), FFTW_ESTIMATE);
-    c2r = fftwf_plan_dft_c2r_2d(py, px, cplx.get(), real.get(), FFTW_ESTIMATE);
-    if (!r2c || !c2r) throw std::runtime_error("xcorr: FFTW could not create a plan");
-  }
-  ~Plan() {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    if (r2c) fftwf_destroy_plan(r2c);
-    if (c2r) fftwf_destroy_plan(c2r);
-  }
-  std::size_t ncplx() const { return std::size_t(py) * (px / 2 + 1); }
-};
-
-struct Correlator::ImageData {
+// ---------------------------------------------------------------------------
+struct PreparedImage::Data {
   int H = 0, W = 0;
   std::vector<float> pix;  // after normalize_input
   double centre = 0;       // mean of pix, subtracted before the transform
-  Prefix<double> s1, s2;
-  Prefix<std::int32_t> nonzero, diff_h, diff_v;  // exact flatness counts
-  std::map<std::pair<int, int>, CplxBuf> spectra;
+  double flat_bound = 0;   // core::zncc_flat_bound
+  std::vector<double> s1, s2;
+  // Exact flatness counts, built on first need (windows whose computed
+  // variance is below flat_bound are rare).
+  mutable std::once_flag counts_once;
+  mutable std::vector<std::int32_t> nonzero, diff_h, diff_v;
+  mutable std::mutex spectra_mutex;
+  mutable std::map<SizeKey, CplxBuf> spectra;
+
+  void build_counts() const {
+    std::call_once(counts_once, [this] {
+      const float* p = pix.data();
+      const int w = W;
+      auto at = [p, w](int y, int x) { return p[std::size_t(y) * w + x]; };
+      nonzero = prefix_table<std::int32_t>(H, W, [&](int y, int x) { return std::int32_t(at(y, x) != 0.0f); });
+      diff_h = prefix_table<std::int32_t>(
+          H, W, [&](int y, int x) { return std::int32_t(x > 0 && at(y, x) != at(y, x - 1)); });
+      diff_v = prefix_table<std::int32_t>(
+          H, W, [&](int y, int x) { return std::int32_t(y > 0 && at(y, x) != at(y - 1, x)); });
+    });
+  }
+  core::ZnccImageTables tables() const {
+    return {s1.data(), s2.data(), nonzero.data(), diff_h.data(), diff_v.data(), H, W, centre,
+            flat_bound};
+  }
+
+  // The spectrum of (pix - centre), zero-padded to k; computed once per size.
+  const fftwf_complex* spectrum(SizeKey k, float* scratch) const {
+    std::lock_guard<std::mutex> lock(spectra_mutex);
+    CplxBuf& slot = spectra[k];
+    if (!slot) {
+      CplxBuf spec = alloc_cplx(n_cplx(k));
+      std::fill(scratch, scratch + n_real(k), 0.0f);
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          scratch[std::size_t(y) * k.second + x] = float(double(pix[std::size_t(y) * W + x]) - centre);
+      fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, spec.get());
+      slot = std::move(spec);
+    }
+    return slot.get();
+  }
 };
 
-Correlator::Correlator(Options options) : options_(options) {
-  if (!(options_.eps >= 0) || !std::isfinite(options_.eps))
-    throw std::invalid_argument("xcorr: eps must be finite and >= 0");
-  if (options_.crop_y < 0 || options_.crop_x < 0)
-    throw std::invalid_argument("xcorr: crop must be >= 0");
-}
-
-Correlator::~Correlator() = default;
-
-void Correlator::set_image(View image) {
+PreparedImage::PreparedImage(View image, bool normalize_input) : d_(std::make_unique<Data>()) {
   check_view(image, "image");
-  auto d = std::make_unique<ImageData>();
-  d->H = image.height;
-  d->W = image.width;
-  const std::size_t n = std::size_t(d->H) * d->W;
-  d->pix.assign(image.data, image.data + n);
-  auto mean_of = [&](const std::vector<float>& v) {
+  Data& d = *d_;
+  d.H = image.height;
+  d.W = image.width;
+  const std::size_t n = std::size_t(d.H) * d.W;
+  d.pix.assign(image.data, image.data + n);
+  auto mean_of = [](const std::vector<float>& v) {
     double s = 0;
     for (float f : v) s += f;
     return s / double(v.size());
   };
-  if (options_.normalize_input) {
-    const double m = mean_of(d->pix);
-    for (float& f : d->pix) f = float(double(f) - m);
+  if (normalize_input) {
+    const double m = mean_of(d.pix);
+    for (float& f : d.pix) f = float(double(f) - m);
   }
-  d->centre = mean_of(d->pix);
-  const int W = d->W;
-  const float* p = d->pix.data();
-  auto at = [p, W](int y, int x) { return p[std::size_t(y) * W + x]; };
-  d->s1.build(d->H, W, [&](int y, int x) { return double(at(y, x)); });
-  d->s2.build(d->H, W, [&](int y, int x) { return double(at(y, x)) * double(at(y, x)); });
-  d->nonzero.build(d->H, W, [&](int y, int x) { return std::int32_t(at(y, x) != 0.0f); });
-  d->diff_h.build(d->H, W,
-                  [&](int y, int x) { return std::int32_t(x > 0 && at(y, x) != at(y, x - 1)); });
-  d->diff_v.build(d->H, W,
-                  [&](int y, int x) { return std::int32_t(y > 0 && at(y, x) != at(y - 1, x)); });
-  image_ = std::move(d);
+  d.centre = mean_of(d.pix);
+  const float* p = d.pix.data();
+  const int W = d.W;
+  d.s1 = prefix_table<double>(d.H, W, [&](int y, int x) { return double(p[std::size_t(y) * W + x]); });
+  d.s2 = prefix_table<double>(d.H, W, [&](int y, int x) {
+    const double v = p[std::size_t(y) * W + x];
+    return v * v;
+  });
+  double s2_total = 0, abs1_total = 0, max_abs = 0;
+  for (float f : d.pix) {
+    const double v = f;
+    s2_total += v * v;
+    abs1_total += std::fabs(v);
+    max_abs = std::max(max_abs, std::fabs(v));
+  }
+  d.flat_bound = core::zncc_flat_bound(d.H, d.W, s2_total, abs1_total, max_abs);
 }
 
-Correlator::Plan& Correlator::plan_for(int py, int px) {
-  auto& slot = plans_[{py, px}];
-  if (!slot) slot = std::make_unique<Plan>(py, px);
-  return *slot;
+PreparedImage::~PreparedImage() = default;
+int PreparedImage::height() const { return d_->H; }
+int PreparedImage::width() const { return d_->W; }
+std::size_t PreparedImage::bytes() const {
+  std::size_t b = d_->pix.size() * sizeof(float) + (d_->s1.size() + d_->s2.size()) * sizeof(double);
+  b += (d_->nonzero.size() + d_->diff_h.size() + d_->diff_v.size()) * sizeof(std::int32_t);
+  std::lock_guard<std::mutex> lock(d_->spectra_mutex);
+  for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
+  return b;
 }
 
-void Correlator::correlate(View templ) {
-  if (!image_) throw std::logic_error("xcorr: set_image must be called before correlating");
+// ---------------------------------------------------------------------------
+struct PreparedTemplate::Data {
+  int h = 0, w = 0;
+  std::vector<float> pix;
+  double tbar = 0, ssd_t = 0;
+  std::vector<double> tc;  // prefix sums of pix - tbar (padding correction)
+  bool cache = false;
+  mutable std::mutex spectra_mutex;
+  mutable std::map<SizeKey, CplxBuf> spectra;
+
+  core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t}; }
+
+  // The spectrum of the flipped, centred template zero-padded to k, into out.
+  void transform(SizeKey k, float* scratch, fftwf_complex* out) const {
+    std::fill(scratch, scratch + n_real(k), 0.0f);
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j)
+        scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] =
+            float(double(pix[std::size_t(i) * w + j]) - tbar);
+    fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, out);
+  }
+  // Cached spectrum, or nullptr without caching.
+  const fftwf_complex* cached_spectrum(SizeKey k, float* scratch) const {
+    if (!cache) return nullptr;
+    std::lock_guard<std::mutex> lock(spectra_mutex);
+    CplxBuf& slot = spectra[k];
+    if (!slot) {
+      CplxBuf spec = alloc_cplx(n_cplx(k));
+      transform(k, scratch, spec.get());
+      slot = std::move(spec);
+    }
+    return slot.get();
+  }
+};
+
+PreparedTemplate::PreparedTemplate(View templ, bool cache_spectra) : d_(std::make_unique<Data>()) {
   check_view(templ, "template");
-  ImageData& im = *image_;
-  const int H = im.H, W = im.W, h = templ.height, w = templ.width;
-  if (h > H || w > W)
-    throw std::invalid_argument("xcorr: template " + std::to_string(h) + "x" + std::to_string(w) +
-                                " is larger than the image " + std::to_string(H) + "x" +
-                                std::to_string(W) + " (as normxcorr2, h <= H and w <= W)");
-  const int mh = H + h - 1, mw = W + w - 1;
-  const int py = fast_fft_size(mh), px = fast_fft_size(mw, true);
-  Plan& plan = plan_for(py, px);
-  const std::size_t nr = std::size_t(py) * px, nc = plan.ncplx();
-
-  // Image spectrum at this size, once per image and size.
-  auto& spec = im.spectra[{py, px}];
-  if (!spec) {
-    spec = alloc_cplx(nc);
-    float* r = plan.real.get();
-    std::fill(r, r + nr, 0.0f);
-    for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x)
-        r[std::size_t(y) * px + x] = float(double(im.pix[std::size_t(y) * W + x]) - im.centre);
-    fftwf_execute_dft_r2c(plan.r2c, r, spec.get());
-  }
-
-  // Template statistics in double, centred template (flipped) into the buffer.
-  const std::size_t nt = std::size_t(h) * w;
+  Data& d = *d_;
+  d.h = templ.height;
+  d.w = templ.width;
+  d.cache = cache_spectra;
+  const std::size_t nt = std::size_t(d.h) * d.w;
+  d.pix.assign(templ.data, templ.data + nt);
   double tsum = 0;
-  for (std::size_t i = 0; i < nt; ++i) tsum += templ.data[i];
-  const double tbar = tsum / double(nt);
-  double ssd_t = 0;
-  for (std::size_t i = 0; i < nt; ++i) {
-    const double d = double(templ.data[i]) - tbar;
-    ssd_t += d * d;
+  for (float f : d.pix) tsum += f;
+  d.tbar = tsum / double(nt);
+  for (float f : d.pix) {
+    const double v = double(f) - d.tbar;
+    d.ssd_t += v * v;
   }
-  Prefix<double> tc;  // prefix sums of the centred template (padding correction)
-  tc.build(h, w, [&](int y, int x) { return double(templ.data[std::size_t(y) * w + x]) - tbar; });
-  float* r = plan.real.get();
-  std::fill(r, r + nr, 0.0f);
-  for (int i = 0; i < h; ++i)
-    for (int j = 0; j < w; ++j)
-      r[std::size_t(h - 1 - i) * px + (w - 1 - j)] =
-          float(double(templ.data[std::size_t(i) * w + j]) - tbar);
-  fftwf_execute_dft_r2c(plan.r2c, r, plan.cplx.get());
-  const float scale = 1.0f / float(nr);
-  fftwf_complex* c = plan.cplx.get();
-  const fftwf_complex* s = spec.get();
-  for (std::size_t k = 0; k < nc; ++k) {
-    const float re = c[k][0] * s[k][0] - c[k][1] * s[k][1];
-    const float imv = c[k][0] * s[k][1] + c[k][1] * s[k][0];
-    c[k][0] = re * scale;
-    c[k][1] = imv * scale;
-  }
-  fftwf_execute_dft_c2r(plan.c2r, c, r);  // r[y*px + x] = sum (pix - centre) * (t - tbar)
+  const float* p = d.pix.data();
+  const int w = d.w;
+  const double tbar = d.tbar;
+  d.tc = prefix_table<double>(d.h, w, [&](int y, int x) { return double(p[std::size_t(y) * w + x]) - tbar; });
+}
 
-  // Normalisation, placement by placement.
-  map_.assign(std::size_t(mh) * mw, 0.0f);
-  const double area = double(nt);
-  for (int y = 0; y < mh; ++y) {
+PreparedTemplate::~PreparedTemplate() = default;
+int PreparedTemplate::height() const { return d_->h; }
+int PreparedTemplate::width() const { return d_->w; }
+std::size_t PreparedTemplate::bytes() const {
+  std::size_t b = d_->pix.size() * sizeof(float) + d_->tc.size() * sizeof(double);
+  std::lock_guard<std::mutex> lock(d_->spectra_mutex);
+  for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
+  return b;
+}
+
+// ---------------------------------------------------------------------------
+struct Workspace::Buffers {
+  SizeKey size{0, 0};
+  RealBuf real;     // transform scratch, then the map rows (R in place)
+  CplxBuf cplx;     // product of the spectra
+  CplxBuf tspec;    // an uncached template spectrum
+  std::vector<double> d1, d2, tr, wssd, cor;  // row passes
+  void ensure(SizeKey k) {
+    if (size == k) return;
+    real = alloc_real(n_real(k));
+    cplx = alloc_cplx(n_cplx(k));
+    tspec.reset();
+    size = k;
+  }
+};
+
+Workspace::Workspace() : b_(std::make_unique<Buffers>()) {}
+Workspace::~Workspace() = default;
+
+// ---------------------------------------------------------------------------
+void validate(const Options& o) {
+  if (!(o.eps >= 0) || !std::isfinite(o.eps))
+    throw std::invalid_argument("xcorr: eps must be finite and >= 0");
+  if (o.crop_y < 0 || o.crop_x < 0) throw std::invalid_argument("xcorr: crop must be >= 0");
+  if (o.exclusion < 0) throw std::invalid_argument("xcorr: exclusion must be >= 0");
+}
+
+Region search_region(int H, int W, int h, int w, const Options& o) {
+  const int mh = H + h - 1, mw = W + w - 1;
+  Region r{o.crop_y, mh - 1 - o.crop_y, o.crop_x, mw - 1 - o.crop_x};
+  if (o.mode == Mode::valid) {
+    r.y0 = std::max(r.y0, h - 1), r.y1 = std::min(r.y1, H - 1);
+    r.x0 = std::max(r.x0, w - 1), r.x1 = std::min(r.x1, W - 1);
+  }
+  if (r.y0 > r.y1 || r.x0 > r.x1)
+    throw std::invalid_argument("xcorr: crop " + std::to_string(o.crop_y) + "," +
+                                std::to_string(o.crop_x) + " leaves no placement of the " +
+                                std::to_string(mh) + "x" + std::to_string(mw) + " map to search");
+  return r;
+}
+
+namespace {
+
+// R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
+// over the transform's output in `real` (row stride px). The same operations, in
+// the same order, as core::zncc_placement (tests compare the bits), arranged in
+// row passes the compiler vectorises.
+void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
+                      double eps, float* real, int px, Workspace::Buffers& b) {
+  const int H = im.H, W = im.W, h = t.h, w = t.w;
+  const std::size_t w1 = std::size_t(W) + 1, tw1 = std::size_t(w) + 1;
+  const double area = double(h) * double(w);
+  const double centre = im.centre, ssd_t = t.ssd_t, bound = im.flat_bound;
+  const int nx = r.x1 - r.x0 + 1;
+  b.d1.resize(w1);
+  b.d2.resize(w1);
+  b.tr.resize(tw1);
+  b.wssd.resize(std::size_t(nx));
+  b.cor.resize(std::size_t(nx));
+  double* __restrict d1 = b.d1.data();
+  double* __restrict d2 = b.d2.data();
+  double* __restrict tr = b.tr.data();
+  double* __restrict wssd = b.wssd.data();
+  double* __restrict cor = b.cor.data();
+  // Column segments: left (the window sticks out at the left: c0 = 0),
+  // middle (c0 = x-w+1, c1 = x), right (sticks out at the right: c1 = W-1).
+  const int left_end = std::min(r.x1, w - 2);   // x <= w-2
+  const int mid_end = std::min(r.x1, W - 1);    // x <= W-1
+  for (int y = r.y0; y <= r.y1; ++y) {
     const core::ZnccSpan sy = core::zncc_span(y, h, H);
     const bool full_y = sy.hi - sy.lo + 1 == h;
-    for (int x = 0; x < mw; ++x) {
-      const core::ZnccSpan sx = core::zncc_span(x, w, W);
+    const double* a1 = im.s1.data() + std::size_t(sy.lo) * w1;
+    const double* b1 = im.s1.data() + std::size_t(sy.hi + 1) * w1;
+    const double* a2 = im.s2.data() + std::size_t(sy.lo) * w1;
+    const double* b2 = im.s2.data() + std::size_t(sy.hi + 1) * w1;
+    for (std::size_t c = 0; c < w1; ++c) {
+      d1[c] = b1[c] - a1[c];
+      d2[c] = b2[c] - a2[c];
+    }
+    const double* ta = t.tc.data() + std::size_t(sy.off) * tw1;
+    const double* tb = t.tc.data() + std::size_t(sy.off + sy.hi - sy.lo + 1) * tw1;
+    for (std::size_t c = 0; c < tw1; ++c) tr[c] = tb[c] - ta[c];
+
+    float* __restrict row = real + std::size_t(y) * px;
+    auto window_ssd = [area](double s1, double s2) { return core::zncc_window_ssd(s1, s2, area); };
+    auto value = [eps, ssd_t](double num, double ws) {
+      // core::zncc_from_centred, branch-free: the same bits.
+      const double den = ws * ssd_t;
+      const bool ok = den > eps;
+      const double q = num / std::sqrt(ok ? den : 1.0);
+      return float(ok ? q : 0.0);
+    };
+    int x = r.x0;
+    // The template-column sums of the padding correction run backwards in x
+    // on the left and right segments: gathered first, so the main loops vectorise.
+    for (int xx = x; xx <= left_end; ++xx) cor[xx - r.x0] = tr[w] - tr[w - 1 - xx];
+    for (int xx = std::max(x, mid_end + 1); xx <= r.x1; ++xx)
+      cor[xx - r.x0] = tr[W - xx + w - 1] - tr[0];
+    for (; x <= left_end; ++x) {  // c0 = 0, c1 = x; template columns [w-1-x, w-1]
+      const std::size_t i = std::size_t(x - r.x0);
+      const double ws = window_ssd(d1[x + 1] - d1[0], d2[x + 1] - d2[0]);
+      wssd[i] = ws;
+      const double num = double(row[x]) + centre * cor[i];
+      row[x] = value(num, ws);
+    }
+    if (full_y) {
+      for (; x <= mid_end; ++x) {  // inside: no padding correction
+        const std::size_t i = std::size_t(x - r.x0);
+        const double ws = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
+        wssd[i] = ws;
+        row[x] = value(double(row[x]), ws);
+      }
+    } else {
+      for (; x <= mid_end; ++x) {  // all template columns
+        const std::size_t i = std::size_t(x - r.x0);
+        const double ws = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
+        wssd[i] = ws;
+        const double num = double(row[x]) + centre * (tr[w] - tr[0]);
+        row[x] = value(num, ws);
+      }
+    }
+    for (; x <= r.x1; ++x) {  // c0 = x-w+1, c1 = W-1; template columns [0, W-1-x+w-1]
+      const std::size_t i = std::size_t(x - r.x0);
+      const double ws = window_ssd(d1[W] - d1[x - w + 1], d2[W] - d2[x - w + 1]);
+      wssd[i] = ws;
+      const double num = double(row[x]) + centre * cor[i];
+      row[x] = value(num, ws);
+    }
+    // Exactly flat windows: R = 0 (rare; the count tables are built on demand).
+    for (int xx = r.x0; xx <= r.x1; ++xx) {
+      if (!(wssd[std::size_t(xx - r.x0)] <= bound)) continue;
+      im.build_counts();
+      const core::ZnccSpan sx = core::zncc_span(xx, w, W);
       const bool inside = full_y && sx.hi - sx.lo + 1 == w;
-      bool flat;
-      if (inside)
-        flat = im.diff_h.sum(sy.lo, sy.hi, sx.lo + 1, sx.hi) == 0 &&
-               im.diff_v.sum(sy.lo + 1, sy.hi, sx.lo, sx.hi) == 0;
-      else
-        flat = im.nonzero.sum(sy.lo, sy.hi, sx.lo, sx.hi) == 0;
-      if (flat) continue;  // every pixel under the window equal: variance 0, R = 0
-      const double w1 = im.s1.sum(sy.lo, sy.hi, sx.lo, sx.hi);
-      const double w2 = im.s2.sum(sy.lo, sy.hi, sx.lo, sx.hi);
-      // sum over the in-image part of (pix - centre)*tc, plus centre * sum of tc there.
-      double num = double(r[std::size_t(y) * px + x]);
-      if (!inside)
-        num += im.centre * tc.sum(sy.off, sy.off + sy.hi - sy.lo, sx.off, sx.off + sx.hi - sx.lo);
-      const double R = core::zncc_from_centred(num, core::zncc_window_ssd(w1, w2, area), ssd_t,
-                                               options_.eps);
-      map_[std::size_t(y) * mw + x] = float(R);
+      if (core::zncc_window_flat(im.tables(), inside, sy, sx)) row[xx] = 0.0f;
     }
   }
+}
+
+// Peak, sub-placement position and quality over region r of the map (rows of
+// stride px in `map`).
+Peak find_peak(const float* map, int px, Region r, int exclusion) {
+  auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
+  Peak p{r.y0, r.x0, at(r.y0, r.x0), 0, 0, 0, 0};
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const float* row = map + std::size_t(y) * px;
+    for (int x = r.x0; x <= r.x1; ++x)
+      if (row[x] > p.value) p.y = y, p.x = x, p.value = row[x];
+  }
+  p.sub_y = p.y;
+  p.sub_x = p.x;
+  // Parabola through three points at -1, 0, 1: vertex at (a - c) / (2 (a - 2b + c)).
+  auto vertex = [](double a, double b, double c) {
+    const double curv = a - 2.0 * b + c;
+    if (!(curv < 0)) return 0.0;
+    const double d = 0.5 * (a - c) / curv;
+    return std::clamp(d, -0.5, 0.5);
+  };
+  if (p.y > r.y0 && p.y < r.y1) p.sub_y += vertex(at(p.y - 1, p.x), p.value, at(p.y + 1, p.x));
+  if (p.x > r.x0 && p.x < r.x1) p.sub_x += vertex(at(p.y, p.x - 1), p.value, at(p.y, p.x + 1));
+  double nsum = 0;
+  int n = 0;
+  for (int dy = -1; dy <= 1; ++dy)
+    for (int dx = -1; dx <= 1; ++dx) {
+      const int y = p.y + dy, x = p.x + dx;
+      if ((dy == 0 && dx == 0) || y < r.y0 || y > r.y1 || x < r.x0 || x > r.x1) continue;
+      nsum += at(y, x);
+      ++n;
+    }
+  p.sharpness = n > 0 ? float(double(p.value) - nsum / n) : 0.0f;
+  // Second best: rows outside the exclusion band entirely, and within the band
+  // the columns outside it.
+  float second = -std::numeric_limits<float>::infinity();
+  const int ey0 = p.y - exclusion, ey1 = p.y + exclusion;
+  const int ex0 = p.x - exclusion, ex1 = p.x + exclusion;
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const float* row = map + std::size_t(y) * px;
+    float m = second;
+    if (y < ey0 || y > ey1) {
+      for (int x = r.x0; x <= r.x1; ++x) m = std::max(m, row[x]);
+    } else {
+      for (int x = r.x0; x <= std::min(r.x1, ex0 - 1); ++x) m = std::max(m, row[x]);
+      for (int x = std::max(r.x0, ex1 + 1); x <= r.x1; ++x) m = std::max(m, row[x]);
+    }
+    second = m;
+  }
+  p.peak_ratio = second > 0.0f ? p.value / second : std::numeric_limits<float>::infinity();
+  return p;
+}
+
+}  // namespace
+
+namespace {
+SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
+                            Region r, Workspace::Buffers& b);
+
+void check_fits(const PreparedImage::Data& im, const PreparedTemplate::Data& t) {
+  if (t.h > im.H || t.w > im.W)
+    throw std::invalid_argument("xcorr: template " + std::to_string(t.h) + "x" +
+                                std::to_string(t.w) + " is larger than the image " +
+                                std::to_string(im.H) + "x" + std::to_string(im.W) +
+                                " (as normxcorr2, h <= H and w <= W)");
+}
+}  // namespace
+
+Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const Options& options,
+               Workspace& workspace, std::vector<float>* full_map) {
+  const PreparedImage::Data& im = image.data();
+  const PreparedTemplate::Data& t = templ.data();
+  const int H = im.H, W = im.W, h = t.h, w = t.w;
+  check_fits(im, t);
+  const Region region = search_region(H, W, h, w, options);
+  const int mh = H + h - 1, mw = W + w - 1;
+  const Region all{0, mh - 1, 0, mw - 1};
+  const SizeKey k = transform_numerator(im, t, full_map ? all : region, workspace.buffers());
+  Workspace::Buffers& b = workspace.buffers();
+  float* real = b.real.get();
+  // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
+  normalise_region(im, t, full_map ? all : region, options.eps, real, k.second, b);
+  if (full_map) {
+    full_map->resize(std::size_t(mh) * mw);
+    for (int y = 0; y < mh; ++y)
+      std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
+                full_map->data() + std::size_t(y) * mw);
+  }
+  return find_peak(real, k.second, region, options.exclusion);
+}
+
+namespace {
+
+// The numerator for every placement of region r into b.real (row stride: the
+// padded width). The transform is circular: at size N along an axis, map index
+// y receives the linear correlation at y + m N for every integer m. The linear
+// correlation lives on [0, H+h-2], so rows [y0, y1] are exact when N > y1 (no
+// m < 0 term) and N >= H+h-1-y0 (no m > 0 term), and the image must fit,
+// N >= H: the full map needs N >= H+h-1, valid mode (y0 = h-1, y1 = H-1) only
+// N >= H, a crop A only max(H, H+h-1-A). Same for columns.
+SizeKey fft_size_for(int H, int W, int h, int w, Region r) {
+  return {fast_fft_size(std::max({H, r.y1 + 1, H + h - 1 - r.y0})),
+          fast_fft_size(std::max({W, r.x1 + 1, W + w - 1 - r.x0}), true)};
+}
+
+SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
+                            Region r, Workspace::Buffers& b) {
+  check_fits(im, t);
+  const SizeKey k = fft_size_for(im.H, im.W, t.h, t.w, r);
+  b.ensure(k);
+  const std::size_t nr = n_real(k), nc = n_cplx(k);
+
+  const fftwf_complex* ispec = im.spectrum(k, b.real.get());
+  const fftwf_complex* tspec = t.cached_spectrum(k, b.real.get());
+  if (!tspec) {
+    if (!b.tspec) b.tspec = alloc_cplx(nc);
+    t.transform(k, b.real.get(), b.tspec.get());
+    tspec = b.tspec.get();
+  }
+  const float scale = 1.0f / float(nr);
+  fftwf_complex* c = b.cplx.get();
+  for (std::size_t i = 0; i < nc; ++i) {
+    const float re = tspec[i][0] * ispec[i][0] - tspec[i][1] * ispec[i][1];
+    const float imv = tspec[i][0] * ispec[i][1] + tspec[i][1] * ispec[i][0];
+    c[i][0] = re * scale;
+    c[i][1] = imv * scale;
+  }
+  fftwf_execute_dft_c2r(PlanCache::instance().get(k).c2r, c, b.real.get());
+  return k;
+}
+
+}  // namespace
+
+std::pair<int, int> fft_size(int H, int W, int h, int w, const Options& options) {
+  return fft_size_for(H, W, h, w, search_region(H, W, h, w, options));
+}
+
+core::ZnccImageTables zncc_tables(const PreparedImage& image) {
+  image.data().build_counts();
+  return image.data().tables();
+}
+
+core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ) { return templ.data().stats(); }
+
+std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,
+                                 Workspace& workspace) {
+  const PreparedImage::Data& im = image.data();
+  const PreparedTemplate::Data& t = templ.data();
+  const int mh = im.H + t.h - 1, mw = im.W + t.w - 1;
+  const SizeKey k = transform_numerator(im, t, Region{0, mh - 1, 0, mw - 1}, workspace.buffers());
+  std::vector<float> m(std::size_t(mh) * mw);
+  const float* real = workspace.buffers().real.get();
+  for (int y = 0; y < mh; ++y)
+    std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
+              m.data() + std::size_t(y) * mw);
+  return m;
+}
+
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= n || failed.load()) return;
+      try {
+        f(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed = true;
+        return;
+      }
+    }
+  };
+  const std::size_t t = std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(threads, 1)), n));
+  std::vector<std::thread> pool;
+  for (std::size_t i = 1; i < t; ++i) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
+                                  std::span<const PreparedTemplate* const> templates,
+                                  std::span<const std::pair<int, int>> pairs,
+                                  const Options& options, int threads,
+                                  const std::function<void(std::size_t)>& done) {
+  validate(options);
+  const int nt = std::max(1, threads);
+  // One workspace per thread, reused by both phases.
+  std::map<std::thread::id, std::unique_ptr<Workspace>> spaces;
+  std::mutex spaces_mutex;
+  auto workspace = [&]() -> Workspace& {
+    std::lock_guard<std::mutex> lock(spaces_mutex);
+    auto& w = spaces[std::this_thread::get_id()];
+    if (!w) w = std::make_unique<Workspace>();
+    return *w;
+  };
+  // Phase 1: the spectra every pair needs, each computed once, in parallel.
+  struct Need {
+    int index;
+    bool image;
+    SizeKey k;
+    bool operator<(const Need& o) const {
+      return std::tie(image, index, k) < std::tie(o.image, o.index, o.k);
+    }
+  };
+  std::vector<Need> needs;
+  for (const auto& [ii, ti] : pairs) {
+    const PreparedImage::Data& im = images[std::size_t(ii)]->data();
+    const PreparedTemplate::Data& t = templates[std::size_t(ti)]->data();
+    if (t.h > im.H || t.w > im.W) continue;  // reported by phase 2
+    const SizeKey k = fft_size_for(im.H, im.W, t.h, t.w, search_region(im.H, im.W, t.h, t.w, options));
+    needs.push_back({ii, true, k});
+    if (t.cache) needs.push_back({ti, false, k});
+  }
+  std::sort(needs.begin(), needs.end());
+  needs.erase(std::unique(needs.begin(), needs.end(),
+                          [](const Need& a, const Need& b) { return !(a < b) && !(b < a); }),
+              needs.end());
+  parallel_for(needs.size(), nt, [&](std::size_t i) {
+    const Need& n = needs[i];
+    Workspace::Buffers& b = workspace().buffers();
+    b.ensure(n.k);
+    if (n.image)
+      images[std::size_t(n.index)]->data().spectrum(n.k, b.real.get());
+    else
+      templates[std::size_t(n.index)]->data().cached_spectrum(n.k, b.real.get());
+  });
+  // Phase 2: the pairs.
+  std::vector<Peak> out(pairs.size());
+  parallel_for(pairs.size(), nt, [&](std::size_t i) {
+    out[i] = correlate(*images[std::size_t(pairs[i].first)],
+                       *templates[std::size_t(pairs[i].second)], options, workspace());
+    if (done) done(1);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+Correlator::Correlator(Options options) : options_(options), workspace_(std::make_unique<Workspace>()) {
+  validate(options_);
+}
+Correlator::~Correlator() = default;
+
+void Correlator::set_image(View image) {
+  image_.reset();
+  image_ = std::make_unique<PreparedImage>(image, options_.normalize_input);
 }
 
 std::vector<float> Correlator::map(View templ) {
-  correlate(templ);
-  return map_;
+  if (!image_) throw std::logic_error("xcorr: set_image must be called before correlating");
+  PreparedTemplate t(templ, false);
+  std::vector<float> m;
+  Options o = options_;
+  o.crop_y = o.crop_x = 0;  // the whole map is computed; the region only has to exist
+  o.mode = Mode::full;
+  correlate(*image_, t, o, *workspace_, &m);
+  return m;
 }
 
 Peak Correlator::peak(View templ) {
-  correlate(templ);
-  const int H = image_->H, W = image_->W, h = templ.height, w = templ.width;
-  const int mh = H + h - 1, mw = W + w - 1;
-  int y0 = options_.crop_y, y1 = mh - 1 - options_.crop_y;
-  int x0 = options_.crop_x, x1 = mw - 1 - options_.crop_x;
-  if (options_.mode == Mode::valid) {
-    y0 = std::max(y0, h - 1), y1 = std::min(y1, H - 1);
-    x0 = std::max(x0, w - 1), x1 = std::min(x1, W - 1);
-  }
-  if (y0 > y1 || x0 > x1)
-    throw std::invalid_argument("xcorr: crop " + std::to_string(options_.crop_y) + "," +
-                                std::to_string(options_.crop_x) + " leaves no placement of the " +
-                                std::to_string(mh) + "x" + std::to_string(mw) + " map to search");
-  Peak best{y0, x0, map_[std::size_t(y0) * mw + x0]};
-  for (int y = y0; y <= y1; ++y)
-    for (int x = x0; x <= x1; ++x) {
-      const float v = map_[std::size_t(y) * mw + x];
-      if (v > best.value) best = {y, x, v};
-    }
-  return best;
+  if (!image_) throw std::logic_error("xcorr: set_image must be called before correlating");
+  PreparedTemplate t(templ, false);
+  return correlate(*image_, t, options_, *workspace_);
 }
 
 std::vector<float> xcorr_map(View image, View templ, const Options& options) {

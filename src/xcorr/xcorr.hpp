@@ -1,5 +1,5 @@
-// Full-mode zero-normalised cross-correlation of one float image [H, W] with one
-// float template [h, w] (row-major, contiguous), with the semantics of DESIGN.md
+// Full-mode zero-normalised cross-correlation of float images [H, W] with float
+// templates [h, w] (row-major, contiguous), with the semantics of DESIGN.md
 // ("Xcorr: semantics"; MATLAB normxcorr2, skimage match_template(pad_input=True)):
 // the map is (H+h-1) x (W+w-1); map index (y, x) puts the template's top-left
 // corner at image position (y-h+1, x-w+1).
@@ -10,22 +10,31 @@
 //    on its mean before the transform and the exact correction for the padding
 //    added back in double (less float cancellation for images with a large offset);
 //  - the window sums S1, S2 from 2-D prefix sums in double;
-//  - a window in which every pixel of the padded image is equal (tested exactly
-//    with integer counts of unequal neighbours) has variance exactly 0, so R is
-//    exactly 0 there, whatever the rounding of the double sums;
-//  - R = 0 where (S2 - S1^2/A) * SSD_T <= eps (core/zncc.hpp).
+//  - a window in which every pixel of the padded image is equal has variance
+//    exactly 0, so R is exactly 0 there, whatever the rounding of the double sums
+//    (core/zncc.hpp: a bound on that rounding, then exact integer counts);
+//  - R = 0 where (S2 - S1^2/A) * SSD_T <= eps (core/zncc.hpp);
+//  - the normalisation, the peak search and the peak's quality in one pass over
+//    the searched region (mode and crop), never over the rest of the map.
 //
-// A Correlator holds one image: its spectrum is cached per padded FFT size, so
-// several templates against one image transform it once; FFTW plans are cached
-// per size. A Correlator is not thread-safe; use one per thread (plan creation
-// is serialised internally, so several Correlators may live in several threads).
+// Reuse. A PreparedImage holds one image's pixels, prefix sums and spectra (one
+// per padded FFT size); a PreparedTemplate holds one template's statistics and,
+// when asked to, its spectra. Each is transformed at most once per FFT size, so
+// a batch grouped by image transforms every image and template once. Both are
+// safe to share between threads (their lazy parts are built under a lock);
+// a Workspace (FFT buffers) belongs to one thread. FFTW plans are created with
+// FFTW_ESTIMATE (no timing), so every process makes the same plan and results
+// are bit-identical whatever the number of ranks, threads or the grouping.
 #pragma once
 
 #include <cstddef>
-#include <map>
+#include <cstdint>
+#include <functional>
 #include <memory>
-#include <utility>
+#include <span>
 #include <vector>
+
+#include "core/zncc.hpp"
 
 namespace tessera::xcorr {
 
@@ -47,11 +56,25 @@ struct Options {
   // in the full-map frame, so subtract (h-1, w-1) for OpenCV's. With a crop
   // too, the search covers the intersection of both.
   Mode mode = Mode::full;
+  // Peak quality: the second-best value is the largest R at a Chebyshev
+  // distance > exclusion from the peak (in placements).
+  int exclusion = 5;
 };
 
 struct Peak {
   int y, x;     // full-map coordinates
   float value;  // R at the peak
+  // Sub-placement position: y + dy, x + dx, from a parabola through the peak
+  // and its two neighbours along each axis (dy, dx in (-0.5, 0.5]; 0 where a
+  // neighbour lies outside the searched region or the parabola is not concave).
+  double sub_y, sub_x;
+  // The peak minus the mean of its (up to 8) neighbours in the searched region;
+  // 0 when it has none. Larger is sharper.
+  float sharpness;
+  // value / (largest R farther than `exclusion` from the peak); +inf when that
+  // second value is <= 0 or there is no placement that far. Larger is more
+  // distinct; near 1 means another placement matches almost as well.
+  float peak_ratio;
 };
 
 // Plain row-major view of a float array; data is never modified.
@@ -60,6 +83,114 @@ struct View {
   int height, width;
 };
 
+// Search region of the full map for an image and template shape: rows
+// [y0, y1] and columns [x0, x1], inclusive. Throws std::invalid_argument if the
+// crop leaves nothing.
+struct Region {
+  int y0, y1, x0, x1;
+};
+Region search_region(int H, int W, int h, int w, const Options& options);
+
+// The padded FFT size (rows, columns) used for an image and template shape:
+// 7-smooth, large enough that the circular correlation is exact on the search
+// region (the full map needs H+h-1 x W+w-1; valid mode only H x W).
+std::pair<int, int> fft_size(int H, int W, int h, int w, const Options& options);
+
+class Workspace;
+
+class PreparedImage {
+ public:
+  // Copies the image (subtracting its mean with normalize_input) and builds
+  // its prefix sums. Throws std::invalid_argument for an empty image or a
+  // non-finite value (naming its position).
+  PreparedImage(View image, bool normalize_input);
+  ~PreparedImage();
+  PreparedImage(const PreparedImage&) = delete;
+  PreparedImage& operator=(const PreparedImage&) = delete;
+
+  int height() const;
+  int width() const;
+  // Bytes held now (pixels, prefix sums, spectra computed so far).
+  std::size_t bytes() const;
+
+  struct Data;
+  const Data& data() const { return *d_; }
+
+ private:
+  std::unique_ptr<Data> d_;
+};
+
+class PreparedTemplate {
+ public:
+  // Copies the template and computes its statistics. Throws
+  // std::invalid_argument for an empty template or a non-finite value. With
+  // cache_spectra, each spectrum is kept once computed; without, it is
+  // recomputed for every pair (same bits either way).
+  PreparedTemplate(View templ, bool cache_spectra);
+  ~PreparedTemplate();
+  PreparedTemplate(const PreparedTemplate&) = delete;
+  PreparedTemplate& operator=(const PreparedTemplate&) = delete;
+
+  int height() const;
+  int width() const;
+  std::size_t bytes() const;
+
+  struct Data;
+  const Data& data() const { return *d_; }
+
+ private:
+  std::unique_ptr<Data> d_;
+};
+
+// FFT buffers for one thread.
+class Workspace {
+ public:
+  Workspace();
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  struct Buffers;
+  Buffers& buffers() { return *b_; }
+
+ private:
+  std::unique_ptr<Buffers> b_;
+};
+
+// The peak of one (image, template) pair over the searched region. Throws
+// std::invalid_argument when the template is larger than the image or the
+// crop leaves nothing to search. With full_map, also the whole map (every
+// placement, whatever the mode and crop), row-major.
+Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const Options& options,
+               Workspace& workspace, std::vector<float>* full_map = nullptr);
+
+// Peaks of many pairs: pair i correlates images[pairs[i].first] with
+// templates[pairs[i].second]. The threads first transform every image (and
+// every template that caches its spectra) the pairs need, then take the pairs
+// in the given order; done(n) is called from the worker threads as pairs finish.
+// Results are in the order of `pairs` and do not depend on `threads`. The first
+// exception of any thread is rethrown after all have stopped.
+std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
+                                  std::span<const PreparedTemplate* const> templates,
+                                  std::span<const std::pair<int, int>> pairs,
+                                  const Options& options, int threads,
+                                  const std::function<void(std::size_t)>& done = {});
+
+// Runs f(i) for i in [0, n) over `threads` threads (dynamic assignment); the
+// first exception is rethrown after all threads have stopped.
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f);
+
+// The inputs of core::zncc_placement, for the GPU backend and for tests that
+// check the CPU passes against it: the image's tables (the exact flatness
+// counts are built on this call if they were not yet) and the template's
+// statistics. Valid while the prepared object lives.
+core::ZnccImageTables zncc_tables(const PreparedImage& image);
+core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ);
+// The transform's numerator sum((image - centre) * (template - tbar)) for every
+// placement of the full map, (H+h-1) x (W+w-1) row-major, before normalisation.
+std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,
+                                 Workspace& workspace);
+
+// One image against several templates, one at a time (tests and simple uses).
 class Correlator {
  public:
   explicit Correlator(Options options = {});
@@ -67,35 +198,28 @@ class Correlator {
   Correlator(const Correlator&) = delete;
   Correlator& operator=(const Correlator&) = delete;
 
-  // Copies the image (subtracting its mean with normalize_input). Throws
-  // std::invalid_argument for an empty image or a non-finite value. Drops the
-  // cached spectra of the previous image (the plans stay).
+  // See PreparedImage; drops the previous image.
   void set_image(View image);
-
   // The full (H+h-1) x (W+w-1) map, row-major (whatever the mode and crop).
   std::vector<float> map(View templ);
-  // The largest R in the search region (mode and crop), ties to the first in
-  // row-major order. Throws std::invalid_argument if the region is empty.
+  // The peak over the searched region (mode and crop), ties to the first in
+  // row-major order.
   Peak peak(View templ);
 
   const Options& options() const { return options_; }
 
  private:
-  struct Plan;
-  struct ImageData;
-  // Fills map_ (R for every full-map placement, as float) for templ.
-  void correlate(View templ);
-  Plan& plan_for(int py, int px);
-
   Options options_;
-  std::unique_ptr<ImageData> image_;
-  std::map<std::pair<int, int>, std::unique_ptr<Plan>> plans_;
-  std::vector<float> map_;
+  std::unique_ptr<PreparedImage> image_;
+  std::unique_ptr<Workspace> workspace_;
 };
 
 // One-shot helpers (transform the image each call).
 std::vector<float> xcorr_map(View image, View templ, const Options& options = {});
 Peak xcorr_peak(View image, View templ, const Options& options = {});
+
+// Checks the options; throws std::invalid_argument with a one-line message.
+void validate(const Options& options);
 
 // Smallest n' >= n whose prime factors are all in {2, 3, 5, 7}; even if even_only.
 int fast_fft_size(int n, bool even_only = false);

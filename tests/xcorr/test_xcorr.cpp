@@ -6,7 +6,9 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -341,4 +343,172 @@ TEST(Zncc, CoreFormulaMatchesDefinition) {
   EXPECT_EQ(zncc_window_ssd(1.0, 0.2, 4.0), 0.0);           // clamped, never negative
   const ZnccSpan s = zncc_span(1, 4, 10);                   // covers image [-2, 1]
   EXPECT_EQ(s.lo, 0); EXPECT_EQ(s.hi, 1); EXPECT_EQ(s.off, 2);
+}
+
+// The CPU's vectorised row passes do the operations of core::zncc_placement (the
+// function the GPU kernel calls per placement) in the same order: same bits, on
+// shapes that exercise every column segment, flat windows and both kinds of
+// padding correction.
+TEST(Xcorr, RowPassesGiveTheBitsOfTheSharedPlacementFunction) {
+  std::mt19937 rng(23);
+  struct Case { int H, W, h, w; bool flat_patch; };
+  for (const Case& c : {Case{31, 27, 7, 5, false}, Case{16, 40, 16, 3, false},
+                        Case{25, 25, 1, 1, false}, Case{30, 33, 6, 8, true},
+                        Case{12, 50, 4, 50, false}}) {
+    Img im = random_img(c.H, c.W, rng, 50.f, 60.f);
+    if (c.flat_patch)  // a flat block and a zero block: R exactly 0 on both
+      for (int y = 0; y < 12; ++y)
+        for (int x = 0; x < 14; ++x) {
+          im.at(y, x) = 0.f;
+          im.at(c.H - 1 - y, c.W - 1 - x) = 55.f;
+        }
+    const Img t = random_img(c.h, c.w, rng);
+    PreparedImage pi(im.view(), false);
+    PreparedTemplate pt(t.view(), false);
+    Workspace ws;
+    const std::vector<float> num = numerator_map(pi, pt, ws);
+    std::vector<float> map;
+    correlate(pi, pt, Options{}, ws, &map);
+    const auto tables = zncc_tables(pi);
+    const auto stats = zncc_stats(pt);
+    const int mh = c.H + c.h - 1, mw = c.W + c.w - 1;
+    ASSERT_EQ(map.size(), std::size_t(mh) * mw);
+    int mismatches = 0, zeros = 0;
+    for (int y = 0; y < mh; ++y)
+      for (int x = 0; x < mw; ++x) {
+        const std::size_t i = std::size_t(y) * mw + x;
+        const float ref = tessera::core::zncc_placement(tables, stats, y, x, num[i], 1e-6);
+        if (std::memcmp(&ref, &map[i], sizeof(float)) != 0) ++mismatches;
+        zeros += map[i] == 0.0f;
+      }
+    EXPECT_EQ(mismatches, 0) << c.H << "x" << c.W << " / " << c.h << "x" << c.w;
+    if (c.flat_patch) EXPECT_GT(zeros, 20);
+  }
+}
+
+// A smooth image sampled at a sub-pixel shift: the parabola puts the peak
+// within a tenth of a pixel of the true position; a template cut from a random
+// image stands far above any other placement; a periodic image has a second
+// peak as high as the first.
+TEST(Xcorr, SubpixelPositionAndPeakQuality) {
+  auto smooth = [](double y, double x) {
+    return float(std::exp(-((y - 30) * (y - 30) + (x - 40) * (x - 40)) / (2 * 9.0)) +
+                 0.7 * std::exp(-((y - 50) * (y - 50) + (x - 25) * (x - 25)) / (2 * 16.0)) +
+                 0.4 * std::exp(-((y - 20) * (y - 20) + (x - 60) * (x - 60)) / (2 * 6.0)));
+  };
+  Img im{80, 80, std::vector<float>(80 * 80)};
+  for (int y = 0; y < 80; ++y)
+    for (int x = 0; x < 80; ++x) im.at(y, x) = smooth(y, x);
+  const double dy = 0.3, dx = -0.2;
+  Img t{40, 50, std::vector<float>(40 * 50)};
+  for (int i = 0; i < 40; ++i)
+    for (int j = 0; j < 50; ++j) t.at(i, j) = smooth(15 + i + dy, 18 + j + dx);
+  const Peak p = xcorr_peak(im.view(), t.view());
+  // Template row i matches image row 15 + i + dy: top-left at (15 + dy, 18 + dx),
+  // full-map position (top + h - 1, left + w - 1).
+  EXPECT_NEAR(p.sub_y, 15 + dy + 39, 0.1);
+  EXPECT_NEAR(p.sub_x, 18 + dx + 49, 0.1);
+  EXPECT_EQ(p.y, 15 + 39);
+  EXPECT_EQ(p.x, 18 + 49);
+
+  std::mt19937 rng(5);
+  const Img noise = random_img(60, 70, rng);
+  const Peak q = xcorr_peak(noise.view(), cut(noise, 20, 30, 16, 16).view());
+  EXPECT_EQ(q.y, 20 + 15);
+  EXPECT_EQ(q.x, 30 + 15);
+  EXPECT_GT(q.peak_ratio, 2.0f);   // white noise: other placements correlate ~0.2
+  EXPECT_GT(q.sharpness, 0.5f);    // neighbours of an exact match of white noise ~0
+  EXPECT_NEAR(q.sub_y, q.y, 0.05);  // an exact match: no shift beyond the
+  EXPECT_NEAR(q.sub_x, q.x, 0.05);  // asymmetry of the neighbours
+
+  // A pattern repeated every 12 columns: the best placement elsewhere
+  // matches as well as the peak (ratio 1 within rounding).
+  Img stripes{40, 72, std::vector<float>(40 * 72)};
+  const Img tile = random_img(40, 12, rng);
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 72; ++x) stripes.at(y, x) = tile.v[std::size_t(y) * 12 + x % 12];
+  Options o;
+  o.mode = Mode::valid;
+  const Peak s = xcorr_peak(stripes.view(), cut(stripes, 10, 12, 20, 24).view(), o);
+  EXPECT_NEAR(s.value, 1.0f, 1e-5);
+  EXPECT_NEAR(s.peak_ratio, 1.0f, 1e-5);
+  EXPECT_EQ(s.x, 23);  // ties: the first repeat in row-major order
+  // An exclusion zone covering the whole searched region leaves no second value.
+  o.exclusion = 50;
+  const Peak s2 = xcorr_peak(stripes.view(), cut(stripes, 10, 12, 20, 24).view(), o);
+  EXPECT_EQ(s2.peak_ratio, std::numeric_limits<float>::infinity());
+}
+
+// Many pairs over threads, templates cached or not: the same bits as one pair at
+// a time, whatever the thread count, in the order of the pairs.
+TEST(Xcorr, PairsOverThreadsGiveTheSameBitsAsOneAtATime) {
+  std::mt19937 rng(31);
+  std::vector<Img> imgs, tpls;
+  for (int i = 0; i < 4; ++i) imgs.push_back(random_img(40 + 3 * i, 45 - 2 * i, rng));
+  for (int i = 0; i < 3; ++i) tpls.push_back(random_img(9 + i, 11 - i, rng));
+  std::vector<std::pair<int, int>> pairs;
+  for (int k = 0; k < 17; ++k) pairs.emplace_back(k % 4, (k * 7) % 3);
+  Options o;
+  o.crop_y = 2;
+  o.crop_x = 3;
+  std::vector<std::unique_ptr<PreparedImage>> pi;
+  std::vector<const PreparedImage*> ip;
+  for (const Img& m : imgs) {
+    pi.push_back(std::make_unique<PreparedImage>(m.view(), false));
+    ip.push_back(pi.back().get());
+  }
+  for (bool cache : {false, true}) {
+    std::vector<std::unique_ptr<PreparedTemplate>> pt;
+    std::vector<const PreparedTemplate*> tp;
+    for (const Img& m : tpls) {
+      pt.push_back(std::make_unique<PreparedTemplate>(m.view(), cache));
+      tp.push_back(pt.back().get());
+    }
+    for (int threads : {1, 2, 3, 8}) {
+      const std::vector<Peak> got = correlate_pairs(ip, tp, pairs, o, threads);
+      ASSERT_EQ(got.size(), pairs.size());
+      for (std::size_t i = 0; i < pairs.size(); ++i) {
+        const Peak ref = xcorr_peak(imgs[std::size_t(pairs[i].first)].view(),
+                                    tpls[std::size_t(pairs[i].second)].view(), o);
+        EXPECT_EQ(got[i].y, ref.y);
+        EXPECT_EQ(got[i].x, ref.x);
+        EXPECT_EQ(std::memcmp(&got[i].value, &ref.value, sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(&got[i].peak_ratio, &ref.peak_ratio, sizeof(float)), 0);
+        EXPECT_EQ(got[i].sub_y, ref.sub_y);
+      }
+    }
+  }
+  o.exclusion = -1;
+  EXPECT_THROW(correlate_pairs(ip, {}, {}, o, 1), std::invalid_argument);
+}
+
+// Valid mode and crops transform at smaller sizes (the circular correlation is
+// exact on the searched region only): the peak there is that of the brute-force
+// map restricted to the region, within rounding.
+TEST(Xcorr, SmallerTransformsForValidModeAndCropsAreExactOnTheRegion) {
+  std::mt19937 rng(41);
+  for (int trial = 0; trial < 12; ++trial) {
+    const int H = 20 + trial * 3, W = 31 - trial, h = 3 + trial % 5, w = 2 + trial % 7;
+    const Img im = random_img(H, W, rng);
+    const Img t = random_img(h, w, rng);
+    const std::vector<double> ref = brute_zncc(im, t);
+    const int mw = W + w - 1;
+    Options o;
+    o.mode = trial % 2 ? Mode::valid : Mode::full;
+    o.crop_y = trial % 3;
+    o.crop_x = (trial * 2) % 5;
+    const Region r = search_region(H, W, h, w, o);
+    const auto [py, px] = fft_size(H, W, h, w, o);
+    if (o.mode == Mode::valid) EXPECT_LT(py, fast_fft_size(H + h - 1) + 1);
+    const auto [by, bx] = argmax(ref, mw, r.y0, r.y1, r.x0, r.x1);
+    const Peak p = xcorr_peak(im.view(), t.view(), o);
+    EXPECT_EQ(p.y, by) << "trial " << trial;
+    EXPECT_EQ(p.x, bx) << "trial " << trial;
+    EXPECT_NEAR(p.value, ref[std::size_t(by) * mw + bx], 1e-6) << "trial " << trial;
+  }
+  // Valid mode of a 1024-wide image and a 256-wide template: 1024, not 1280.
+  Options v;
+  v.mode = Mode::valid;
+  EXPECT_EQ(fft_size(1024, 1024, 256, 256, v), std::make_pair(1024, 1024));
+  EXPECT_EQ(fft_size(1024, 1024, 256, 256, Options{}), std::make_pair(1280, 1280));
 }

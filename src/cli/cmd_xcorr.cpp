@@ -1,0 +1,58 @@
+// `tessera xcorr PAIRS.h5 -o PEAKS.h5 [options]`: the options; the run is in
+// xcorr_job.cpp.
+#include "io/error.hpp"
+#include "xcorr_job.hpp"
+
+namespace tessera::cli {
+
+Command add_xcorr_command(CLI::App& app) {
+  auto req = std::make_shared<XcorrRequest>();
+  CLI::App* c = app.add_subcommand(
+      "xcorr",
+      "Zero-normalised cross-correlation (normxcorr2, full mode) of (image, template) pairs; "
+      "writes each pair's peak /coords (y, x in the full map), /peaks and /quality, in the order "
+      "of the pair list");
+  c->add_option("pairs_file", req->input, "Input HDF5 file with the images, templates and pairs")
+      ->required();
+  c->add_option("-o,--output", req->output, "Output HDF5 file (written as NAME.partial, renamed when complete)")
+      ->required();
+  c->add_option("--images", req->images, "Dataset of the images [n, H, W], any numeric type")
+      ->capture_default_str();
+  c->add_option("--templates", req->templates, "Dataset of the templates [k, h, w], any numeric type")
+      ->capture_default_str();
+  c->add_option("--pairs", req->pairs, "Dataset of the pairs [p, 2]: image index, template index (integers)")
+      ->capture_default_str();
+  c->add_option("--crop", req->crop,
+                "A,B: skip A rows at the top and at the bottom and B columns at the left and at the "
+                "right of the full map in the peak search (A alone: both)")
+      ->capture_default_str();
+  c->add_option("--eps", req->eps, "R = 0 where the denominator is <= eps")->capture_default_str();
+  c->add_flag("--normalize-input", req->normalize_input, "Subtract each image's mean first");
+  c->add_option("--mode", req->mode, "full (every overlap) or valid (only full overlap, as OpenCV)")
+      ->capture_default_str();
+  c->add_flag("--subpixel", req->subpixel, "Also write /subpixel [p, 2]: the peak refined by a parabola");
+  c->add_option("--exclusion", req->exclusion,
+                "Peak ratio: the second value is the best farther than this from the peak (placements)")
+      ->capture_default_str();
+  c->add_option("--csv", req->csv, "Also write a table: index,image,template,y,x,peak,sharpness,peak_ratio");
+  c->add_option("--threads", req->threads, "Threads per rank (0: the cores this rank may use)")
+      ->capture_default_str();
+  c->add_option("--backend", req->backend, "auto, cpu or cuda")->capture_default_str();
+  c->add_option("--device", req->device, "CUDA device of this rank");
+  c->add_option("--memory-budget", req->memory_budget,
+                "Memory per rank for images, templates and transforms, e.g. 512M, 4G")
+      ->capture_default_str();
+  c->add_flag("--force", req->force, "Overwrite existing output files");
+  c->add_flag("--quiet", req->quiet, "No progress report");
+  return {c, [req](const RunContext& ctx) {
+            XcorrRequest r = *req;
+            r.command_line = ctx.command_line;
+            try {
+              return run_xcorr(r, ctx);
+            } catch (const io::Error& e) {
+              throw UsageError(e.what());  // unreadable or malformed input: bad input, status 2
+            }
+          }};
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,380 @@
+#include "xcorr_job.hpp"
+
+#include <mpi.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "io/error.hpp"
+#include "io/h5_input.hpp"
+#include "io/h5_output.hpp"
+#include "mpi/decomposition.hpp"
+#include "mpi/pairs.hpp"
+#include "progress.hpp"
+#include "xcorr/xcorr.hpp"
+
+namespace tessera::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The cores this process may run on (its affinity mask under mpirun or srun).
+int default_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+void parse_crop(const std::string& s, xcorr::Options& o) {
+  int a = 0, b = 0;
+  char tail = 0;
+  const int n = std::sscanf(s.c_str(), "%d,%d%c", &a, &b, &tail);
+  if (n == 1 && s.find(',') == std::string::npos) b = a;
+  else if (n != 2) throw UsageError("--crop must be A,B or A (rows, columns dropped on each side), got '" + s + "'");
+  if (a < 0 || b < 0) throw UsageError("--crop must not be negative, got '" + s + "'");
+  o.crop_y = a;
+  o.crop_x = b;
+}
+
+// What one pair's result travels as to rank 0 (all values exact in double).
+constexpr int kFields = 8;  // index, y, x, value, sub_y, sub_x, sharpness, peak_ratio
+
+// Checks that a stack of frames is finite; "" or the message for the first bad value.
+std::string check_finite(const std::vector<float>& data, std::span<const std::int64_t> frames,
+                         std::uint64_t h, std::uint64_t w, const std::string& file,
+                         const std::string& dataset, const char* what) {
+  const std::uint64_t plane = h * w;
+  for (std::size_t f = 0; f < frames.size(); ++f)
+    for (std::uint64_t i = 0; i < plane; ++i) {
+      const float v = data[f * plane + i];
+      if (!std::isfinite(v))
+        return io::message(file, dataset,
+                           std::string(what) + " " + std::to_string(frames[f]) +
+                               " has a non-finite value (" + std::to_string(v) + ") at (" +
+                               std::to_string(i / w) + ", " + std::to_string(i % w) + ")");
+    }
+  return {};
+}
+
+}  // namespace
+
+int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
+  const auto t_start = Clock::now();
+  MPI_Comm comm = MPI_COMM_WORLD;
+
+  // ---- options that need no file -------------------------------------------------
+  xcorr::Options opt;
+  parse_crop(r.crop, opt);
+  if (!(r.eps >= 0) || !std::isfinite(r.eps)) throw UsageError("--eps must be finite and >= 0");
+  opt.eps = r.eps;
+  opt.normalize_input = r.normalize_input;
+  if (r.mode != "full" && r.mode != "valid") throw UsageError("--mode must be full or valid, got '" + r.mode + "'");
+  opt.mode = r.mode == "valid" ? xcorr::Mode::valid : xcorr::Mode::full;
+  if (r.exclusion < 0) throw UsageError("--exclusion must be >= 0");
+  opt.exclusion = r.exclusion;
+  if (r.threads < 0) throw UsageError("--threads must be >= 0");
+  if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
+    throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
+  if (r.backend == "cuda")
+    throw UsageError("--backend cuda: this build has no CUDA xcorr backend yet; use --backend cpu or auto");
+  const std::uint64_t budget = mpi::parse_size(r.memory_budget);
+  const int threads = r.threads > 0 ? r.threads : default_threads();
+  // The CSV table is checked before any work, like the output file.
+  if (!r.csv.empty()) {
+    std::string why;
+    if (ctx.is_root()) {
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      const fs::path p(r.csv);
+      if (fs::is_directory(p, ec)) why = r.csv + ": is a directory";
+      else if (fs::exists(p, ec) && !r.force) why = r.csv + ": exists (use --force to overwrite)";
+      else if (!p.parent_path().empty() && !fs::is_directory(p.parent_path(), ec))
+        why = r.csv + ": no such directory";
+    }
+    io::throw_if_any(comm, why);
+  }
+
+  // ---- input ---------------------------------------------------------------------
+  io::InputFile in(comm, r.input);
+  const io::DatasetInfo ii = in.require(r.images, 3, "[n, H, W]");
+  const io::DatasetInfo ti = in.require(r.templates, 3, "[k, h, w]");
+  const io::DatasetInfo pi = in.describe(r.pairs);
+  if (pi.rank() != 2 || (pi.dims.size() == 2 && pi.dims[1] != 2))
+    throw UsageError(io::message(r.input, pi.name, "must be [p, 2] (image index, template index), got " +
+                                                       std::to_string(pi.rank()) + " dimensions"));
+  const std::vector<std::int64_t> pairs = in.read_integers(r.pairs, 2, "[p, 2]");
+  const std::int64_t n_img = std::int64_t(ii.dims[0]), n_tpl = std::int64_t(ti.dims[0]);
+  const std::int64_t n_pairs = std::int64_t(pairs.size() / 2);
+  for (std::int64_t p = 0; p < n_pairs; ++p) {
+    const std::int64_t a = pairs[std::size_t(2 * p)], b = pairs[std::size_t(2 * p + 1)];
+    if (a < 0 || a >= n_img)
+      throw UsageError(io::message(r.input, pi.name, "pair " + std::to_string(p) + " names image " +
+                                                         std::to_string(a) + ", outside [0, " +
+                                                         std::to_string(n_img) + ")"));
+    if (b < 0 || b >= n_tpl)
+      throw UsageError(io::message(r.input, pi.name, "pair " + std::to_string(p) + " names template " +
+                                                         std::to_string(b) + ", outside [0, " +
+                                                         std::to_string(n_tpl) + ")"));
+  }
+  const int H = int(ii.dims[1]), W = int(ii.dims[2]), h = int(ti.dims[1]), w = int(ti.dims[2]);
+  if (ii.dims[1] > std::uint64_t(std::numeric_limits<int>::max() / 2) ||
+      ii.dims[2] > std::uint64_t(std::numeric_limits<int>::max() / 2))
+    throw UsageError(io::message(r.input, ii.name, "images are too large"));
+  if (h > H || w > W)
+    throw UsageError(r.input + ": templates " + std::to_string(h) + "x" + std::to_string(w) +
+                     " are larger than the images " + std::to_string(H) + "x" + std::to_string(W) +
+                     " (as normxcorr2, each template must fit inside its image)");
+  xcorr::Region region{};
+  try {
+    region = xcorr::search_region(H, W, h, w, opt);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--crop: ") + e.what());
+  }
+  if (ctx.is_root() && !r.quiet && r.backend == "auto") {
+#if defined(TESSERA_HAVE_CUDA)
+    std::fprintf(stderr, "tessera: using the CPU: this build has no CUDA xcorr backend yet\n");
+#endif
+  }
+
+  // ---- output (refused now if it exists, before any work) -------------------------
+  io::OutputFile out(comm, r.output, r.force);
+  const auto P = std::uint64_t(n_pairs);
+  out.create_dataset("/coords", io::DType::Int64, {P, 2});
+  out.create_dataset("/peaks", io::DType::Float32, {P});
+  out.create_dataset("/quality", io::DType::Float32, {P, 2});
+  if (r.subpixel) out.create_dataset("/subpixel", io::DType::Float64, {P, 2});
+
+  // ---- this rank's pairs, in batches that fit the budget -------------------------------
+  std::vector<std::int64_t> image_of(static_cast<std::size_t>(n_pairs));
+  for (std::int64_t p = 0; p < n_pairs; ++p) image_of[std::size_t(p)] = pairs[std::size_t(2 * p)];
+  // An image costs its transform and prefix sums, about two pairs' worth.
+  const auto shares = mpi::assign_pairs(image_of, ctx.size, 2.0);
+  const std::vector<std::int64_t>& mine = shares[std::size_t(ctx.rank)];
+  const auto [fft_rows, fft_cols] = xcorr::fft_size(H, W, h, w, opt);
+  const auto py = std::uint64_t(fft_rows), px = std::uint64_t(fft_cols);
+  const std::uint64_t spectrum_bytes = py * (px / 2 + 1) * 8;
+  const std::uint64_t image_bytes = std::uint64_t(H) * W * 8 +
+                                    (std::uint64_t(H) + 1) * (std::uint64_t(W) + 1) * 16 +
+                                    spectrum_bytes;
+  const std::uint64_t template_bytes = std::uint64_t(h) * w * 8 + (std::uint64_t(h) + 1) * (std::uint64_t(w) + 1) * 8;
+  const std::uint64_t workspace_bytes = std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes);
+  // Half the budget (after the workspaces) for images, a quarter for template spectra.
+  const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
+  const std::int64_t max_images = std::max<std::int64_t>(1, std::int64_t(free_bytes / 2 / image_bytes));
+  const auto batches = mpi::batch_by_image(mine, image_of, max_images);
+  std::int64_t n_rounds = std::int64_t(batches.size());
+  MPI_Allreduce(MPI_IN_PLACE, &n_rounds, 1, MPI_INT64_T, MPI_MAX, comm);
+
+  std::vector<double> results;  // kFields per pair of this rank
+  results.reserve(mine.size() * kFields);
+  double t_read = 0, t_correlate = 0;
+  Progress progress(comm, n_pairs, r.quiet, "xcorr", "pairs");
+  for (std::int64_t round = 0; round < n_rounds; ++round) {
+    auto t0 = Clock::now();
+    std::span<const std::int64_t> batch;
+    if (round < std::int64_t(batches.size()))
+      batch = std::span<const std::int64_t>(mine).subspan(
+          std::size_t(batches[std::size_t(round)].begin),
+          std::size_t(batches[std::size_t(round)].end - batches[std::size_t(round)].begin));
+    // The distinct images and templates of the batch, in increasing order.
+    std::vector<std::int64_t> imgs, tpls;
+    for (std::int64_t p : batch) {
+      imgs.push_back(pairs[std::size_t(2 * p)]);
+      tpls.push_back(pairs[std::size_t(2 * p + 1)]);
+    }
+    for (auto* v : {&imgs, &tpls}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    std::vector<float> img_data(imgs.size() * std::size_t(H) * W),
+        tpl_data(tpls.size() * std::size_t(h) * w);
+    in.read_frames(r.images, imgs, img_data);
+    in.read_frames(r.templates, tpls, tpl_data);
+    std::string bad = check_finite(img_data, imgs, H, W, r.input, ii.name, "image");
+    if (bad.empty()) bad = check_finite(tpl_data, tpls, h, w, r.input, ti.name, "template");
+    io::throw_if_any(comm, bad);
+    t_read += seconds_since(t0);
+    t0 = Clock::now();
+
+    std::vector<double> batch_results(batch.size() * kFields);
+    progress.run([&] {
+      if (batch.empty()) return;
+      std::vector<std::unique_ptr<xcorr::PreparedImage>> pimg(imgs.size());
+      std::vector<std::unique_ptr<xcorr::PreparedTemplate>> ptpl(tpls.size());
+      const bool cache = tpls.size() * (spectrum_bytes + template_bytes) <= free_bytes / 4;
+      xcorr::parallel_for(imgs.size() + tpls.size(), threads, [&](std::size_t i) {
+        if (i < imgs.size())
+          pimg[i] = std::make_unique<xcorr::PreparedImage>(
+              xcorr::View{img_data.data() + i * std::size_t(H) * W, H, W}, opt.normalize_input);
+        else {
+          const std::size_t j = i - imgs.size();
+          ptpl[j] = std::make_unique<xcorr::PreparedTemplate>(
+              xcorr::View{tpl_data.data() + j * std::size_t(h) * w, h, w}, cache);
+        }
+      });
+      std::vector<const xcorr::PreparedImage*> ip;
+      std::vector<const xcorr::PreparedTemplate*> tp;
+      for (auto& p : pimg) ip.push_back(p.get());
+      for (auto& p : ptpl) tp.push_back(p.get());
+      std::vector<std::pair<int, int>> local(batch.size());
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        const std::int64_t p = batch[k];
+        local[k] = {int(std::lower_bound(imgs.begin(), imgs.end(), pairs[std::size_t(2 * p)]) - imgs.begin()),
+                    int(std::lower_bound(tpls.begin(), tpls.end(), pairs[std::size_t(2 * p + 1)]) - tpls.begin())};
+      }
+      const std::vector<xcorr::Peak> peaks = xcorr::correlate_pairs(
+          ip, tp, local, opt, threads, [&](std::size_t n) { progress.add(std::int64_t(n)); });
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        const xcorr::Peak& q = peaks[k];
+        double* f = batch_results.data() + k * kFields;
+        f[0] = double(batch[k]);
+        f[1] = q.y;
+        f[2] = q.x;
+        f[3] = q.value;
+        f[4] = q.sub_y;
+        f[5] = q.sub_x;
+        f[6] = q.sharpness;
+        f[7] = q.peak_ratio;
+      }
+    });
+    results.insert(results.end(), batch_results.begin(), batch_results.end());
+    t_correlate += seconds_since(t0);
+  }
+  progress.finish();
+
+  // ---- gather to rank 0, in the order of the pair list -----------------------------
+  const auto t_gather = Clock::now();
+  int my_count = int(results.size());
+  std::vector<int> counts(std::size_t(ctx.size)), displs(std::size_t(ctx.size));
+  MPI_Gather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
+  std::vector<double> all;
+  if (ctx.is_root()) {
+    for (int i = 1; i < ctx.size; ++i) displs[std::size_t(i)] = displs[std::size_t(i - 1)] + counts[std::size_t(i - 1)];
+    all.resize(std::size_t(n_pairs) * kFields);
+  }
+  MPI_Gatherv(results.data(), my_count, MPI_DOUBLE, all.data(), counts.data(), displs.data(),
+              MPI_DOUBLE, 0, comm);
+  std::vector<std::int64_t> coords;
+  std::vector<float> peaks, quality;
+  std::vector<double> sub;
+  if (ctx.is_root()) {
+    coords.assign(std::size_t(n_pairs) * 2, -1);
+    peaks.assign(std::size_t(n_pairs), std::numeric_limits<float>::quiet_NaN());
+    quality.assign(std::size_t(n_pairs) * 2, std::numeric_limits<float>::quiet_NaN());
+    sub.assign(std::size_t(n_pairs) * 2, std::numeric_limits<double>::quiet_NaN());
+    std::vector<char> seen(std::size_t(n_pairs), 0);
+    for (std::int64_t k = 0; k < n_pairs; ++k) {
+      const double* f = all.data() + std::size_t(k) * kFields;
+      const auto p = std::size_t(f[0]);
+      seen[p] = 1;
+      coords[2 * p] = std::int64_t(f[1]);
+      coords[2 * p + 1] = std::int64_t(f[2]);
+      peaks[p] = float(f[3]);
+      sub[2 * p] = f[4];
+      sub[2 * p + 1] = f[5];
+      quality[2 * p] = float(f[6]);
+      quality[2 * p + 1] = float(f[7]);
+    }
+    if (std::count(seen.begin(), seen.end(), 0) != 0)
+      throw std::logic_error("xcorr: a pair was not computed by any rank");
+  }
+  out.write_all<std::int64_t>("/coords", coords);
+  out.write_all<float>("/peaks", peaks);
+  out.write_all<float>("/quality", quality);
+  if (r.subpixel) out.write_all<double>("/subpixel", sub);
+
+  // ---- attributes (same values on every rank) -------------------------------------
+  double times[2] = {t_read, t_correlate}, max_times[2];
+  MPI_Allreduce(times, max_times, 2, MPI_DOUBLE, MPI_MAX, comm);
+  out.write_attribute("/", "input", r.input);
+  out.write_attribute("/", "images", ii.name);
+  out.write_attribute("/", "templates", ti.name);
+  out.write_attribute("/", "pairs", pi.name);
+  out.write_attribute("/", "image_shape", std::vector<double>{double(n_img), double(H), double(W)});
+  out.write_attribute("/", "template_shape", std::vector<double>{double(n_tpl), double(h), double(w)});
+  out.write_attribute("/", "mode", r.mode);
+  out.write_attribute("/", "crop", std::vector<double>{double(opt.crop_y), double(opt.crop_x)});
+  out.write_attribute("/", "search_region",
+                      std::vector<double>{double(region.y0), double(region.y1), double(region.x0), double(region.x1)});
+  out.write_attribute("/", "eps", opt.eps);
+  out.write_attribute("/", "normalize_input", std::int64_t(opt.normalize_input));
+  out.write_attribute("/", "exclusion", std::int64_t(opt.exclusion));
+  out.write_attribute("/", "fft_size", std::vector<double>{double(py), double(px)});
+  out.write_attribute("/coords", "definition",
+                      "(y, x) in the full (H+h-1) x (W+w-1) map: the template's top-left corner "
+                      "lies at image position (y-h+1, x-w+1)");
+  out.write_attribute("/quality", "columns",
+                      std::vector<std::string>{"sharpness", "peak_ratio"});
+  out.write_attribute("/quality", "definition",
+                      "sharpness = peak - mean of its (up to 8) neighbours in the searched region; "
+                      "peak_ratio = peak / largest value at Chebyshev distance > exclusion "
+                      "(+inf when that value is <= 0 or there is none)");
+  if (r.subpixel)
+    out.write_attribute("/subpixel", "definition",
+                        "(y, x) of the vertex of a parabola through the peak and its two neighbours "
+                        "along each axis, full-map frame; the integer peak where a neighbour is "
+                        "outside the searched region or the parabola is not concave");
+  out.write_attribute("/", "command_line", r.command_line);
+  out.write_attribute("/", "version", version_line());
+  out.write_attribute("/", "ranks", std::int64_t(ctx.size));
+  out.write_attribute("/", "threads", std::int64_t(threads));
+  out.write_attribute("/", "backend", "cpu");
+  out.write_attribute("/", "seconds_read_correlate", std::vector<double>(max_times, max_times + 2));
+  out.write_attribute("/", "seconds_total", seconds_since(t_start));
+  out.commit();
+
+  // ---- the CSV table, after the HDF5 file is complete --------------------------------
+  std::string csv_error;
+  if (ctx.is_root() && !r.csv.empty()) {
+    const std::string partial = r.csv + ".partial";
+    {
+      std::ofstream f(partial);
+      f << "index,image,template,y,x,peak,sharpness,peak_ratio";
+      if (r.subpixel) f << ",sub_y,sub_x";
+      f << '\n';
+      char buf[256];
+      for (std::int64_t p = 0; p < n_pairs; ++p) {
+        const std::size_t i = std::size_t(p);
+        std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g", (long long)p,
+                      (long long)pairs[2 * i], (long long)pairs[2 * i + 1], (long long)coords[2 * i],
+                      (long long)coords[2 * i + 1], double(peaks[i]), double(quality[2 * i]),
+                      double(quality[2 * i + 1]));
+        f << buf;
+        if (r.subpixel) {
+          std::snprintf(buf, sizeof buf, ",%.17g,%.17g", sub[2 * i], sub[2 * i + 1]);
+          f << buf;
+        }
+        f << '\n';
+      }
+      if (!f.flush()) csv_error = r.csv + ": cannot write";
+    }
+    std::error_code ec;
+    if (csv_error.empty()) std::filesystem::rename(partial, r.csv, ec);
+    if (ec) csv_error = r.csv + ": cannot rename the partial file: " + ec.message();
+    if (!csv_error.empty()) std::filesystem::remove(partial, ec);
+  }
+  io::throw_if_any(comm, csv_error);
+  (void)t_gather;
+  if (ctx.is_root() && !r.quiet)
+    std::fprintf(stderr, "tessera: wrote %s: %lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
+                 r.output.c_str(), (long long)n_pairs, (long long)n_img, H, W, (long long)n_tpl, h, w,
+                 seconds_since(t_start));
+  return 0;
+}
+
+}  // namespace tessera::cli

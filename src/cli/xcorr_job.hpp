@@ -1,0 +1,34 @@
+// `tessera xcorr`: what the user asked for, and the run itself. The pair list
+// is split over the ranks by image groups (mpi/pairs.hpp); each rank reads only
+// the images and templates its pairs need, in batches that fit the memory
+// budget, correlates its pairs over its threads (src/xcorr), and rank 0 gathers
+// the peaks back into the order of the pair list and writes them.
+#pragma once
+
+#include <string>
+
+#include "command.hpp"
+
+namespace tessera::cli {
+
+struct XcorrRequest {
+  std::string input, output;
+  std::string images = "/images", templates = "/templates", pairs = "/pairs";
+  std::string crop = "0,0";  // A,B or A (both)
+  double eps = 1e-6;
+  bool normalize_input = false;
+  std::string mode = "full";
+  int exclusion = 5;
+  bool subpixel = false;
+  int threads = 0;
+  std::string backend = "auto";
+  int device = -1;
+  std::string memory_budget = "2G";
+  std::string csv;
+  bool force = false, quiet = false;
+  std::string command_line;
+};
+
+int run_xcorr(const XcorrRequest& request, const RunContext& ctx);
+
+}  // namespace tessera::cli

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `tessera simulate xcorr` and `tessera xcorr` (run by ctest).
+
+    xcorr_e2e.py --tessera BUILD/tessera --mpiexec MPIEXEC [--mpiflags "..."] CASE
+
+Each CASE is one ctest test. The reference is a brute-force zero-normalised
+cross-correlation in double written here with numpy (the zero-padded image,
+every placement summed directly), independent of the C++ code.
+"""
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+ARGS = None
+TMP = None
+
+
+def run(args, np_=0, expect_rc=0):
+    cmd = [ARGS.tessera] + [str(a) for a in args]
+    if np_ > 0:
+        cmd = [ARGS.mpiexec] + shlex.split(ARGS.mpiflags) + ["-n", str(np_)] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != expect_rc:
+        sys.exit(f"FAIL: {' '.join(cmd)}\nexit {p.returncode}, expected {expect_rc}\n"
+                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def check(cond, msg):
+    if not cond:
+        sys.exit("FAIL: " + msg)
+
+
+def datasets(f):
+    out = {}
+    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def brute_map(img, tpl, eps=1e-6):
+    """Full-mode ZNCC by direct sums over the zero-padded image, in double."""
+    img = img.astype(np.float64)
+    tpl = tpl.astype(np.float64)
+    H, W = img.shape
+    h, w = tpl.shape
+    pad = np.zeros((H + 2 * (h - 1), W + 2 * (w - 1)))
+    pad[h - 1:h - 1 + H, w - 1:w - 1 + W] = img
+    A = h * w
+    tbar = tpl.mean()
+    ssdt = ((tpl - tbar) ** 2).sum()
+    R = np.zeros((H + h - 1, W + w - 1))
+    for y in range(H + h - 1):
+        for x in range(W + w - 1):
+            win = pad[y:y + h, x:x + w]
+            s1, s2 = win.sum(), (win * win).sum()
+            den = (s2 - s1 * s1 / A) * ssdt
+            R[y, x] = 0.0 if den <= eps else ((win * tpl).sum() - s1 * tbar) / np.sqrt(den)
+    return R
+
+
+def region(H, W, h, w, crop=(0, 0), valid=False):
+    y0, y1 = crop[0], H + h - 2 - crop[0]
+    x0, x1 = crop[1], W + w - 2 - crop[1]
+    if valid:
+        y0, y1, x0, x1 = max(y0, h - 1), min(y1, H - 1), max(x0, w - 1), min(x1, W - 1)
+    return y0, y1, x0, x1
+
+
+def write_set(name, imgs, tpls, pairs, **extra):
+    with h5py.File(path(name), "w") as f:
+        f["images"] = imgs
+        f["templates"] = tpls
+        f["pairs"] = np.asarray(pairs, np.int64)
+        for k, v in extra.items():
+            f[k] = v
+    return path(name)
+
+
+def random_set(rng, n=3, k=4, shape=(19, 23), tshape=(5, 7), p=10):
+    imgs = rng.random((n,) + shape).astype(np.float32) * 10 + 50
+    tpls = rng.random((k,) + tshape).astype(np.float32)
+    # Some templates cut from images, so there are clear matches.
+    tpls[0] = imgs[1, 4:4 + tshape[0], 6:6 + tshape[1]]
+    tpls[2] = imgs[2, 10:10 + tshape[0], 3:3 + tshape[1]]
+    pairs = [[rng.integers(n), rng.integers(k)] for _ in range(p - 2)] + [[1, 0], [2, 2]]
+    return imgs, tpls, np.array(pairs)
+
+
+# ---- cases ---------------------------------------------------------------------
+
+def case_matches_brute_force():
+    """Small random sets: coordinates equal and peaks within 1e-6 of a numpy brute
+    force, in full mode, valid mode and with an asymmetric crop; --csv and
+    --subpixel agree with the HDF5 output."""
+    rng = np.random.default_rng(11)
+    imgs, tpls, pairs = random_set(rng)
+    src = write_set("bf.h5", imgs, tpls, pairs)
+    maps = {}
+    for opts, crop, valid in (([], (0, 0), False), (["--mode", "valid"], (0, 0), True),
+                              (["--crop", "3,1"], (3, 1), False)):
+        out = path("bf_out.h5")
+        run(["xcorr", src, "-o", out, "--force", "--quiet", "--subpixel", "--csv", path("bf.csv"), *opts])
+        with h5py.File(out) as f:
+            coords, peaks, quality, sub = f["coords"][()], f["peaks"][()], f["quality"][()], f["subpixel"][()]
+        H, W = imgs.shape[1:]
+        h, w = tpls.shape[1:]
+        y0, y1, x0, x1 = region(H, W, h, w, crop, valid)
+        for q, (i, j) in enumerate(pairs):
+            R = maps.setdefault((i, j), brute_map(imgs[i], tpls[j]))
+            sub_r = R[y0:y1 + 1, x0:x1 + 1]
+            by, bx = np.unravel_index(np.argmax(sub_r), sub_r.shape)  # first maximum, row-major
+            check((coords[q] == [by + y0, bx + x0]).all(),
+                  f"{opts} pair {q}: coords {coords[q]} != brute force {[by + y0, bx + x0]}")
+            check(abs(peaks[q] - sub_r[by, bx]) <= 1e-6, f"{opts} pair {q}: peak {peaks[q]} != {sub_r[by, bx]}")
+            check(abs(sub[q][0] - coords[q][0]) <= 0.5 and abs(sub[q][1] - coords[q][1]) <= 0.5,
+                  f"{opts} pair {q}: subpixel {sub[q]} more than half a placement from {coords[q]}")
+        table = np.genfromtxt(path("bf.csv"), delimiter=",", names=True)
+        check(len(table) == len(pairs), "csv: wrong number of rows")
+        check((table["index"] == np.arange(len(pairs))).all(), "csv: index column")
+        check((table["image"] == pairs[:, 0]).all() and (table["template"] == pairs[:, 1]).all(),
+              "csv: pair columns")
+        check((table["y"] == coords[:, 0]).all() and (table["x"] == coords[:, 1]).all(), "csv: coords")
+        check(np.allclose(table["peak"], peaks, rtol=0, atol=1e-8), "csv: peaks")
+        check(np.allclose(table["peak_ratio"], quality[:, 1], rtol=1e-7), "csv: peak_ratio")
+    # The exact matches (template cut from the image) peak at 1 where it was cut.
+    run(["xcorr", src, "-o", path("bf_plain.h5"), "--quiet"])
+    with h5py.File(path("bf_plain.h5")) as f:
+        check("subpixel" not in f, "/subpixel written without --subpixel")
+        c = f["coords"][()]
+        check((c[-2] == [4 + 4, 6 + 6]).all() and (c[-1] == [10 + 4, 3 + 6]).all(),
+              f"cut templates not found where cut: {c[-2:]}")
+
+
+def case_known_offsets():
+    """tessera simulate xcorr: every matching pair's peak at the known offset,
+    exact matches at 1, noisy ones clearly above the rest (peak ratio > 1.2)."""
+    src = path("tiles.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "128x160", "--images", 9, "--pairs", 30, "--seed", 5])
+    out = path("tiles_out.h5")
+    run(["xcorr", src, "-o", out, "--quiet"], np_=2)
+    with h5py.File(src) as s, h5py.File(out) as f:
+        truth, pairs = s["truth/coords"][()], s["pairs"][()]
+        coords, peaks, quality = f["coords"][()], f["peaks"][()], f["quality"][()]
+        own = s["templates"].shape[0]
+    known = truth[:, 0] >= 0
+    check(known.sum() >= 9, f"only {known.sum()} matching pairs simulated")
+    check((coords[known] == truth[known]).all(),
+          f"{(coords[known] != truth[known]).any(axis=1).sum()} of {known.sum()} matching pairs off")
+    check((quality[known, 1] > 1.2).all(), f"weak matches: {quality[known, 1].min()}")
+    check((peaks[known] > 0.8).all(), f"low peaks: {peaks[known].min()}")
+    exact = known & (pairs[:, 0] == pairs[:, 1])
+    check(exact.sum() == own and np.allclose(peaks[exact], 1.0, atol=1e-5),
+          f"exact matches: {exact.sum()} of {own}, peaks {peaks[exact]}")
+
+
+def case_ranks_bit_identical():
+    """1, 2, 3 and 7 ranks, threads, and a memory budget small enough to force
+    one image per batch: every dataset identical, including more ranks than pairs."""
+    src = path("rk.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "96x80", "--images", 7, "--pairs", 23, "--seed", 3])
+    with h5py.File(src) as f:
+        s_h, s_w = f["templates"].shape[1:]
+    ref = None
+    for n, extra in ((1, ["--threads", 1]), (2, ["--threads", 1]), (3, ["--threads", 2]),
+                     (7, ["--threads", 1]), (1, ["--threads", 3, "--memory-budget", "1M"]),
+                     (3, ["--threads", 1, "--memory-budget", "1M", "--crop", "5,2", "--subpixel"])):
+        out = path(f"rk{n}.h5")
+        run(["xcorr", src, "-o", out, "--force", "--quiet", "--subpixel", *extra], np_=n)
+        with h5py.File(out) as f:
+            d = datasets(f)
+            check(f.attrs["ranks"] == n, "ranks attribute")
+        if "--crop" in extra:
+            # The search covers rows [5, mh-6] and columns [2, mw-3] only; where the
+            # uncropped peak lies inside, the cropped search finds the same one.
+            mh, mw = 96 + s_h - 1, 80 + s_w - 1
+            c, rc = d["coords"], ref["coords"]
+            inside = (c[:, 0] >= 5) & (c[:, 0] <= mh - 6) & (c[:, 1] >= 2) & (c[:, 1] <= mw - 3)
+            check(inside.all(), f"cropped peaks outside the region: {c[~inside]}")
+            kept = (rc[:, 0] >= 5) & (rc[:, 0] <= mh - 6) & (rc[:, 1] >= 2) & (rc[:, 1] <= mw - 3)
+            check(kept.any() and (c[kept] == rc[kept]).all(), "crop moved a peak that was inside the region")
+            continue
+        if ref is None:
+            ref = d
+            continue
+        check(d.keys() == ref.keys(), f"{n} ranks: datasets differ")
+        for k in ref:
+            check(np.array_equal(d[k], ref[k], equal_nan=True) and d[k].dtype == ref[k].dtype,
+                  f"{n} ranks {extra}: /{k} differs")
+    # More ranks than pairs.
+    small = write_set("two.h5", *random_set(np.random.default_rng(2), p=2))
+    run(["xcorr", small, "-o", path("two1.h5"), "--quiet"])
+    run(["xcorr", small, "-o", path("two7.h5"), "--quiet"], np_=7)
+    with h5py.File(path("two1.h5")) as a, h5py.File(path("two7.h5")) as b:
+        for k in ("coords", "peaks", "quality"):
+            check(np.array_equal(a[k][()], b[k][()]), f"7 ranks, 2 pairs: /{k} differs")
+
+
+def case_flat_and_constant_regions():
+    """A flat image gives R = 0 over every full-overlap window, exactly (valid
+    mode: the peak is 0 at the first placement); in full mode the windows that
+    overlap the zero padding are not flat and correlate, never NaN. A constant
+    template gives 0 everywhere."""
+    img = np.full((1, 20, 20), 7.0, np.float32)
+    rng = np.random.default_rng(4)
+    tpl = np.stack([rng.random((4, 4)).astype(np.float32), np.full((4, 4), 3.0, np.float32)])
+    src = write_set("flat.h5", img, tpl, [[0, 0], [0, 1]])
+    run(["xcorr", src, "-o", path("flat_valid.h5"), "--quiet", "--mode", "valid"])
+    with h5py.File(path("flat_valid.h5")) as f:
+        check(np.array_equal(f["peaks"][()], [0.0, 0.0]), f"flat peaks {f['peaks'][()]}")
+        check((f["coords"][()] == [[3, 3], [3, 3]]).all(), f"ties: not the first placement {f['coords'][()]}")
+        check(np.isfinite(f["quality"][()][:, 0]).all(), "sharpness not finite")
+    run(["xcorr", src, "-o", path("flat_full.h5"), "--quiet"])
+    with h5py.File(path("flat_full.h5")) as f:
+        p = f["peaks"][()]
+        R = brute_map(img[0], tpl[0])
+        check(np.isfinite(p).all() and abs(p[0] - R.max()) <= 1e-6, f"full mode: {p[0]} vs {R.max()}")
+        check(p[1] == 0.0, f"constant template: peak {p[1]}")
+
+
+def bad_input(name, args, pattern, np_=2, out=None):
+    out = out or path(name + "_out.h5")
+    p = run(["xcorr", *args, "-o", out], np_=np_, expect_rc=2)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("tessera:")]  # not mpiexec's
+    check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
+    check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
+    check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{name}: output left behind")
+
+
+def case_bad_inputs():
+    rng = np.random.default_rng(5)
+    imgs, tpls, pairs = random_set(rng, n=3, k=4, p=6)
+    good = write_set("good.h5", imgs, tpls, pairs)
+    nan_img = imgs.copy()
+    nan_img[2, 3, 4] = np.nan
+    inf_tpl = tpls.copy()
+    inf_tpl[1, 0, 0] = -np.inf
+    bad = write_set("bad.h5", imgs, tpls, pairs,
+                    neg=np.array([[0, 1], [-1, 2]], np.int64), big_img=np.array([[3, 0]], np.int64),
+                    big_tpl=np.array([[0, 9]], np.int64), float_pairs=np.array([[0.0, 1.0]]),
+                    pairs3=np.zeros((2, 3), np.int64), flat_pairs=np.zeros(4, np.int64),
+                    nan_images=nan_img, inf_templates=inf_tpl,
+                    large_tpls=rng.random((2, 30, 5)).astype(np.float32),
+                    wide_tpls=rng.random((2, 5, 30)).astype(np.float32),
+                    images2d=imgs[0], two_pairs=np.array([[0, 1], [1, 0]], np.int64))
+    bad_input("missing_file", [path("nope.h5")], "no such file")
+    bad_input("missing_dataset", [good, "--images", "/nothing"], "/nothing")
+    bad_input("missing_pairs", [good, "--pairs", "/nothing"], "/nothing")
+    bad_input("negative_index", [bad, "--pairs", "/neg"], "pair 1 names image -1")
+    bad_input("image_out_of_range", [bad, "--pairs", "/big_img"], "image 3, outside [0, 3)")
+    bad_input("template_out_of_range", [bad, "--pairs", "/big_tpl"], "template 9, outside [0, 4)")
+    bad_input("float_pairs", [bad, "--pairs", "/float_pairs"], "integer")
+    bad_input("pairs_not_p_by_2", [bad, "--pairs", "/pairs3"], "[p, 2]")
+    bad_input("pairs_1d", [bad, "--pairs", "/flat_pairs"], "[p, 2]")
+    bad_input("images_not_3d", [bad, "--images", "/images2d"], "dimensions")
+    bad_input("nan_in_image", [bad, "--images", "/nan_images", "--pairs", "/pairs"], "image 2 has a non-finite value")
+    bad_input("inf_in_template", [bad, "--templates", "/inf_templates", "--pairs", "/pairs"],
+              "template 1 has a non-finite value")
+    bad_input("template_taller", [bad, "--templates", "/large_tpls", "--pairs", "/two_pairs"],
+              "larger than the images")
+    bad_input("template_wider", [bad, "--templates", "/wide_tpls", "--pairs", "/two_pairs"],
+              "larger than the images")
+    bad_input("crop_too_large", [good, "--crop", "40,0"], "--crop")
+    bad_input("bad_crop_syntax", [good, "--crop", "a,b"], "--crop")
+    bad_input("bad_mode", [good, "--mode", "same"], "--mode")
+    bad_input("negative_eps", [good, "--eps", "-1"], "--eps")
+    run(["xcorr", good, "-o", path("exists.h5"), "--quiet"])
+    p = run(["xcorr", good, "-o", path("exists.h5")], np_=2, expect_rc=2)
+    check("exists" in p.stderr, "existing output not refused:\n" + p.stderr)
+    with open(path("exists.csv"), "w") as f:
+        f.write("x\n")
+    bad_input("existing_csv", [good, "--csv", path("exists.csv")], "exists")
+    # --force replaces both.
+    run(["xcorr", good, "-o", path("exists.h5"), "--csv", path("exists.csv"), "--force", "--quiet"])
+    with open(path("exists.csv")) as f:
+        check(f.readline().startswith("index,image,template,y,x,peak"), "csv not replaced")
+
+
+def main():
+    global ARGS, TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tessera", required=True)
+    ap.add_argument("--mpiexec", required=True)
+    ap.add_argument("--mpiflags", default="")
+    ap.add_argument("case")
+    ARGS = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        TMP = tmp
+        globals()["case_" + ARGS.case]()
+    print("ok:", ARGS.case)
+
+
+if __name__ == "__main__":
+    main()
