@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <map>
@@ -278,6 +279,7 @@ struct Workspace::Buffers {
   CplxBuf cplx;     // product of the spectra
   CplxBuf tspec;    // an uncached template spectrum
   std::vector<double> d1, d2, tr, wssd, cor;  // row passes
+  std::vector<float> rowmax;                  // peak search
   void ensure(SizeKey k) {
     if (size == k) return;
     real = alloc_real(n_real(k));
@@ -313,6 +315,26 @@ Region search_region(int H, int W, int h, int w, const Options& o) {
 }
 
 namespace {
+
+// Smallest of v[0..n) (n >= 1), four lanes at a time; NaN never occurs here
+// (window sums of finite pixels), so the order does not matter.
+double min_of(const double* v, int n) {
+  typedef double v4 __attribute__((vector_size(32)));
+  double m = v[0];
+  int i = 0;
+  if (n >= 4) {
+    v4 acc;
+    std::memcpy(&acc, v, sizeof acc);
+    for (i = 4; i + 4 <= n; i += 4) {
+      v4 x;
+      std::memcpy(&x, v + i, sizeof x);
+      acc = acc < x ? acc : x;
+    }
+    for (int k = 0; k < 4; ++k) m = std::min(m, acc[k]);
+  }
+  for (; i < n; ++i) m = std::min(m, v[i]);
+  return m;
+}
 
 // R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
 // over the transform's output in `real` (row stride px). The same operations, in
@@ -400,6 +422,7 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
       row[x] = value(num, ws);
     }
     // Exactly flat windows: R = 0 (rare; the count tables are built on demand).
+    if (!(min_of(wssd, nx) <= bound)) continue;
     for (int xx = r.x0; xx <= r.x1; ++xx) {
       if (!(wssd[std::size_t(xx - r.x0)] <= bound)) continue;
       im.build_counts();
@@ -412,14 +435,39 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
 
 // Peak, sub-placement position and quality over region r of the map (rows of
 // stride px in `map`).
-Peak find_peak(const float* map, int px, Region r, int exclusion) {
-  auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
-  Peak p{r.y0, r.x0, at(r.y0, r.x0), 0, 0, 0, 0};
-  for (int y = r.y0; y <= r.y1; ++y) {
-    const float* row = map + std::size_t(y) * px;
-    for (int x = r.x0; x <= r.x1; ++x)
-      if (row[x] > p.value) p.y = y, p.x = x, p.value = row[x];
+// Largest of v[0..n) (n >= 1; values finite), eight lanes at a time: max is
+// exact, so the order does not matter.
+float max_of(const float* v, int n) {
+  typedef float v8 __attribute__((vector_size(32)));
+  float m = v[0];
+  int i = 0;
+  if (n >= 8) {
+    v8 acc;
+    std::memcpy(&acc, v, sizeof acc);
+    for (i = 8; i + 8 <= n; i += 8) {
+      v8 x;
+      std::memcpy(&x, v + i, sizeof x);
+      acc = acc > x ? acc : x;
+    }
+    for (int k = 0; k < 8; ++k) m = std::max(m, acc[k]);
   }
+  for (; i < n; ++i) m = std::max(m, v[i]);
+  return m;
+}
+
+Peak find_peak(const float* map, int px, Region r, int exclusion, std::vector<float>& rowmax) {
+  auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
+  const int nx = r.x1 - r.x0 + 1;
+  rowmax.resize(std::size_t(r.y1 - r.y0 + 1));
+  for (int y = r.y0; y <= r.y1; ++y)
+    rowmax[std::size_t(y - r.y0)] = max_of(map + std::size_t(y) * px + r.x0, nx);
+  // The first row holding the largest value, then its first column holding it:
+  // the first maximum in row-major order.
+  int by = r.y0;
+  for (int y = r.y0 + 1; y <= r.y1; ++y)
+    if (rowmax[std::size_t(y - r.y0)] > rowmax[std::size_t(by - r.y0)]) by = y;
+  Peak p{by, r.x0, rowmax[std::size_t(by - r.y0)], 0, 0, 0, 0};
+  while (at(by, p.x) != p.value) ++p.x;
   p.sub_y = p.y;
   p.sub_x = p.x;
   // Parabola through three points at -1, 0, 1: vertex at (a - c) / (2 (a - 2b + c)).
@@ -441,21 +489,20 @@ Peak find_peak(const float* map, int px, Region r, int exclusion) {
       ++n;
     }
   p.sharpness = n > 0 ? float(double(p.value) - nsum / n) : 0.0f;
-  // Second best: rows outside the exclusion band entirely, and within the band
-  // the columns outside it.
+  // Second best: the row maxima of the rows outside the exclusion band, and
+  // within the band the columns outside it.
   float second = -std::numeric_limits<float>::infinity();
   const int ey0 = p.y - exclusion, ey1 = p.y + exclusion;
   const int ex0 = p.x - exclusion, ex1 = p.x + exclusion;
   for (int y = r.y0; y <= r.y1; ++y) {
-    const float* row = map + std::size_t(y) * px;
-    float m = second;
     if (y < ey0 || y > ey1) {
-      for (int x = r.x0; x <= r.x1; ++x) m = std::max(m, row[x]);
-    } else {
-      for (int x = r.x0; x <= std::min(r.x1, ex0 - 1); ++x) m = std::max(m, row[x]);
-      for (int x = std::max(r.x0, ex1 + 1); x <= r.x1; ++x) m = std::max(m, row[x]);
+      second = std::max(second, rowmax[std::size_t(y - r.y0)]);
+      continue;
     }
-    second = m;
+    const float* row = map + std::size_t(y) * px;
+    const int left_end = std::min(r.x1, ex0 - 1), right_begin = std::max(r.x0, ex1 + 1);
+    if (left_end >= r.x0) second = std::max(second, max_of(row + r.x0, left_end - r.x0 + 1));
+    if (right_begin <= r.x1) second = std::max(second, max_of(row + right_begin, r.x1 - right_begin + 1));
   }
   p.peak_ratio = second > 0.0f ? p.value / second : std::numeric_limits<float>::infinity();
   return p;
@@ -496,7 +543,7 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
       std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
                 full_map->data() + std::size_t(y) * mw);
   }
-  return find_peak(real, k.second, region, options.exclusion);
+  return find_peak(real, k.second, region, options.exclusion, b.rowmax);
 }
 
 namespace {
