@@ -36,5 +36,6 @@ std::string version_line();
 Command add_info_command(CLI::App& app);
 Command add_fit_command(CLI::App& app);
 Command add_simulate_command(CLI::App& app);
+Command add_merge_command(CLI::App& app);
 
 }  // namespace tessera::cli

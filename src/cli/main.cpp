@@ -66,6 +66,7 @@ int run(int argc, char** argv, const RunContext& ctx) {
       add_info_command(app),
       add_fit_command(app),
       add_simulate_command(app),
+      add_merge_command(app),
   };
 
   try {
