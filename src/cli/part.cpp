@@ -10,12 +10,12 @@ namespace tessera::cli {
 
 namespace {
 
-// A whole decimal number in [lo, hi], or throws UsageError naming `what`.
+// A whole decimal number (digits only) in [lo, hi], or throws UsageError naming `what`.
 long long integer(const std::string& s, long long lo, long long hi, const std::string& what) {
-  long long v = 0;
-  char tail = 0;
-  if (s.empty() || std::sscanf(s.c_str(), "%lld%c", &v, &tail) != 1 || v < lo || v > hi)
+  if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789") != std::string::npos)
     throw UsageError(what);
+  const long long v = std::stoll(s);
+  if (v < lo || v > hi) throw UsageError(what);
   return v;
 }
 
