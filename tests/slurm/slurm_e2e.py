@@ -132,12 +132,13 @@ FIT = ["--model", "lorentzian", "--peaks", "2"]
 
 
 def case_array_merge():
-    """submit_fit_array.sh: an array of 3 parts and a merge that depends on it."""
+    """submit_fit_array.sh: an array of 3 parts of 2 ranks each (mpirun inside
+    the array tasks) and a merge that depends on it, which then deletes the parts."""
     cube = simulate("cube.h5", "40x24", 2)
     ref = reference(cube, FIT)
     env = job_env(TESSERA_INPUT=cube, TESSERA_OUTPUT=os.path.join(WORK, "fit.h5"),
-                  TESSERA_FIT_ARGS=" ".join(FIT))
-    p = sh([os.path.join(ARGS.jobs, "submit_fit_array.sh"), 3], env=env)
+                  TESSERA_FIT_ARGS=" ".join(FIT), TESSERA_KEEP_PARTS=0)
+    p = sh([os.path.join(ARGS.jobs, "submit_fit_array.sh"), 3, "-n", 2], env=env)
     m = re.search(r"array (\d+) \(3 parts\), merge (\d+)", p.stdout)
     check(m is not None, "submit_fit_array.sh printed no job ids:\n" + p.stdout + p.stderr)
     array, merge = m.groups()
@@ -146,9 +147,12 @@ def case_array_merge():
     completed(merge)
     for i in (1, 2, 3):
         check(f"part {i}/3" in log_of(rf"tessera-part-{array}_{i}\.log"), f"log of task {i}")
+        check("2 rank(s)" in log_of(rf"tessera-part-{array}_{i}\.log"), f"task {i} did not run 2 ranks")
     attrs = same_as_reference(os.path.join(WORK, "fit.h5"), ref, "array + merge")
     check(len(attrs["part_command_lines"]) == 3, "merged file does not list 3 parts")
-    print(f"array {array} (3 parts) and merge {merge}: merged output bit-identical to the plain run")
+    check(int(attrs["ranks"]) == 6, f"merged ranks {attrs['ranks']}: not 3 parts of 2 ranks")
+    check(not os.path.exists(os.path.join(WORK, "fit.parts")), "TESSERA_KEEP_PARTS=0 kept the parts")
+    print(f"array {array} (3 parts of 2 ranks) and merge {merge}: merged output bit-identical to the plain run")
 
 
 def case_mpirun_batch():
