@@ -49,6 +49,14 @@ Command add_fit_command(CLI::App& app) {
   c->add_option("--memory-budget", req->memory_budget,
                 "Memory per rank for the cube slab, e.g. 512M, 4G")
       ->capture_default_str();
+  c->add_option("--part", req->part,
+                "Fit only part I of N of the output rows (I from 1) and write a part file for "
+                "tessera merge; 'auto' takes I/N from a SLURM array submitted as --array=1-N. "
+                "Without it the whole image is fitted, inside an array job too");
+  c->add_flag("--resume", req->resume,
+              "When the output exists and is a complete output of this same input, options and "
+              "part, skip the job (one line says so); a different or unfinished file is refused "
+              "(or replaced with --force)");
   c->add_flag("--force", req->force, "Overwrite an existing output file");
   c->add_flag("--quiet", req->quiet, "No progress report");
   return {c, [req](const RunContext& ctx) {

@@ -37,5 +37,6 @@ Command add_info_command(CLI::App& app);
 Command add_fit_command(CLI::App& app);
 Command add_simulate_command(CLI::App& app);
 Command add_xcorr_command(CLI::App& app);
+Command add_merge_command(CLI::App& app);
 
 }  // namespace tessera::cli

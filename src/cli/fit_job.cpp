@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "mpi/decomposition.hpp"
+#include "part_file.hpp"
 #include "progress.hpp"
 
 #if defined(TESSERA_HAVE_CUDA)
@@ -146,6 +148,37 @@ std::vector<float> read_rows(io::InputFile& in, const FitRequest& r, const Geome
   return y;
 }
 
+// What the fit's results depend on, one item per line (see part.hpp): the
+// input's identity and every option that changes a bit of the output, but not
+// ranks, threads, chunks, the part or the output's name. Rank 0 looks at the
+// files; every rank gets the same text.
+std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::DatasetInfo& cube,
+                             const Geometry& g, const std::string& backend) {
+  auto files = broadcast_from_root(
+      comm, "input=" + file_identity(r.input) +
+                (r.guess == "auto" ? "\nguess=auto" : "\nguess=" + file_identity(r.guess)));
+  std::string t = "command=fit\nversion=" + version_line() + "\n" + files + "\n";
+  std::string dims;
+  for (auto d : cube.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
+  t += "cube=" + cube.name + " " + dims + " " + cube.type + "\n";
+  t += "data=" + r.data + "\nsig=" + r.sig + "\nref=" + r.ref + "\nsweep=" + r.sweep + "\nmask=" + r.mask + "\n";
+  t += "model=" + r.model + "\npeaks=" + std::to_string(r.peaks) + "\nbackground=" + r.background + "\n";
+  t += "roi=" + std::to_string(g.y0) + ":" + std::to_string(g.y1) + "," + std::to_string(g.x0) + ":" +
+       std::to_string(g.x1) + "\nbin=" + std::to_string(g.bin) + "\n";
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    std::string out;
+    for (const auto& item : v) out += (out.empty() ? "" : ";") + item;
+    return out;
+  };
+  t += "fix=" + sorted(r.fix) + "\nbound=" + sorted(r.bound) + "\n";
+  char tol[40];
+  *std::to_chars(tol, tol + sizeof tol - 1, r.tol).ptr = '\0';  // shortest exact form
+  t += "estimator=" + r.estimator + "\nmax_iter=" + std::to_string(r.max_iter) + "\ntol=" + tol + "\n";
+  t += "backend=" + backend + "\n";
+  return t;
+}
+
 // The backend every rank uses (the same on all ranks, so that the output is
 // computed one way). auto: the GPU when every rank sees one, else the CPU, said
 // in one line; cuda: the GPU, or exit 2 on every rank when any rank has none.
@@ -198,6 +231,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     throw UsageError("--estimator must be lse or mle, got '" + r.estimator + "'");
   if (r.sig.empty() != r.ref.empty()) throw UsageError("--sig and --ref go together");
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
+  const Part part = parse_part(r.part);
 
   // ---- input -------------------------------------------------------------------
   io::InputFile in(comm, r.input);
@@ -235,38 +269,55 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   if (std::string msg = opt.validate(spec, int(g.n_sweep)); !msg.empty()) throw UsageError(msg);
   const Backend backend = choose_backend(r, ctx, comm);
 
-  // ---- decomposition -------------------------------------------------------------
-  const mpi::Range mine = mpi::split_rows(g.ny, ctx.size, ctx.rank);
-  const std::uint64_t bytes_per_row =
-      std::uint64_t(g.n_sweep) * g.nx * g.bin * g.bin * sizeof(float) * (r.sig.empty() ? 2 : 3) +
-      std::uint64_t(g.nx) * (g.n_sweep + 3 * P) * sizeof(float);
-  const mpi::ChunkPlan plan = mpi::plan_chunks(g.ny, ctx.size, budget, bytes_per_row);
-
-  // ---- output ------------------------------------------------------------------
-  io::OutputFile out(comm, r.output, r.force);
-  const std::vector<std::uint64_t> dims{std::uint64_t(g.ny), std::uint64_t(g.nx)};
+  // ---- the part of the output rows, and what the output will hold ---------------------
   // B maps for Lorentzian peak pairs; pair k is peaks k and N-1-k, at parameter
   // first_pos + 3 k (offset, [slope], then pos, fwhm, amp per peak).
   const int n_pairs =
       spec.kind == fit::ModelKind::lorentzian && spec.n_peaks % 2 == 0 ? spec.n_peaks / 2 : 0;
   const int first_pos = spec.linear_background ? 2 : 1;
-  for (const auto& n : names) {
-    out.create_dataset("/params/" + n, io::DType::Float32, dims);
-    out.create_dataset("/sigma/" + n, io::DType::Float32, dims);
-  }
-  out.create_dataset("/chi2", io::DType::Float32, dims);
-  out.create_dataset("/state", io::DType::Int32, dims);
-  out.create_dataset("/iterations", io::DType::Int32, dims);
-  for (int k = 0; k < n_pairs; ++k) out.create_dataset("/derived/bnv" + std::to_string(k), io::DType::Float32, dims);
+  const mpi::Range band = part_range(g.ny, part);  // this job's output rows
+  PartStamp stamp;
+  stamp.part = part;
+  stamp.rows = band;
+  stamp.total_rows = g.ny;
+  for (const auto& n : names) stamp.datasets.push_back("/params/" + n);
+  for (const auto& n : names) stamp.datasets.push_back("/sigma/" + n);
+  for (const char* n : {"/chi2", "/state", "/iterations"}) stamp.datasets.emplace_back(n);
+  for (int k = 0; k < n_pairs; ++k) stamp.datasets.push_back("/derived/bnv" + std::to_string(k));
+  stamp.summed = {"ranks", "seconds_read_fit_write", "seconds_total", "state_counts"};
+  stamp.fingerprint_text = fingerprint_text(comm, r, info, g, backend.name);
+  const std::vector<std::uint64_t> dims{std::uint64_t(band.size()), std::uint64_t(g.nx)};
+  Shapes shapes{{"/sweep", {std::uint64_t(g.n_sweep)}}};
+  for (const auto& d : stamp.datasets) shapes.emplace_back(d, dims);
+  if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes)) return 0;
+
+  // ---- decomposition -------------------------------------------------------------
+  // The starting values need the mean spectrum of the whole image, so every part
+  // reads every row once for it (split over the ranks); the fit then covers the
+  // part's rows, split over the ranks again.
+  const mpi::Range mine = mpi::split_rows(g.ny, ctx.size, ctx.rank);
+  const mpi::Range fit_share = mpi::split_rows(band.size(), ctx.size, ctx.rank);
+  const mpi::Range fit_rows{band.begin + fit_share.begin, band.begin + fit_share.end};
+  const std::uint64_t bytes_per_row =
+      std::uint64_t(g.n_sweep) * g.nx * g.bin * g.bin * sizeof(float) * (r.sig.empty() ? 2 : 3) +
+      std::uint64_t(g.nx) * (g.n_sweep + 3 * P) * sizeof(float);
+  const mpi::ChunkPlan plan = mpi::plan_chunks(g.ny, ctx.size, budget, bytes_per_row);
+  const mpi::ChunkPlan fit_plan = mpi::plan_chunks(band.size(), ctx.size, budget, bytes_per_row);
+  // With the whole output and one chunk per rank, the mean pass keeps what it
+  // read for the fit pass, so the cube is read once.
+  const bool keep = part.count == 1 && plan.n_chunks == 1;
+
+  // ---- output ------------------------------------------------------------------
+  io::OutputFile out(comm, r.output, r.force);
+  for (const auto& d : stamp.datasets)
+    out.create_dataset(d, d == "/state" || d == "/iterations" ? io::DType::Int32 : io::DType::Float32, dims);
   out.create_dataset("/sweep", io::DType::Float64, {std::uint64_t(g.n_sweep)});
   out.write_all<double>("/sweep", sweep_d);
 
   // ---- starting values: the mean spectrum of the whole image (auto) ------------------
   const bool from_file = r.guess != "auto";
   std::vector<double> global;
-  // With one chunk per rank the mean pass keeps what it read for the fit pass,
-  // so the cube is read once; with several, each chunk is read twice.
-  std::vector<float> kept;
+  std::vector<float> kept;  // see `keep`
   if (!from_file) {
     std::vector<double> sums(size_t(mine.size() * g.n_sweep));
     std::vector<std::int64_t> counts(size_t(mine.size()));
@@ -277,7 +328,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
         fit::spectrum_row_sums(y.data(), int(c.size()), int(g.nx), int(g.n_sweep),
                                sums.data() + (c.begin - mine.begin) * g.n_sweep,
                                counts.data() + (c.begin - mine.begin));
-      if (plan.n_chunks == 1) kept = std::move(y);
+      if (keep) kept = std::move(y);
     }
     // Every rank gets every row's sums, in row order: the mean has the same
     // bits whatever the number of ranks.
@@ -319,17 +370,17 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   }
 
   // ---- fit, chunk by chunk -------------------------------------------------------
-  Progress progress(comm, g.ny * g.nx, r.quiet, "fit");
+  Progress progress(comm, band.size() * g.nx, r.quiet, "fit");
   opt.progress = [&progress](std::int64_t n) { progress.add(n); };
   double t_read = 0, t_fit = 0, t_write = 0;
   std::int64_t counts[6] = {0, 0, 0, 0, 0, 0};
-  for (std::int64_t k = 0; k < plan.n_chunks; ++k) {
-    const mpi::Range c = mpi::chunk_range(mine, plan.n_chunks, k);
+  for (std::int64_t k = 0; k < fit_plan.n_chunks; ++k) {
+    const mpi::Range c = mpi::chunk_range(fit_rows, fit_plan.n_chunks, k);
+    const std::int64_t w0 = c.begin - band.begin, w1 = c.end - band.begin;  // rows in the output
     const std::int64_t npix = c.size() * g.nx;
     auto t0 = Clock::now();
     // Same decision on every rank, so the collective reads still match.
-    const auto y = plan.n_chunks == 1 && !from_file ? std::move(kept)
-                                                    : read_rows(in, r, g, c.begin, c.end);
+    const auto y = keep && !from_file ? std::move(kept) : read_rows(in, r, g, c.begin, c.end);
     std::vector<float> start(static_cast<size_t>(npix * P));
     if (from_file) {
       io::Block b{c.begin, c.end, 0, g.nx};
@@ -398,20 +449,20 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     std::vector<float> map(static_cast<size_t>(npix));
     for (int j = 0; j < P; ++j) {
       for (std::int64_t p = 0; p < npix; ++p) map[p] = res.params[size_t(p * P + j)];
-      out.write_rows<float>("/params/" + names[j], c.begin, c.end, map);
+      out.write_rows<float>("/params/" + names[j], w0, w1, map);
       for (std::int64_t p = 0; p < npix; ++p) map[p] = res.sigma[size_t(p * P + j)];
-      out.write_rows<float>("/sigma/" + names[j], c.begin, c.end, map);
+      out.write_rows<float>("/sigma/" + names[j], w0, w1, map);
     }
     for (int kp = 0; kp < n_pairs; ++kp) {
       const int lo = first_pos + 3 * kp, hi = first_pos + 3 * (spec.n_peaks - 1 - kp);
       for (std::int64_t p = 0; p < npix; ++p)
         map[p] = float((res.params[size_t(p * P + hi)] - res.params[size_t(p * P + lo)]) /
                        (2 * fit::nv_gamma_mhz_per_mt));
-      out.write_rows<float>("/derived/bnv" + std::to_string(kp), c.begin, c.end, map);
+      out.write_rows<float>("/derived/bnv" + std::to_string(kp), w0, w1, map);
     }
-    out.write_rows<float>("/chi2", c.begin, c.end, res.chi2);
-    out.write_rows<std::int32_t>("/state", c.begin, c.end, res.state);
-    out.write_rows<std::int32_t>("/iterations", c.begin, c.end, res.iterations);
+    out.write_rows<float>("/chi2", w0, w1, res.chi2);
+    out.write_rows<std::int32_t>("/state", w0, w1, res.state);
+    out.write_rows<std::int32_t>("/iterations", w0, w1, res.iterations);
     for (std::int32_t s : res.state)
       if (s >= 0 && s < 6) ++counts[s];
     t_write += seconds_since(t0);
@@ -451,12 +502,17 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     out.write_attribute("/derived", "bnv_definition",
                         "bnv{k} = (pos{N-1-k} - pos{k}) / (2 * 28.024 MHz/mT), in mT: pair k of "
                         "peaks numbered by position from the outside in");
+  write_stamp(out, stamp);
+  write_complete(out);  // last: an output without it was never finished
   out.commit();
   if (ctx.is_root() && !r.quiet)
     std::fprintf(stderr,
-                 "tessera: wrote %s (%lld x %lld): %lld converged, %lld iteration limit, %lld singular, "
+                 "tessera: wrote %s (%s%lld x %lld): %lld converged, %lld iteration limit, %lld singular, "
                  "%lld non-finite input, %lld masked, %lld bad start\n",
-                 r.output.c_str(), (long long)g.ny, (long long)g.nx, (long long)all_counts[0],
+                 r.output.c_str(),
+                 part.count == 1 ? "" : ("part " + part_name(part) + ", rows " + std::to_string(band.begin) +
+                                         ":" + std::to_string(band.end) + " of ").c_str(),
+                 (long long)g.ny, (long long)g.nx, (long long)all_counts[0],
                  (long long)all_counts[1], (long long)all_counts[2], (long long)all_counts[3],
                  (long long)all_counts[4], (long long)all_counts[5]);
   return 0;

@@ -27,6 +27,8 @@ struct FitRequest {
   int device = -1;  // -1: local rank modulo the visible devices
   std::string guess = "auto";
   std::string memory_budget = "2G";
+  std::string part;      // "I/N", "auto" or "" (the whole output); see part.hpp
+  bool resume = false;   // skip when the output is already complete (verified)
   bool force = false, quiet = false;
   std::string command_line;
 };

@@ -67,6 +67,7 @@ int run(int argc, char** argv, const RunContext& ctx) {
       add_fit_command(app),
       add_simulate_command(app),
       add_xcorr_command(app),
+      add_merge_command(app),
   };
 
   try {

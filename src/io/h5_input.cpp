@@ -278,6 +278,30 @@ std::string InputFile::read_attribute_string(std::string_view object, std::strin
   return s;
 }
 
+std::vector<std::string> InputFile::read_attribute_strings(std::string_view object,
+                                                          std::string_view name) {
+  std::string where;
+  Handle attr = open_attribute(file_.get(), path_, object, name, where);
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (!type || H5Tget_class(type.get()) != H5T_STRING)
+    throw Error(message(path_, where, "is not a string"));
+  if (H5Tis_variable_str(type.get()) <= 0) return {read_attribute_string(object, name)};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<char*> texts(n > 0 ? static_cast<std::size_t>(n) : 0, nullptr);
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.get(), H5T_VARIABLE);
+  H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+  if (!texts.empty() && H5Aread(attr.get(), mem.get(), texts.data()) < 0)
+    throw Error(message(path_, where, "cannot read" + hdf5_suffix()));
+  std::vector<std::string> out;
+  for (char* t : texts) {
+    out.emplace_back(t != nullptr ? t : "");
+    H5free_memory(t);
+  }
+  return out;
+}
+
 std::vector<double> InputFile::read_attribute_doubles(std::string_view object,
                                                       std::string_view name) {
   std::string where;

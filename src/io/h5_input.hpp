@@ -118,6 +118,9 @@ class InputFile {
   // Collective. Attributes of an object ("/" for the file's root group).
   [[nodiscard]] bool has_attribute(std::string_view object, std::string_view name);
   [[nodiscard]] std::string read_attribute_string(std::string_view object, std::string_view name);
+  // A 1-D list of strings (a scalar string gives a list of one).
+  [[nodiscard]] std::vector<std::string> read_attribute_strings(std::string_view object,
+                                                                std::string_view name);
   [[nodiscard]] std::vector<double> read_attribute_doubles(std::string_view object,
                                                            std::string_view name);
 

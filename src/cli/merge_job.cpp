@@ -1,0 +1,195 @@
+// `tessera merge PART... -o OUT`: joins the part files of a job (part.hpp)
+// into the file one unpartitioned run would have written: the same datasets,
+// bit for bit, and the same attributes, except command_line (the merge's),
+// the part_summed ones (ranks, timings, state counts: added up over the parts)
+// and part_command_lines (added: each part's command line, in part order).
+//
+// The merge is file copying, so rank 0 does it alone (files opened on
+// MPI_COMM_SELF) while the other ranks wait for its verdict; an error is then
+// one line on every rank and exit status 2, and no output is left behind.
+#include "merge_job.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+#include "io/h5_copy.hpp"
+#include "io/h5_input.hpp"
+#include "io/h5_output.hpp"
+#include "part_file.hpp"
+
+namespace tessera::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// What merge needs of one part, read in a first pass (files are opened one at
+// a time, so that thousands of parts do not exhaust file handles).
+struct PartInfo {
+  std::string path;
+  PartStamp stamp;
+  std::map<std::string, io::DatasetInfo> datasets;
+  std::string command_line;
+};
+
+bool is_split(const PartStamp& s, const std::string& d) {
+  return std::find(s.datasets.begin(), s.datasets.end(), d) != s.datasets.end();
+}
+
+PartInfo read_part(const std::string& path) {
+  io::InputFile in(MPI_COMM_SELF, path);
+  PartInfo p;
+  p.path = path;
+  p.stamp = read_stamp(in);
+  if (!in.has_attribute("/", "part_datasets"))
+    throw UsageError(path + ": not a tessera output with part attributes (no part_datasets)");
+  for (const auto& d : io::list_objects(in.id(), path).datasets) p.datasets.emplace(d, in.describe(d));
+  if (in.has_attribute("/", "command_line")) p.command_line = in.read_attribute_string("/", "command_line");
+  return p;
+}
+
+// Every part holds the same datasets: the row-split ones with its own rows
+// and the others of part 1, and the others equal to part 1's bit for bit.
+void check_datasets(const std::vector<PartInfo>& parts) {
+  const PartInfo& first = parts.front();
+  for (const auto& p : parts) {
+    for (const auto& d : p.stamp.datasets)
+      if (!p.datasets.count(d)) throw UsageError(p.path + ": " + d + ": missing");
+    for (const auto& [name, info] : first.datasets)
+      if (!p.datasets.count(name)) throw UsageError(p.path + ": " + name + ": missing (" + first.path + " has it)");
+    for (const auto& [name, info] : p.datasets) {
+      const auto it = first.datasets.find(name);
+      if (it == first.datasets.end())
+        throw UsageError(p.path + ": " + name + ": not in " + first.path);
+      const io::DatasetInfo& f = it->second;
+      const bool split = is_split(p.stamp, name);
+      const std::uint64_t rows = std::uint64_t(p.stamp.rows.size());
+      bool ok = info.type == f.type && info.dims.size() == f.dims.size() && io::dtype_of(info.type);
+      if (ok && split)
+        ok = !info.dims.empty() && info.dims[0] == rows &&
+             std::equal(info.dims.begin() + 1, info.dims.end(), f.dims.begin() + 1);
+      if (ok && !split) ok = info.dims == f.dims && !info.dims.empty();
+      if (!ok)
+        throw UsageError(p.path + ": " + name + " is " + info.type + " with " +
+                         std::to_string(info.dims.size()) + " dimensions, not like " + first.path +
+                         (split ? " with its part's " + std::to_string(rows) + " rows" : ""));
+    }
+  }
+}
+
+// Runs on rank 0 only. Returns the line to print; throws on any problem.
+std::string merge_on_root(const MergeRequest& r) {
+  std::error_code ec;
+  for (const auto& p : r.parts)
+    if (fs::equivalent(p, r.output, ec))
+      throw UsageError(r.output + ": the output is one of the parts");
+  std::vector<PartInfo> parts;
+  for (const auto& p : r.parts) parts.push_back(read_part(p));
+  std::vector<std::pair<std::string, PartStamp>> stamps;
+  for (const auto& p : parts) stamps.emplace_back(p.path, p.stamp);
+  if (const std::string why = check_coverage(stamps); !why.empty()) throw UsageError(why);
+  std::sort(parts.begin(), parts.end(),
+            [](const PartInfo& a, const PartInfo& b) { return a.stamp.part.index < b.stamp.part.index; });
+  check_datasets(parts);
+  const PartInfo& first = parts.front();
+
+  PartStamp whole = first.stamp;
+  whole.part = {1, 1};
+  whole.rows = {0, whole.total_rows};
+  Shapes shapes;
+  for (const auto& [name, info] : first.datasets) {
+    auto dims = info.dims;
+    if (is_split(whole, name)) dims[0] = std::uint64_t(whole.total_rows);
+    shapes.emplace_back(name, dims);
+  }
+  if (r.resume && fs::exists(fs::symlink_status(r.output, ec))) {
+    std::string why;
+    try {
+      why = verify_output(r.output, whole, shapes);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (why.empty()) return r.output + " is complete (merged from the same parts' input and options): skipped";
+    if (!r.force)
+      throw UsageError(r.output + " exists but is not the merge of these parts (" + why +
+                       "); --force replaces it");
+  }
+
+  io::OutputFile out(MPI_COMM_SELF, r.output, r.force);
+  for (const auto& [name, dims] : shapes) out.create_dataset(name, *io::dtype_of(first.datasets.at(name).type), dims);
+  std::vector<std::string> command_lines;
+  std::map<std::string, std::vector<double>> sums;
+  for (const auto& p : parts) {
+    io::InputFile in(MPI_COMM_SELF, p.path);
+    for (const auto& [name, info] : p.datasets) {
+      if (!is_split(whole, name) && &p != &first) {
+        // Must equal part 1's, bit for bit (the sweep).
+        if (io::read_raw(in.id(), p.path, name).bytes !=
+            io::read_raw(out.id(), out.partial_path(), name).bytes)
+          throw UsageError(p.path + ": " + name + " differs from " + first.path + "'s");
+        continue;
+      }
+      const auto raw = io::read_raw(in.id(), p.path, name);
+      io::write_raw_rows(out.id(), out.partial_path(), name,
+                         is_split(whole, name) ? std::uint64_t(p.stamp.rows.begin) : 0, raw);
+    }
+    for (const auto& name : whole.summed) {
+      if (!in.has_attribute("/", name)) throw UsageError(p.path + ": no attribute " + name);
+      const auto v = in.read_attribute_doubles("/", name);
+      auto& sum = sums[name];
+      if (sum.empty()) sum.assign(v.size(), 0.0);
+      if (sum.size() != v.size()) throw UsageError(p.path + ": attribute " + name + " has another length");
+      for (std::size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
+    }
+    command_lines.push_back(p.command_line);
+  }
+
+  // Attributes of part 1, then the ones that describe the whole.
+  {
+    io::InputFile in(MPI_COMM_SELF, first.path);
+    const auto objects = io::list_objects(in.id(), first.path);
+    std::vector<std::string> all = objects.groups;
+    all.insert(all.end(), objects.datasets.begin(), objects.datasets.end());
+    for (const auto& g : objects.groups)
+      if (g != "/") out.create_group(g);  // even one without datasets
+    for (const auto& obj : all) {
+      for (const auto& a : io::attribute_names(in.id(), first.path, obj)) {
+        if (obj == "/" && (a.rfind("part_", 0) == 0 || a == "complete")) continue;
+        io::copy_attribute(in.id(), first.path, out.id(), out.partial_path(), obj, a);
+      }
+    }
+  }
+  for (const auto& [name, sum] : sums) io::overwrite_attribute(out.id(), out.partial_path(), "/", name, sum);
+  out.write_attribute("/", "command_line", r.command_line);
+  out.write_attribute("/", "part_command_lines", command_lines);
+  write_stamp(out, whole);
+  write_complete(out);
+  out.commit();
+  return "wrote " + r.output + " (" + std::to_string(whole.total_rows) + " rows) from " +
+         std::to_string(parts.size()) + " part(s)";
+}
+
+}  // namespace
+
+int run_merge(const MergeRequest& r, const RunContext& ctx) {
+  std::string error, line;
+  if (ctx.is_root()) {
+    try {
+      line = merge_on_root(r);
+    } catch (const std::exception& e) {
+      error = e.what()[0] != '\0' ? e.what() : "merge failed";
+    }
+  }
+  error = broadcast_from_root(MPI_COMM_WORLD, error);
+  if (!error.empty()) throw UsageError(error);
+  if (ctx.is_root() && (!r.quiet || line.find("skipped") != std::string::npos))
+    std::fprintf(stderr, "tessera: %s\n", line.c_str());
+  return 0;
+}
+
+}  // namespace tessera::cli
