@@ -5,6 +5,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 #include "fit_cuda.hpp"
 #include "fit_pixel.hpp"
 
@@ -24,7 +26,9 @@ template <class Model>
 void launch_model(const Model& model, const FitConfigDesc& desc, const SpectraChunk& chunk,
                   cudaStream_t stream) {
   const auto cfg = make_lm_config<Model::n_params>(desc);
-  const int blocks = (chunk.n + fit_block_size - 1) / fit_block_size;
+  // chunk.n <= fit_max_chunk_spectra (2^30, fit_plan.hpp): the sum and the
+  // thread index in fit_kernel stay within int.
+  const auto blocks = unsigned((std::int64_t(chunk.n) + fit_block_size - 1) / fit_block_size);
   fit_kernel<Model><<<blocks, fit_block_size, 0, stream>>>(model, cfg, chunk);
 }
 
