@@ -67,8 +67,10 @@ struct FitInputDesc {
   const float* start = nullptr;          // [n_pix][n_params] start values
   std::int64_t n_pix = 0;
   SpectrumLayout layout = SpectrumLayout::pixel_major;
-  // Largest number of spectra resident on the device at once; 0 = as many as
-  // half the free device memory holds. Results do not depend on it.
+  // Largest number of spectra per chunk (each of the fit_streams streams holds
+  // one chunk); 0 = the plan of fit_plan.hpp (half the free device memory, a
+  // pinned staging budget, at least two chunks per stream for a large batch).
+  // Results do not depend on it.
   std::int64_t max_chunk = 0;
 };
 
@@ -79,12 +81,18 @@ struct FitOutputDesc {
   float* chi2 = nullptr;               // [n_pix]
   std::int32_t* state = nullptr;       // [n_pix] FitState values
   std::int32_t* iterations = nullptr;  // [n_pix]
+  // Optional: set to the seconds the fit kernels ran (CUDA events, summed over
+  // the chunks; overlapping streams may count a moment twice), so that a
+  // benchmark can tell the kernels from the copies.
+  double* kernel_seconds = nullptr;
 };
 
 // Fits every spectrum on the current CUDA device (the caller picks it with
-// cudaSetDevice or the MPI rank binding). `stream` is a cudaStream_t, or
-// nullptr for the default stream; the call returns when the results are in
-// the host arrays. Throws std::invalid_argument for an unsupported model or
+// cudaSetDevice or the MPI rank binding), in chunks (fit_plan.hpp) on
+// fit_streams streams of its own, whose copies (through pinned staging
+// buffers) overlap the other streams' kernels. `stream` is a cudaStream_t, or
+// nullptr for the default stream: the work starts after what is already queued
+// there. The call returns when the results are in the host arrays. Throws std::invalid_argument for an unsupported model or
 // inconsistent sizes and std::runtime_error for a CUDA error (no device, out
 // of memory, ...), each with a one-line message.
 void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,

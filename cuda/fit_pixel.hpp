@@ -22,7 +22,7 @@ namespace tessera::cuda {
 struct SpectraChunk {
   const float* x;            // [n_points]
   int n_points;
-  int n;                     // spectra in this chunk; n_points * n < 2^31
+  int n;                     // spectra in this chunk (<= 2^30); offsets are 64-bit
   const float* y;            // [n_points][n]
   const float* w;            // [n_points][n] or nullptr
   const std::uint8_t* mask;  // [n] or nullptr; nonzero = skip

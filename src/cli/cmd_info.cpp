@@ -1,15 +1,20 @@
 // `tessera info`: what this build of tessera can use on this machine: compiled
-// backends, SIMD level, CUDA devices, MPI library and ranks, HDF5.
+// backends, SIMD level, CUDA devices, MPI library and ranks, HDF5, and the GPU
+// every rank would bind (gathered to rank 0, printed once).
 #include <hdf5.h>
 #include <mpi.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "command.hpp"
+#include "mpi/device_binding.hpp"
 
 #ifdef TESSERA_HAVE_CUDA
 #include "cuda/device_info.hpp"
@@ -101,7 +106,70 @@ void print_cuda(std::ostream& out) {
 #endif
 }
 
-int run_info(const RunContext& ctx) {
+// This rank's binding, one line: where it runs, its node-local rank, what it
+// sees, and the device `tessera fit --device` (same override) would bind, by
+// the rule of mpi/device_binding.hpp.
+std::string binding_line(const RunContext& ctx, int device_override) {
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int host_len = 0;
+  MPI_Get_processor_name(host, &host_len);
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
+  int local = 0, local_size = 1;
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_size(node, &local_size);
+  MPI_Comm_free(&node);
+
+  std::ostringstream s;
+  s << "  rank " << ctx.rank << " on " << std::string(host, host + host_len) << ": local rank "
+    << local << " of " << local_size << ", CUDA_VISIBLE_DEVICES";
+  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) s << '=' << v;
+  else s << " unset";
+#ifdef TESSERA_HAVE_CUDA
+  const cuda::DeviceQuery q = cuda::query_devices();
+  const int n = int(q.devices.size());
+  s << ", " << n << " device(s) visible -> ";
+  const mpi::DeviceChoice c = mpi::choose_device(local, n, device_override);
+  if (c.device >= 0) {
+    s << "cuda device " << c.device << " (" << q.devices[std::size_t(c.device)].name << ')';
+  } else {
+    s << "cpu (" << c.why_not;
+    if (n == 0 && !q.message.empty()) s << ": " << q.message;
+    s << ')';
+  }
+#else
+  (void)device_override;
+  s << " -> cpu (built without CUDA)";
+#endif
+  return s.str();
+}
+
+// Every rank's line, in rank order, on rank 0 (empty elsewhere).
+std::vector<std::string> gather_lines(const std::string& mine, const RunContext& ctx) {
+  const int len = int(mine.size());
+  std::vector<int> lens(ctx.is_root() ? std::size_t(ctx.size) : 0), offsets;
+  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::vector<char> all;
+  if (ctx.is_root()) {
+    offsets.resize(std::size_t(ctx.size));
+    int total = 0;
+    for (int r = 0; r < ctx.size; ++r) {
+      offsets[std::size_t(r)] = total;
+      total += lens[std::size_t(r)];
+    }
+    all.resize(std::size_t(total) + 1);
+  }
+  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, 0,
+              MPI_COMM_WORLD);
+  std::vector<std::string> lines;
+  for (int r = 0; ctx.is_root() && r < ctx.size; ++r)
+    lines.emplace_back(all.data() + offsets[std::size_t(r)], std::size_t(lens[std::size_t(r)]));
+  return lines;
+}
+
+int run_info(const RunContext& ctx, int device_override) {
+  // Collective: every rank reports its binding before rank 0 prints.
+  const std::vector<std::string> bindings = gather_lines(binding_line(ctx, device_override), ctx);
   if (!ctx.is_root()) return 0;
   std::ostream& out = std::cout;
   out << version_line() << '\n';
@@ -119,6 +187,10 @@ int run_info(const RunContext& ctx) {
   out << "mpi library      : " << mpi_library() << '\n';
   out << "mpi ranks        : " << ctx.size << '\n';
   out << "hdf5             : " << hdf5_library() << '\n';
+  out << "gpu binding      : node-local rank modulo visible devices"
+      << (device_override >= 0 ? ", --device " + std::to_string(device_override) : std::string())
+      << '\n';
+  for (const std::string& line : bindings) out << line << '\n';
   return 0;
 }
 
@@ -126,8 +198,14 @@ int run_info(const RunContext& ctx) {
 
 Command add_info_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
-      "info", "Print compiled backends, SIMD level, CUDA devices, MPI library and HDF5");
-  return {sub, run_info};
+      "info",
+      "Print compiled backends, SIMD level, CUDA devices, MPI library, HDF5 and each rank's GPU");
+  auto device = std::make_shared<int>(-1);
+  sub->add_option("--device", *device,
+                  "Show the binding `tessera fit --device N` would use (default: local rank "
+                  "modulo the visible devices)")
+      ->check(CLI::NonNegativeNumber);
+  return {sub, [device](const RunContext& ctx) { return run_info(ctx, *device); }};
 }
 
 }  // namespace tessera::cli

@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -83,6 +86,53 @@ TEST_F(CudaFit, LayoutAndChunkingDoNotChangeResults) {
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major));
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::pixel_major, 37));
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major, 129));
+}
+
+// No fit count breaks the backend (Gpufit returns zeros at 10^7 fits): 10^7 + 1
+// copies of one spectrum go through the default chunk plan (several chunks on
+// both streams) and every copy gets the bits of the spectrum fitted alone.
+// (Batches past 2^31 values, 8 GB and more, are left to the plan's own test,
+// test_fit_plan.cpp, and to 64-bit offsets.)
+TEST_F(CudaFit, TenMillionFits) {
+  const auto x = linspace(2840, 2900, 16);
+  const ModelSpec spec = tessera::fit::make_model_spec("lorentzian", 1, "constant", x);
+  const Problem one = make_problem(
+      spec, x, 1, 2e-4, false,
+      [](std::int64_t, std::mt19937_64&) { return std::vector<double>{1.0, 2870.0, 8.0, -0.02}; },
+      [](std::vector<double> t) {
+        t[1] += 0.8;
+        t[2] *= 1.2;
+        t[3] *= 0.8;
+        return t;
+      });
+  const FitOptions o;
+  const FitResults alone = fit_gpu(one, o);
+  ASSERT_EQ(alone.state[0], 0);
+  expect_consistent(one, fit_cpu(one, o), alone);
+
+  constexpr std::int64_t n = 10'000'001;
+  const int np = one.n_points(), P = spec.n_params();
+  Problem big = one;
+  big.n_pix = n;
+  big.y.resize(std::size_t(n) * np);
+  big.start.resize(std::size_t(n) * P);
+  big.truth.clear();
+  for (std::int64_t i = 1; i < n; ++i) {
+    std::copy_n(one.y.begin(), np, big.y.begin() + i * np);
+    std::copy_n(one.start.begin(), P, big.start.begin() + i * P);
+  }
+  const FitResults r = fit_gpu(big, o);
+  std::int64_t differ = 0, first = -1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bool same = r.state[std::size_t(i)] == alone.state[0] &&
+                r.iterations[std::size_t(i)] == alone.iterations[0] &&
+                std::memcmp(&r.chi2[std::size_t(i)], &alone.chi2[0], sizeof(float)) == 0 &&
+                std::memcmp(&r.params[std::size_t(i) * P], alone.params.data(), P * sizeof(float)) == 0 &&
+                std::memcmp(&r.sigma[std::size_t(i) * P], alone.sigma.data(), P * sizeof(float)) == 0;
+    if (!same && first < 0) first = i;
+    differ += same ? 0 : 1;
+  }
+  EXPECT_EQ(differ, 0) << "first differing fit: " << first;
 }
 
 // What runs without a device: argument checks come before any CUDA call.
