@@ -18,6 +18,7 @@
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "mpi/decomposition.hpp"
+#include "mpi/device_binding.hpp"
 #include "part_file.hpp"
 #include "progress.hpp"
 
@@ -204,10 +205,9 @@ Backend choose_backend(const FitRequest& r, const RunContext& ctx, MPI_Comm comm
     int local = 0;
     MPI_Comm_rank(node, &local);
     MPI_Comm_free(&node);
-    device = r.device >= 0 ? r.device : local % n;
-    why_not = r.device >= n ? "--device " + std::to_string(r.device) + ": only " +
-                                  std::to_string(n) + " CUDA device(s) visible"
-                            : cuda::set_device(device);
+    const mpi::DeviceChoice choice = mpi::choose_device(local, n, r.device);
+    device = choice.device;
+    why_not = device < 0 ? choice.why_not : cuda::set_device(device);
   }
 #else
   why_not = "this build has no CUDA backend (nvcc was not found when it was configured)";
