@@ -42,6 +42,13 @@ Command add_xcorr_command(CLI::App& app) {
   c->add_option("--memory-budget", req->memory_budget,
                 "Memory per rank for images, templates and transforms, e.g. 512M, 4G")
       ->capture_default_str();
+  c->add_option("--part", req->part,
+                "Correlate only part I of N of the pair list (I from 1) and write a part file for "
+                "tessera merge; 'auto' takes I/N from a SLURM array submitted as --array=1-N");
+  c->add_flag("--resume", req->resume,
+              "When the output exists and is a complete output of this same input, options and "
+              "part, skip the job (one line says so); a different or unfinished file is refused "
+              "(or replaced with --force)");
   c->add_flag("--force", req->force, "Overwrite existing output files");
   c->add_flag("--quiet", req->quiet, "No progress report");
   return {c, [req](const RunContext& ctx) {

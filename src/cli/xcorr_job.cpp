@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +22,8 @@
 #include "io/h5_output.hpp"
 #include "mpi/decomposition.hpp"
 #include "mpi/pairs.hpp"
+#include "part.hpp"
+#include "part_file.hpp"
 #include "progress.hpp"
 #include "xcorr/xcorr.hpp"
 
@@ -117,11 +120,11 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   if (pi.rank() != 2 || (pi.dims.size() == 2 && pi.dims[1] != 2))
     throw UsageError(io::message(r.input, pi.name, "must be [p, 2] (image index, template index), got " +
                                                        std::to_string(pi.rank()) + " dimensions"));
-  const std::vector<std::int64_t> pairs = in.read_integers(r.pairs, 2, "[p, 2]");
+  const std::vector<std::int64_t> all_pairs = in.read_integers(r.pairs, 2, "[p, 2]");
   const std::int64_t n_img = std::int64_t(ii.dims[0]), n_tpl = std::int64_t(ti.dims[0]);
-  const std::int64_t n_pairs = std::int64_t(pairs.size() / 2);
-  for (std::int64_t p = 0; p < n_pairs; ++p) {
-    const std::int64_t a = pairs[std::size_t(2 * p)], b = pairs[std::size_t(2 * p + 1)];
+  const std::int64_t total_pairs = std::int64_t(all_pairs.size() / 2);
+  for (std::int64_t p = 0; p < total_pairs; ++p) {
+    const std::int64_t a = all_pairs[std::size_t(2 * p)], b = all_pairs[std::size_t(2 * p + 1)];
     if (a < 0 || a >= n_img)
       throw UsageError(io::message(r.input, pi.name, "pair " + std::to_string(p) + " names image " +
                                                          std::to_string(a) + ", outside [0, " +
@@ -151,9 +154,46 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
 #endif
   }
 
+  // ---- the part of the pair list, and what the output will hold -------------------
+  // Part I of N covers the pairs split_rows(total, N, I-1); results are per pair,
+  // so merged parts equal a whole run bit for bit (part.hpp).
+  const Part part = parse_part(r.part);
+  const mpi::Range band = part_range(total_pairs, part);
+  const std::vector<std::int64_t> pairs(all_pairs.begin() + 2 * band.begin, all_pairs.begin() + 2 * band.end);
+  const std::int64_t n_pairs = band.size();  // this job's pairs; index p is pair band.begin + p
+  PartStamp stamp;
+  stamp.part = part;
+  stamp.rows = band;
+  stamp.total_rows = total_pairs;
+  stamp.datasets = {"/coords", "/peaks", "/quality"};
+  if (r.subpixel) stamp.datasets.emplace_back("/subpixel");
+  stamp.summed = {"ranks", "seconds_read_correlate", "seconds_total"};
+  {
+    auto dims = [](const io::DatasetInfo& d) {
+      std::string t;
+      for (auto v : d.dims) t += (t.empty() ? "" : "x") + std::to_string(v);
+      return d.name + " " + t + " " + d.type;
+    };
+    char eps[40];
+    *std::to_chars(eps, eps + sizeof eps - 1, opt.eps).ptr = '\0';  // shortest exact form
+    stamp.fingerprint_text =
+        "command=xcorr\nversion=" + version_line() + "\n" +
+        broadcast_from_root(comm, "input=" + file_identity(r.input)) + "\nimages=" + dims(ii) +
+        "\ntemplates=" + dims(ti) + "\npairs=" + dims(pi) + "\ncrop=" + std::to_string(opt.crop_y) + "," +
+        std::to_string(opt.crop_x) + "\neps=" + eps + "\nnormalize_input=" + std::to_string(opt.normalize_input) +
+        "\nmode=" + r.mode + "\nexclusion=" + std::to_string(opt.exclusion) +
+        "\nsubpixel=" + std::to_string(r.subpixel) + "\nbackend=cpu\n";
+  }
+  Shapes shapes;
+  const auto P = std::uint64_t(n_pairs);
+  shapes.emplace_back("/coords", std::vector<std::uint64_t>{P, 2});
+  shapes.emplace_back("/peaks", std::vector<std::uint64_t>{P});
+  shapes.emplace_back("/quality", std::vector<std::uint64_t>{P, 2});
+  if (r.subpixel) shapes.emplace_back("/subpixel", std::vector<std::uint64_t>{P, 2});
+  if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes)) return 0;
+
   // ---- output (refused now if it exists, before any work) -------------------------
   io::OutputFile out(comm, r.output, r.force);
-  const auto P = std::uint64_t(n_pairs);
   out.create_dataset("/coords", io::DType::Int64, {P, 2});
   out.create_dataset("/peaks", io::DType::Float32, {P});
   out.create_dataset("/quality", io::DType::Float32, {P, 2});
@@ -336,6 +376,8 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "backend", "cpu");
   out.write_attribute("/", "seconds_read_correlate", std::vector<double>(max_times, max_times + 2));
   out.write_attribute("/", "seconds_total", seconds_since(t_start));
+  write_stamp(out, stamp);
+  write_complete(out);  // last: an output without it was never finished
   out.commit();
 
   // ---- the CSV table, after the HDF5 file is complete --------------------------------
@@ -350,7 +392,8 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
       char buf[256];
       for (std::int64_t p = 0; p < n_pairs; ++p) {
         const std::size_t i = std::size_t(p);
-        std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g", (long long)p,
+        std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g",
+                      (long long)(band.begin + p),
                       (long long)pairs[2 * i], (long long)pairs[2 * i + 1], (long long)coords[2 * i],
                       (long long)coords[2 * i + 1], double(peaks[i]), double(quality[2 * i]),
                       double(quality[2 * i + 1]));
@@ -371,8 +414,11 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   io::throw_if_any(comm, csv_error);
   (void)t_gather;
   if (ctx.is_root() && !r.quiet)
-    std::fprintf(stderr, "tessera: wrote %s: %lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
-                 r.output.c_str(), (long long)n_pairs, (long long)n_img, H, W, (long long)n_tpl, h, w,
+    std::fprintf(stderr, "tessera: wrote %s: %s%lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
+                 r.output.c_str(),
+                 part.count == 1 ? "" : ("part " + part_name(part) + ", pairs " + std::to_string(band.begin) +
+                                         ":" + std::to_string(band.end) + " of ").c_str(),
+                 (long long)(part.count == 1 ? n_pairs : total_pairs), (long long)n_img, H, W, (long long)n_tpl, h, w,
                  seconds_since(t_start));
   return 0;
 }

@@ -25,6 +25,8 @@ struct XcorrRequest {
   int device = -1;
   std::string memory_budget = "2G";
   std::string csv;
+  std::string part;  // "I/N", "auto" or "" (the whole pair list)
+  bool resume = false;
   bool force = false, quiet = false;
   std::string command_line;
 };

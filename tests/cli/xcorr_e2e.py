@@ -227,6 +227,35 @@ def case_flat_and_constant_regions():
         check(p[1] == 0.0, f"constant template: peak {p[1]}")
 
 
+def case_parts_and_merge():
+    """--part 1/3, 2/3, 3/3 (with 1, 2 and 3 ranks) merged by tessera merge equal a
+    whole run bit for bit; --resume skips a complete part; merge refuses a gap
+    and parts of different options."""
+    src = path("pm.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "64x72", "--images", 5, "--pairs", 17, "--seed", 9])
+    run(["xcorr", src, "-o", path("pm_whole.h5"), "--quiet", "--subpixel"], np_=2)
+    parts = []
+    for i, n in ((1, 1), (2, 2), (3, 3)):
+        parts.append(path(f"pm_part{i}.h5"))
+        run(["xcorr", src, "-o", parts[-1], "--quiet", "--subpixel", "--part", f"{i}/3"], np_=n)
+    with h5py.File(parts[1]) as f:
+        check(f["coords"].shape == (6, 2), f"part 2/3 of 17 pairs holds {f['coords'].shape}")
+    p = run(["xcorr", src, "-o", parts[0], "--subpixel", "--part", "1/3", "--resume"], np_=2)
+    check("skip" in p.stderr.lower() or "complete" in p.stderr.lower(), "resume did not say it skipped:\n" + p.stderr)
+    run(["merge", *parts, "-o", path("pm_merged.h5"), "--quiet"], np_=2)
+    with h5py.File(path("pm_whole.h5")) as a, h5py.File(path("pm_merged.h5")) as b:
+        da, db = datasets(a), datasets(b)
+        check(da.keys() == db.keys(), f"merged datasets {sorted(db)} != {sorted(da)}")
+        for k in da:
+            check(np.array_equal(da[k], db[k], equal_nan=True) and da[k].dtype == db[k].dtype,
+                  f"merged /{k} differs from the whole run")
+    p = run(["merge", parts[0], parts[2], "-o", path("pm_gap.h5")], np_=2, expect_rc=2)
+    check(not os.path.exists(path("pm_gap.h5")), "merge with a gap wrote a file")
+    run(["xcorr", src, "-o", path("pm_other2.h5"), "--quiet", "--subpixel", "--part", "2/3", "--eps", "1e-3"])
+    p = run(["merge", parts[0], path("pm_other2.h5"), parts[2], "-o", path("pm_mixed.h5")], np_=2, expect_rc=2)
+    check("eps" in p.stderr, "merge of parts with different --eps not explained:\n" + p.stderr)
+
+
 def bad_input(name, args, pattern, np_=2, out=None):
     out = out or path(name + "_out.h5")
     p = run(["xcorr", *args, "-o", out], np_=np_, expect_rc=2)

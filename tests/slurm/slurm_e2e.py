@@ -155,6 +155,31 @@ def case_array_merge():
     print(f"array {array} (3 parts of 2 ranks) and merge {merge}: merged output bit-identical to the plain run")
 
 
+def case_xcorr_array_merge():
+    """submit_xcorr_array.sh: an array of 3 xcorr parts (2 ranks each) and the
+    dependent merge; the merged peaks equal a plain single-process run."""
+    src = os.path.join(WORK, "pairs.h5")
+    sh([ARGS.tessera, "simulate", "xcorr", "-o", src, "--size", "64x64", "--images", 6, "--pairs", 20,
+        "--seed", 2, "--force"])
+    ref = os.path.join(WORK, "plain_peaks.h5")
+    sh([ARGS.tessera, "xcorr", src, "-o", ref, "--subpixel", "--quiet", "--force"])
+    out = os.path.join(WORK, "peaks.h5")
+    env = job_env(TESSERA_INPUT=src, TESSERA_OUTPUT=out, TESSERA_XCORR_ARGS="--subpixel --threads 1",
+                  TESSERA_KEEP_PARTS=0)
+    p = sh([os.path.join(ARGS.jobs, "submit_xcorr_array.sh"), 3, "-n", 2], env=env)
+    m = re.search(r"array (\d+) \(3 parts\), merge (\d+)", p.stdout)
+    check(m is not None, "submit_xcorr_array.sh printed no job ids:\n" + p.stdout + p.stderr)
+    array, merge = m.groups()
+    wait(array, merge)
+    completed(array, 3)
+    completed(merge)
+    for i in (1, 2, 3):
+        check(f"part {i}/3" in log_of(rf"tessera-xcorr-part-{array}_{i}\.log"), f"log of task {i}")
+    attrs = same_as_reference(out, ref, "xcorr array + merge")
+    check(len(attrs["part_command_lines"]) == 3, "merged file does not list 3 parts")
+    print(f"xcorr array {array} (3 parts of 2 ranks) and merge {merge}: bit-identical to the plain run")
+
+
 def case_mpirun_batch():
     """fit_node.sbatch with 2 tasks: mpirun -np 2 inside the batch job."""
     cube = simulate("cube.h5", "30x20", 2)
