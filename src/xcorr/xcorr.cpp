@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "core/zncc.hpp"
+#include "core/zncc_peak.hpp"
 
 namespace tessera::xcorr {
 namespace {
@@ -410,9 +411,13 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
   }
 }
 
-// Peak, sub-placement position and quality over region r of the map (rows of
-// stride px in `map`).
-Peak find_peak(const float* map, int px, Region r, int exclusion) {
+}  // namespace
+
+// The scans stay here, vectorisable; the combine rules, the parabola, the
+// sharpness and the ratio are those of core/zncc_peak.hpp, which the GPU
+// backend calls too (tests/xcorr/test_zncc_peak.cpp checks the bits).
+Peak find_peak(const float* map, int stride, Region r, int exclusion) {
+  const std::size_t px = std::size_t(stride);
   auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
   Peak p{r.y0, r.x0, at(r.y0, r.x0), 0, 0, 0, 0};
   for (int y = r.y0; y <= r.y1; ++y) {
@@ -420,29 +425,14 @@ Peak find_peak(const float* map, int px, Region r, int exclusion) {
     for (int x = r.x0; x <= r.x1; ++x)
       if (row[x] > p.value) p.y = y, p.x = x, p.value = row[x];
   }
-  p.sub_y = p.y;
-  p.sub_x = p.x;
-  // Parabola through three points at -1, 0, 1: vertex at (a - c) / (2 (a - 2b + c)).
-  auto vertex = [](double a, double b, double c) {
-    const double curv = a - 2.0 * b + c;
-    if (!(curv < 0)) return 0.0;
-    const double d = 0.5 * (a - c) / curv;
-    return std::clamp(d, -0.5, 0.5);
-  };
-  if (p.y > r.y0 && p.y < r.y1) p.sub_y += vertex(at(p.y - 1, p.x), p.value, at(p.y + 1, p.x));
-  if (p.x > r.x0 && p.x < r.x1) p.sub_x += vertex(at(p.y, p.x - 1), p.value, at(p.y, p.x + 1));
-  double nsum = 0;
-  int n = 0;
-  for (int dy = -1; dy <= 1; ++dy)
-    for (int dx = -1; dx <= 1; ++dx) {
-      const int y = p.y + dy, x = p.x + dx;
-      if ((dy == 0 && dx == 0) || y < r.y0 || y > r.y1 || x < r.x0 || x > r.x1) continue;
-      nsum += at(y, x);
-      ++n;
-    }
-  p.sharpness = n > 0 ? float(double(p.value) - nsum / n) : 0.0f;
+  const core::ZnccBest best{p.value, p.y, p.x};
+  const core::ZnccPeakShape shape =
+      core::zncc_peak_shape(core::ZnccMapView{map, (long long)stride}, core::ZnccRegion{r.y0, r.y1, r.x0, r.x1}, best);
+  p.sub_y = shape.sub_y;
+  p.sub_x = shape.sub_x;
+  p.sharpness = shape.sharpness;
   // Second best: rows outside the exclusion band entirely, and within the band
-  // the columns outside it.
+  // the columns outside it (core::zncc_excluded, as row segments).
   float second = -std::numeric_limits<float>::infinity();
   const int ey0 = p.y - exclusion, ey1 = p.y + exclusion;
   const int ex0 = p.x - exclusion, ex1 = p.x + exclusion;
@@ -457,11 +447,9 @@ Peak find_peak(const float* map, int px, Region r, int exclusion) {
     }
     second = m;
   }
-  p.peak_ratio = second > 0.0f ? p.value / second : std::numeric_limits<float>::infinity();
+  p.peak_ratio = core::zncc_peak_ratio(p.value, second);
   return p;
 }
-
-}  // namespace
 
 namespace {
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
@@ -551,6 +539,13 @@ core::ZnccImageTables zncc_tables(const PreparedImage& image) {
 }
 
 core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ) { return templ.data().stats(); }
+
+ImageData image_data(const PreparedImage& image) {
+  const PreparedImage::Data& d = image.data();
+  return {d.pix, d.H, d.W, d.centre, d.flat_bound};
+}
+std::span<const float> template_pixels(const PreparedTemplate& templ) { return templ.data().pix; }
+double template_mean(const PreparedTemplate& templ) { return templ.data().tbar; }
 
 std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,
                                  Workspace& workspace) {
