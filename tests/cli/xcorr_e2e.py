@@ -308,12 +308,18 @@ def case_backend_selection():
         return
     run(["xcorr", src, "-o", path("be_cpu.h5"), "--backend", "cpu", "--quiet", "--subpixel"])
     run(["xcorr", src, "-o", path("be_gpu.h5"), "--backend", "cuda", "--quiet", "--subpixel"], np_=2)
-    with h5py.File(path("be_cpu.h5")) as a, h5py.File(path("be_gpu.h5")) as b:
+    run(["xcorr", src, "-o", path("be_auto.h5"), "--quiet", "--subpixel"])
+    with h5py.File(path("be_cpu.h5")) as a, h5py.File(path("be_gpu.h5")) as b, \
+            h5py.File(path("be_auto.h5")) as c:
         check(a.attrs["backend"] == "cpu" and b.attrs["backend"] == "cuda", "backend attributes")
+        check(c.attrs["backend"] == "cuda", "auto did not use the GPU")
         check(np.array_equal(a["coords"][()], b["coords"][()]), "GPU coordinates differ from the CPU's")
         d = np.abs(a["peaks"][()] - b["peaks"][()]).max()
         check(d <= 1e-5, f"GPU peaks differ from the CPU's by {d}")
         check(np.allclose(a["subpixel"][()], b["subpixel"][()], atol=1e-4), "GPU subpixel differs")
+        # The GPU path is also independent of the number of ranks (fixed cuFFT batch counts).
+        for k in ("coords", "peaks", "quality", "subpixel"):
+            check(np.array_equal(b[k][()], c[k][()], equal_nan=True), f"GPU, 1 and 2 ranks: /{k} differs")
 
 
 def main():
