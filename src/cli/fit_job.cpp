@@ -19,6 +19,7 @@
 #include "io/h5_output.hpp"
 #include "mpi/decomposition.hpp"
 #include "mpi/device_binding.hpp"
+#include "backend.hpp"
 #include "part_file.hpp"
 #include "progress.hpp"
 
@@ -180,45 +181,6 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   return t;
 }
 
-// The backend every rank uses (the same on all ranks, so that the output is
-// computed one way). auto: the GPU when every rank sees one, else the CPU, said
-// in one line; cuda: the GPU, or exit 2 on every rank when any rank has none.
-// Rank r binds device (local rank on its node) modulo (devices it sees), after
-// CUDA_VISIBLE_DEVICES; --device overrides.
-struct Backend {
-  std::string name = "cpu";
-  int device = -1;
-};
-
-Backend choose_backend(const FitRequest& r, const RunContext& ctx, MPI_Comm comm) {
-  if (r.backend == "cpu") return {};
-  std::string why_not;
-  int device = -1;
-#if defined(TESSERA_HAVE_CUDA)
-  const auto q = cuda::query_devices();
-  const int n = int(q.devices.size());
-  if (n == 0) {
-    why_not = "no CUDA device visible" + (q.message.empty() ? "" : " (" + q.message + ")");
-  } else {
-    MPI_Comm node;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
-    int local = 0;
-    MPI_Comm_rank(node, &local);
-    MPI_Comm_free(&node);
-    const mpi::DeviceChoice choice = mpi::choose_device(local, n, r.device);
-    device = choice.device;
-    why_not = device < 0 ? choice.why_not : cuda::set_device(device);
-  }
-#else
-  why_not = "this build has no CUDA backend (nvcc was not found when it was configured)";
-#endif
-  const std::string agreed = io::agree_error(comm, why_not);
-  if (agreed.empty()) return {"cuda", device};
-  if (r.backend == "cuda") throw UsageError("--backend cuda: " + agreed);
-  if (ctx.is_root() && !r.quiet) std::fprintf(stderr, "tessera: using the CPU: %s\n", agreed.c_str());
-  return {};
-}
-
 }  // namespace
 
 int run_fit(const FitRequest& r, const RunContext& ctx) {
@@ -267,7 +229,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   std::vector<double> fixed_values;
   parse_constraints(r, names, opt, fixed_values);
   if (std::string msg = opt.validate(spec, int(g.n_sweep)); !msg.empty()) throw UsageError(msg);
-  const Backend backend = choose_backend(r, ctx, comm);
+  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
 
   // ---- the part of the output rows, and what the output will hold ---------------------
   // B maps for Lorentzian peak pairs; pair k is peaks k and N-1-k, at parameter

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
@@ -26,6 +27,10 @@
 #include "part_file.hpp"
 #include "progress.hpp"
 #include "xcorr/xcorr.hpp"
+#if defined(TESSERA_HAVE_CUDA)
+#include "cuda/device_info.hpp"
+#include "xcorr_cuda_bridge.hpp"
+#endif
 
 namespace tessera::cli {
 namespace {
@@ -93,8 +98,6 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   if (r.threads < 0) throw UsageError("--threads must be >= 0");
   if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
     throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
-  if (r.backend == "cuda")
-    throw UsageError("--backend cuda: this build has no CUDA xcorr backend yet; use --backend cpu or auto");
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
   const int threads = r.threads > 0 ? r.threads : default_threads();
   // The CSV table is checked before any work, like the output file.
@@ -148,11 +151,8 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--crop: ") + e.what());
   }
-  if (ctx.is_root() && !r.quiet && r.backend == "auto") {
-#if defined(TESSERA_HAVE_CUDA)
-    std::fprintf(stderr, "tessera: using the CPU: this build has no CUDA xcorr backend yet\n");
-#endif
-  }
+  // Before the output exists: --backend cuda without a device writes nothing.
+  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
 
   // ---- the part of the pair list, and what the output will hold -------------------
   // Part I of N covers the pairs split_rows(total, N, I-1); results are per pair,
@@ -182,7 +182,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
         "\ntemplates=" + dims(ti) + "\npairs=" + dims(pi) + "\ncrop=" + std::to_string(opt.crop_y) + "," +
         std::to_string(opt.crop_x) + "\neps=" + eps + "\nnormalize_input=" + std::to_string(opt.normalize_input) +
         "\nmode=" + r.mode + "\nexclusion=" + std::to_string(opt.exclusion) +
-        "\nsubpixel=" + std::to_string(r.subpixel) + "\nbackend=cpu\n";
+        "\nsubpixel=" + std::to_string(r.subpixel) + "\nbackend=" + backend.name + "\n";
   }
   Shapes shapes;
   const auto P = std::uint64_t(n_pairs);
@@ -224,6 +224,10 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   results.reserve(mine.size() * kFields);
   double t_read = 0, t_correlate = 0;
   Progress progress(comm, n_pairs, r.quiet, "xcorr", "pairs");
+#if defined(TESSERA_HAVE_CUDA)
+  std::unique_ptr<cuda::XcorrCuda> gpu;  // plans and device caches, kept across batches
+#endif
+  const bool on_gpu = backend.name == "cuda";
   for (std::int64_t round = 0; round < n_rounds; ++round) {
     auto t0 = Clock::now();
     std::span<const std::int64_t> batch;
@@ -256,7 +260,8 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
       if (batch.empty()) return;
       std::vector<std::unique_ptr<xcorr::PreparedImage>> pimg(imgs.size());
       std::vector<std::unique_ptr<xcorr::PreparedTemplate>> ptpl(tpls.size());
-      const bool cache = tpls.size() * (spectrum_bytes + template_bytes) <= free_bytes / 4;
+      // The GPU transforms on the device: no host spectra.
+      const bool cache = !on_gpu && tpls.size() * (spectrum_bytes + template_bytes) <= free_bytes / 4;
       xcorr::parallel_for(imgs.size() + tpls.size(), threads, [&](std::size_t i) {
         if (i < imgs.size())
           pimg[i] = std::make_unique<xcorr::PreparedImage>(
@@ -277,8 +282,18 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
         local[k] = {int(std::lower_bound(imgs.begin(), imgs.end(), pairs[std::size_t(2 * p)]) - imgs.begin()),
                     int(std::lower_bound(tpls.begin(), tpls.end(), pairs[std::size_t(2 * p + 1)]) - tpls.begin())};
       }
-      const std::vector<xcorr::Peak> peaks = xcorr::correlate_pairs(
-          ip, tp, local, opt, threads, [&](std::size_t n) { progress.add(std::int64_t(n)); });
+      std::vector<xcorr::Peak> peaks;
+#if defined(TESSERA_HAVE_CUDA)
+      if (on_gpu) {
+        // The device is per thread, and this is the worker thread.
+        if (std::string e = cuda::set_device(backend.device); !e.empty()) throw std::runtime_error(e);
+        if (!gpu) gpu = std::make_unique<cuda::XcorrCuda>();
+        peaks = correlate_pairs_cuda(*gpu, ip, tp, local, opt, [&](std::int64_t n) { progress.add(n); });
+      }
+#endif
+      if (!on_gpu)
+        peaks = xcorr::correlate_pairs(ip, tp, local, opt, threads,
+                                       [&](std::size_t n) { progress.add(std::int64_t(n)); });
       for (std::size_t k = 0; k < batch.size(); ++k) {
         const xcorr::Peak& q = peaks[k];
         double* f = batch_results.data() + k * kFields;
@@ -373,7 +388,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "version", version_line());
   out.write_attribute("/", "ranks", std::int64_t(ctx.size));
   out.write_attribute("/", "threads", std::int64_t(threads));
-  out.write_attribute("/", "backend", "cpu");
+  out.write_attribute("/", "backend", backend.name);
   out.write_attribute("/", "seconds_read_correlate", std::vector<double>(max_times, max_times + 2));
   out.write_attribute("/", "seconds_total", seconds_since(t_start));
   write_stamp(out, stamp);

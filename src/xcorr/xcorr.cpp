@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "core/zncc.hpp"
+#include "core/zncc_peak.hpp"
 
 namespace tessera::xcorr {
 namespace {
@@ -433,8 +434,6 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
   }
 }
 
-// Peak, sub-placement position and quality over region r of the map (rows of
-// stride px in `map`).
 // Largest of v[0..n) (n >= 1; values finite), eight lanes at a time: max is
 // exact, so the order does not matter.
 float max_of(const float* v, int n) {
@@ -455,42 +454,32 @@ float max_of(const float* v, int n) {
   return m;
 }
 
-Peak find_peak(const float* map, int px, Region r, int exclusion, std::vector<float>& rowmax) {
+// find_peak with the row maxima kept in `rowmax` (a workspace buffer). The scans
+// stay here, vectorised; the parabola, the sharpness and the ratio are those of
+// core/zncc_peak.hpp, which the GPU backend calls too
+// (tests/xcorr/test_zncc_peak.cpp checks the bits).
+Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax) {
+  const std::size_t px = std::size_t(stride);
   auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
   const int nx = r.x1 - r.x0 + 1;
   rowmax.resize(std::size_t(r.y1 - r.y0 + 1));
   for (int y = r.y0; y <= r.y1; ++y)
     rowmax[std::size_t(y - r.y0)] = max_of(map + std::size_t(y) * px + r.x0, nx);
   // The first row holding the largest value, then its first column holding it:
-  // the first maximum in row-major order.
+  // the first maximum in row-major order (the rule of core::zncc_best_combine).
   int by = r.y0;
   for (int y = r.y0 + 1; y <= r.y1; ++y)
     if (rowmax[std::size_t(y - r.y0)] > rowmax[std::size_t(by - r.y0)]) by = y;
   Peak p{by, r.x0, rowmax[std::size_t(by - r.y0)], 0, 0, 0, 0};
   while (at(by, p.x) != p.value) ++p.x;
-  p.sub_y = p.y;
-  p.sub_x = p.x;
-  // Parabola through three points at -1, 0, 1: vertex at (a - c) / (2 (a - 2b + c)).
-  auto vertex = [](double a, double b, double c) {
-    const double curv = a - 2.0 * b + c;
-    if (!(curv < 0)) return 0.0;
-    const double d = 0.5 * (a - c) / curv;
-    return std::clamp(d, -0.5, 0.5);
-  };
-  if (p.y > r.y0 && p.y < r.y1) p.sub_y += vertex(at(p.y - 1, p.x), p.value, at(p.y + 1, p.x));
-  if (p.x > r.x0 && p.x < r.x1) p.sub_x += vertex(at(p.y, p.x - 1), p.value, at(p.y, p.x + 1));
-  double nsum = 0;
-  int n = 0;
-  for (int dy = -1; dy <= 1; ++dy)
-    for (int dx = -1; dx <= 1; ++dx) {
-      const int y = p.y + dy, x = p.x + dx;
-      if ((dy == 0 && dx == 0) || y < r.y0 || y > r.y1 || x < r.x0 || x > r.x1) continue;
-      nsum += at(y, x);
-      ++n;
-    }
-  p.sharpness = n > 0 ? float(double(p.value) - nsum / n) : 0.0f;
+  const core::ZnccBest best{p.value, p.y, p.x};
+  const core::ZnccPeakShape shape =
+      core::zncc_peak_shape(core::ZnccMapView{map, (long long)stride}, core::ZnccRegion{r.y0, r.y1, r.x0, r.x1}, best);
+  p.sub_y = shape.sub_y;
+  p.sub_x = shape.sub_x;
+  p.sharpness = shape.sharpness;
   // Second best: the row maxima of the rows outside the exclusion band, and
-  // within the band the columns outside it.
+  // within the band the columns outside it (core::zncc_excluded, as row segments).
   float second = -std::numeric_limits<float>::infinity();
   const int ey0 = p.y - exclusion, ey1 = p.y + exclusion;
   const int ex0 = p.x - exclusion, ex1 = p.x + exclusion;
@@ -504,11 +493,16 @@ Peak find_peak(const float* map, int px, Region r, int exclusion, std::vector<fl
     if (left_end >= r.x0) second = std::max(second, max_of(row + r.x0, left_end - r.x0 + 1));
     if (right_begin <= r.x1) second = std::max(second, max_of(row + right_begin, r.x1 - right_begin + 1));
   }
-  p.peak_ratio = second > 0.0f ? p.value / second : std::numeric_limits<float>::infinity();
+  p.peak_ratio = core::zncc_peak_ratio(p.value, second);
   return p;
 }
 
 }  // namespace
+
+Peak find_peak(const float* map, int stride, Region r, int exclusion) {
+  std::vector<float> rowmax;
+  return find_peak_rows(map, stride, r, exclusion, rowmax);
+}
 
 namespace {
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
@@ -543,7 +537,7 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
       std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
                 full_map->data() + std::size_t(y) * mw);
   }
-  return find_peak(real, k.second, region, options.exclusion, b.rowmax);
+  return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax);
 }
 
 namespace {
@@ -598,6 +592,13 @@ core::ZnccImageTables zncc_tables(const PreparedImage& image) {
 }
 
 core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ) { return templ.data().stats(); }
+
+ImageData image_data(const PreparedImage& image) {
+  const PreparedImage::Data& d = image.data();
+  return {d.pix, d.H, d.W, d.centre, d.flat_bound};
+}
+std::span<const float> template_pixels(const PreparedTemplate& templ) { return templ.data().pix; }
+double template_mean(const PreparedTemplate& templ) { return templ.data().tbar; }
 
 std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,
                                  Workspace& workspace) {

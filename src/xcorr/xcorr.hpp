@@ -185,6 +185,24 @@ void parallel_for(std::size_t n, int threads, const std::function<void(std::size
 // statistics. Valid while the prepared object lives.
 core::ZnccImageTables zncc_tables(const PreparedImage& image);
 core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ);
+// What a GPU backend takes of an image: its pixels after normalize_input
+// (H*W, row-major; the transform takes them minus centre), the centre and the
+// flat bound of ZnccImageTables (it builds the prefix tables itself with the
+// same bits, core/zncc_tables.hpp); of a template, its pixels (h*w) and mean
+// tbar (and zncc_stats). Valid while the object lives.
+struct ImageData {
+  std::span<const float> pixels;
+  int height, width;
+  double centre, flat_bound;
+};
+ImageData image_data(const PreparedImage& image);
+std::span<const float> template_pixels(const PreparedTemplate& templ);
+double template_mean(const PreparedTemplate& templ);
+// The CPU backend's peak search over region r of an R map (row stride
+// `stride`): argmax with ties to the first in row-major order, then the
+// sub-placement position and quality of Peak, with the functions of
+// core/zncc_peak.hpp that the GPU backend also runs.
+Peak find_peak(const float* map, int stride, Region r, int exclusion);
 // The transform's numerator sum((image - centre) * (template - tbar)) for every
 // placement of the full map, (H+h-1) x (W+w-1) row-major, before normalisation.
 std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,

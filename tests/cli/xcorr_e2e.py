@@ -9,6 +9,7 @@ every placement summed directly), independent of the C++ code.
 """
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -259,7 +260,10 @@ def case_parts_and_merge():
 def bad_input(name, args, pattern, np_=2, out=None):
     out = out or path(name + "_out.h5")
     p = run(["xcorr", *args, "-o", out], np_=np_, expect_rc=2)
-    lines = [l for l in p.stderr.splitlines() if l.startswith("tessera:")]  # not mpiexec's
+    # tessera's error lines: not mpiexec's, nor the backend notice of --backend
+    # auto on a CUDA build without a device ("tessera: using the CPU: ...").
+    lines = [l for l in p.stderr.splitlines()
+             if l.startswith("tessera:") and not l.startswith("tessera: using the CPU")]
     check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
     check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
     check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{name}: output left behind")
@@ -312,6 +316,39 @@ def case_bad_inputs():
     run(["xcorr", good, "-o", path("exists.h5"), "--csv", path("exists.csv"), "--force", "--quiet"])
     with open(path("exists.csv")) as f:
         check(f.readline().startswith("index,image,template,y,x,peak"), "csv not replaced")
+
+
+def case_backend_selection():
+    """Without a GPU: --backend auto uses the CPU and says so in one line (rank 0),
+    --backend cuda exits 2 on every rank and writes nothing. With a GPU: the GPU
+    run agrees with the CPU's (coordinates equal, peaks within 1e-5)."""
+    src = path("be.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "96x80", "--images", 4, "--pairs", 9, "--seed", 8])
+    has_gpu = re.search(r"cuda devices\s*:\s*none", run(["info"]).stdout) is None
+    if not has_gpu:
+        p = run(["xcorr", src, "-o", path("be_auto.h5")], np_=2)
+        check(p.stderr.count("using the CPU") == 1, "auto: no one-line notice:\n" + p.stderr)
+        with h5py.File(path("be_auto.h5")) as f:
+            check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
+        bad_input("backend_cuda", [src, "--backend", "cuda"], "--backend cuda")
+        bad_input("backend_cuda_csv", [src, "--backend", "cuda", "--csv", path("be.csv")], "--backend cuda")
+        check(not os.path.exists(path("be.csv")), "--backend cuda left a CSV behind")
+        print("no GPU: auto used the CPU, cuda refused")
+        return
+    run(["xcorr", src, "-o", path("be_cpu.h5"), "--backend", "cpu", "--quiet", "--subpixel"])
+    run(["xcorr", src, "-o", path("be_gpu.h5"), "--backend", "cuda", "--quiet", "--subpixel"], np_=2)
+    run(["xcorr", src, "-o", path("be_auto.h5"), "--quiet", "--subpixel"])
+    with h5py.File(path("be_cpu.h5")) as a, h5py.File(path("be_gpu.h5")) as b, \
+            h5py.File(path("be_auto.h5")) as c:
+        check(a.attrs["backend"] == "cpu" and b.attrs["backend"] == "cuda", "backend attributes")
+        check(c.attrs["backend"] == "cuda", "auto did not use the GPU")
+        check(np.array_equal(a["coords"][()], b["coords"][()]), "GPU coordinates differ from the CPU's")
+        d = np.abs(a["peaks"][()] - b["peaks"][()]).max()
+        check(d <= 1e-5, f"GPU peaks differ from the CPU's by {d}")
+        check(np.allclose(a["subpixel"][()], b["subpixel"][()], atol=1e-4), "GPU subpixel differs")
+        # The GPU path is also independent of the number of ranks (fixed cuFFT batch counts).
+        for k in ("coords", "peaks", "quality", "subpixel"):
+            check(np.array_equal(b[k][()], c[k][()], equal_nan=True), f"GPU, 1 and 2 ranks: /{k} differs")
 
 
 def main():

@@ -382,7 +382,9 @@ TEST(Xcorr, RowPassesGiveTheBitsOfTheSharedPlacementFunction) {
         zeros += map[i] == 0.0f;
       }
     EXPECT_EQ(mismatches, 0) << c.H << "x" << c.W << " / " << c.h << "x" << c.w;
-    if (c.flat_patch) EXPECT_GT(zeros, 20);
+    if (c.flat_patch) {
+      EXPECT_GT(zeros, 20);
+    }
   }
 }
 
@@ -499,7 +501,9 @@ TEST(Xcorr, SmallerTransformsForValidModeAndCropsAreExactOnTheRegion) {
     o.crop_x = (trial * 2) % 5;
     const Region r = search_region(H, W, h, w, o);
     const auto [py, px] = fft_size(H, W, h, w, o);
-    if (o.mode == Mode::valid) EXPECT_LT(py, fast_fft_size(H + h - 1) + 1);
+    if (o.mode == Mode::valid) {
+      EXPECT_EQ(py, fast_fft_size(H));  // valid: the image size suffices
+    }
     const auto [by, bx] = argmax(ref, mw, r.y0, r.y1, r.x0, r.x1);
     const Peak p = xcorr_peak(im.view(), t.view(), o);
     EXPECT_EQ(p.y, by) << "trial " << trial;

@@ -1,0 +1,44 @@
+#include "backend.hpp"
+
+#include <cstdio>
+
+#include "io/error.hpp"
+#include "mpi/device_binding.hpp"
+#if defined(TESSERA_HAVE_CUDA)
+#include "cuda/device_info.hpp"
+#endif
+
+namespace tessera::cli {
+
+Backend choose_backend(const std::string& requested, int device_option, bool quiet,
+                       const RunContext& ctx, MPI_Comm comm) {
+  if (requested == "cpu") return {};
+  std::string why_not;
+  int device = -1;
+#if defined(TESSERA_HAVE_CUDA)
+  const auto q = cuda::query_devices();
+  const int n = int(q.devices.size());
+  if (n == 0) {
+    why_not = "no CUDA device visible" + (q.message.empty() ? "" : " (" + q.message + ")");
+  } else {
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
+    int local = 0;
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    const mpi::DeviceChoice choice = mpi::choose_device(local, n, device_option);
+    device = choice.device;
+    why_not = device < 0 ? choice.why_not : cuda::set_device(device);
+  }
+#else
+  (void)device_option;
+  why_not = "this build has no CUDA backend (nvcc was not found when it was configured)";
+#endif
+  const std::string agreed = io::agree_error(comm, why_not);
+  if (agreed.empty()) return {"cuda", device};
+  if (requested == "cuda") throw UsageError("--backend cuda: " + agreed);
+  if (ctx.is_root() && !quiet) std::fprintf(stderr, "tessera: using the CPU: %s\n", agreed.c_str());
+  return {};
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,81 @@
+// The CPU side's prepared images and templates in the plain structs of the GPU
+// xcorr backend (cuda/xcorr_cuda.hpp takes no src/xcorr types, so that nvcc
+// never sees them): image pixels, centre and flat bound (the device builds the
+// image tables), template pixels, mean and prefix table (uploaded). The search
+// region and the FFT size come from the CPU's own functions, so both backends
+// search the same placements at the same transform size.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "cuda/xcorr_cuda.hpp"
+#include "xcorr/xcorr.hpp"
+
+namespace tessera::cli {
+
+// xcorr::correlate_pairs on the GPU: the same pairs, options and result order.
+// Every image must have one shape and every template one shape.
+inline std::vector<xcorr::Peak> correlate_pairs_cuda(
+    cuda::XcorrCuda& gpu, std::span<const xcorr::PreparedImage* const> images,
+    std::span<const xcorr::PreparedTemplate* const> templates,
+    std::span<const std::pair<int, int>> pairs, const xcorr::Options& options,
+    const std::function<void(std::int64_t)>& done = {}) {
+  xcorr::validate(options);
+  if (pairs.empty()) return {};
+  const int H = images[0]->height(), W = images[0]->width();
+  const int h = templates[0]->height(), w = templates[0]->width();
+  for (const auto* im : images)
+    if (im->height() != H || im->width() != W)
+      throw std::invalid_argument("xcorr: the GPU backend takes images of one shape per call");
+  for (const auto* t : templates)
+    if (t->height() != h || t->width() != w)
+      throw std::invalid_argument("xcorr: the GPU backend takes templates of one shape per call");
+  if (h > H || w > W)
+    throw std::invalid_argument("xcorr: template " + std::to_string(h) + "x" + std::to_string(w) +
+                                " is larger than the image " + std::to_string(H) + "x" +
+                                std::to_string(W) + " (as normxcorr2, h <= H and w <= W)");
+  const xcorr::Region r = xcorr::search_region(H, W, h, w, options);
+  const auto [py, px] = xcorr::fft_size(H, W, h, w, options);
+
+  std::vector<cuda::XcorrImageDesc> im(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const xcorr::ImageData e = xcorr::image_data(*images[i]);
+    im[i] = {e.pixels.data(), e.height, e.width, e.centre, e.flat_bound};
+  }
+  std::vector<cuda::XcorrTemplateDesc> tp(templates.size());
+  for (std::size_t i = 0; i < templates.size(); ++i)
+    tp[i] = {xcorr::template_pixels(*templates[i]).data(), xcorr::template_mean(*templates[i]),
+             xcorr::zncc_stats(*templates[i])};
+  std::vector<std::int32_t> flat(2 * pairs.size());
+  for (std::size_t p = 0; p < pairs.size(); ++p) {
+    flat[2 * p] = pairs[p].first;
+    flat[2 * p + 1] = pairs[p].second;
+  }
+  cuda::XcorrPairsDesc d;
+  d.images = im.data();
+  d.n_images = int(im.size());
+  d.templates = tp.data();
+  d.n_templates = int(tp.size());
+  d.pairs = flat.data();
+  d.n_pairs = std::int64_t(pairs.size());
+  d.fft_rows = py;
+  d.fft_cols = px;
+  d.region = {r.y0, r.y1, r.x0, r.x1};
+  d.eps = options.eps;
+  d.exclusion = options.exclusion;
+  std::vector<cuda::XcorrPeakDesc> raw(pairs.size());
+  gpu.correlate(d, raw.data(), done);
+  std::vector<xcorr::Peak> out(pairs.size());
+  for (std::size_t p = 0; p < pairs.size(); ++p) {
+    const cuda::XcorrPeakDesc& q = raw[p];
+    out[p] = {q.y, q.x, q.value, q.sub_y, q.sub_x, q.sharpness, q.peak_ratio};
+  }
+  return out;
+}
+
+}  // namespace tessera::cli
