@@ -313,7 +313,6 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   progress.finish();
 
   // ---- gather to rank 0, in the order of the pair list -----------------------------
-  const auto t_gather = Clock::now();
   int my_count = int(results.size());
   std::vector<int> counts(std::size_t(ctx.size)), displs(std::size_t(ctx.size));
   MPI_Gather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
@@ -427,7 +426,6 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
     if (!csv_error.empty()) std::filesystem::remove(partial, ec);
   }
   io::throw_if_any(comm, csv_error);
-  (void)t_gather;
   if (ctx.is_root() && !r.quiet)
     std::fprintf(stderr, "tessera: wrote %s: %s%lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
                  r.output.c_str(),

@@ -337,12 +337,36 @@ double min_of(const double* v, int n) {
   return m;
 }
 
+// Largest of v[0..n) (n >= 1; values finite), eight lanes at a time: max is
+// exact, so the order does not matter.
+float max_of(const float* v, int n) {
+  typedef float v8 __attribute__((vector_size(32)));
+  float m = v[0];
+  int i = 0;
+  if (n >= 8) {
+    v8 acc;
+    std::memcpy(&acc, v, sizeof acc);
+    for (i = 8; i + 8 <= n; i += 8) {
+      v8 x;
+      std::memcpy(&x, v + i, sizeof x);
+      acc = acc > x ? acc : x;
+    }
+    for (int k = 0; k < 8; ++k) m = std::max(m, acc[k]);
+  }
+  for (; i < n; ++i) m = std::max(m, v[i]);
+  return m;
+}
+
 // R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
 // over the transform's output in `real` (row stride px). The same operations, in
 // the same order, as core::zncc_placement (tests compare the bits), arranged in
-// row passes the compiler vectorises.
+// row passes the compiler vectorises. While a row is still in the cache, the
+// largest R of its part of the search region goes to rowmax[y - search.y0]
+// (find_peak_rows takes it from there): normalisation and peak search in one pass.
 void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
-                      double eps, float* real, int px, Workspace::Buffers& b) {
+                      double eps, float* real, int px, Workspace::Buffers& b, Region search,
+                      std::vector<float>& rowmax) {
+  rowmax.resize(std::size_t(search.y1 - search.y0 + 1));
   const int H = im.H, W = im.W, h = t.h, w = t.w;
   const std::size_t w1 = std::size_t(W) + 1, tw1 = std::size_t(w) + 1;
   const double area = double(h) * double(w);
@@ -423,48 +447,34 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
       row[x] = value(num, ws);
     }
     // Exactly flat windows: R = 0 (rare; the count tables are built on demand).
-    if (!(min_of(wssd, nx) <= bound)) continue;
-    for (int xx = r.x0; xx <= r.x1; ++xx) {
-      if (!(wssd[std::size_t(xx - r.x0)] <= bound)) continue;
-      im.build_counts();
-      const core::ZnccSpan sx = core::zncc_span(xx, w, W);
-      const bool inside = full_y && sx.hi - sx.lo + 1 == w;
-      if (core::zncc_window_flat(im.tables(), inside, sy, sx)) row[xx] = 0.0f;
-    }
+    if (min_of(wssd, nx) <= bound)
+      for (int xx = r.x0; xx <= r.x1; ++xx) {
+        if (!(wssd[std::size_t(xx - r.x0)] <= bound)) continue;
+        im.build_counts();
+        const core::ZnccSpan sx = core::zncc_span(xx, w, W);
+        const bool inside = full_y && sx.hi - sx.lo + 1 == w;
+        if (core::zncc_window_flat(im.tables(), inside, sy, sx)) row[xx] = 0.0f;
+      }
+    if (y >= search.y0 && y <= search.y1)
+      rowmax[std::size_t(y - search.y0)] = max_of(row + search.x0, search.x1 - search.x0 + 1);
   }
-}
-
-// Largest of v[0..n) (n >= 1; values finite), eight lanes at a time: max is
-// exact, so the order does not matter.
-float max_of(const float* v, int n) {
-  typedef float v8 __attribute__((vector_size(32)));
-  float m = v[0];
-  int i = 0;
-  if (n >= 8) {
-    v8 acc;
-    std::memcpy(&acc, v, sizeof acc);
-    for (i = 8; i + 8 <= n; i += 8) {
-      v8 x;
-      std::memcpy(&x, v + i, sizeof x);
-      acc = acc > x ? acc : x;
-    }
-    for (int k = 0; k < 8; ++k) m = std::max(m, acc[k]);
-  }
-  for (; i < n; ++i) m = std::max(m, v[i]);
-  return m;
 }
 
 // find_peak with the row maxima kept in `rowmax` (a workspace buffer). The scans
 // stay here, vectorised; the parabola, the sharpness and the ratio are those of
 // core/zncc_peak.hpp, which the GPU backend calls too
 // (tests/xcorr/test_zncc_peak.cpp checks the bits).
-Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax) {
+// With have_rowmax, rowmax already holds the row maxima (normalise_region).
+Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax,
+                    bool have_rowmax) {
   const std::size_t px = std::size_t(stride);
   auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
   const int nx = r.x1 - r.x0 + 1;
-  rowmax.resize(std::size_t(r.y1 - r.y0 + 1));
-  for (int y = r.y0; y <= r.y1; ++y)
-    rowmax[std::size_t(y - r.y0)] = max_of(map + std::size_t(y) * px + r.x0, nx);
+  if (!have_rowmax) {
+    rowmax.resize(std::size_t(r.y1 - r.y0 + 1));
+    for (int y = r.y0; y <= r.y1; ++y)
+      rowmax[std::size_t(y - r.y0)] = max_of(map + std::size_t(y) * px + r.x0, nx);
+  }
   // The first row holding the largest value, then its first column holding it:
   // the first maximum in row-major order (the rule of core::zncc_best_combine).
   int by = r.y0;
@@ -501,7 +511,7 @@ Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::
 
 Peak find_peak(const float* map, int stride, Region r, int exclusion) {
   std::vector<float> rowmax;
-  return find_peak_rows(map, stride, r, exclusion, rowmax);
+  return find_peak_rows(map, stride, r, exclusion, rowmax, false);
 }
 
 namespace {
@@ -530,14 +540,14 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   Workspace::Buffers& b = workspace.buffers();
   float* real = b.real.get();
   // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
-  normalise_region(im, t, full_map ? all : region, options.eps, real, k.second, b);
+  normalise_region(im, t, full_map ? all : region, options.eps, real, k.second, b, region, b.rowmax);
   if (full_map) {
     full_map->resize(std::size_t(mh) * mw);
     for (int y = 0; y < mh; ++y)
       std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
                 full_map->data() + std::size_t(y) * mw);
   }
-  return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax);
+  return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax, true);
 }
 
 namespace {
