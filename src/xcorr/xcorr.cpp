@@ -708,6 +708,73 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
   return out;
 }
 
+std::vector<Peak> correlate_image_groups(std::span<const View> images, bool normalize_input,
+                                         std::span<const PreparedTemplate* const> templates,
+                                         std::span<const std::pair<int, int>> pairs,
+                                         const Options& options, int threads,
+                                         const std::function<void(std::size_t)>& done) {
+  validate(options);
+  // Groups: maximal runs of pairs with the same image.
+  std::vector<std::size_t> starts;
+  std::vector<char> seen(images.size(), 0);
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    if (i > 0 && pairs[i].first == pairs[i - 1].first) continue;
+    const std::size_t image = std::size_t(pairs[i].first);
+    if (seen.at(image)) throw std::invalid_argument("xcorr: correlate_image_groups needs the pairs grouped by image");
+    seen[image] = 1;
+    starts.push_back(i);
+  }
+  starts.push_back(pairs.size());
+  const std::size_t n_groups = starts.size() - 1;
+  const int nt = std::max(1, threads);
+  if (n_groups < std::size_t(nt)) {
+    std::vector<std::unique_ptr<PreparedImage>> prepared(images.size());
+    std::vector<const PreparedImage*> ip(images.size(), nullptr);
+    std::vector<std::size_t> used;
+    for (std::size_t g = 0; g < n_groups; ++g) used.push_back(std::size_t(pairs[starts[g]].first));
+    parallel_for(used.size(), nt, [&](std::size_t k) {
+      prepared[used[k]] = std::make_unique<PreparedImage>(images[used[k]], normalize_input);
+    });
+    for (std::size_t i = 0; i < images.size(); ++i) ip[i] = prepared[i].get();
+    return correlate_pairs(ip, templates, pairs, options, threads, done);
+  }
+  // Template spectra first (each once, in parallel), then the groups.
+  std::vector<std::pair<const PreparedTemplate*, SizeKey>> needs;
+  for (const auto& [ii, ti] : pairs) {
+    const PreparedTemplate::Data& t = templates[std::size_t(ti)]->data();
+    const View& im = images[std::size_t(ii)];
+    if (!t.cache || t.h > im.height || t.w > im.width) continue;
+    needs.emplace_back(templates[std::size_t(ti)],
+                       fft_size_for(im.height, im.width, t.h, t.w,
+                                    search_region(im.height, im.width, t.h, t.w, options)));
+  }
+  std::sort(needs.begin(), needs.end());
+  needs.erase(std::unique(needs.begin(), needs.end()), needs.end());
+  std::map<std::thread::id, std::unique_ptr<Workspace>> spaces;
+  std::mutex spaces_mutex;
+  auto workspace = [&]() -> Workspace& {
+    std::lock_guard<std::mutex> lock(spaces_mutex);
+    auto& w = spaces[std::this_thread::get_id()];
+    if (!w) w = std::make_unique<Workspace>();
+    return *w;
+  };
+  parallel_for(needs.size(), nt, [&](std::size_t i) {
+    Workspace::Buffers& b = workspace().buffers();
+    b.ensure(needs[i].second);
+    needs[i].first->data().cached_spectrum(needs[i].second, b.real.get());
+  });
+  std::vector<Peak> out(pairs.size());
+  parallel_for(n_groups, nt, [&](std::size_t g) {
+    const PreparedImage image(images[std::size_t(pairs[starts[g]].first)], normalize_input);
+    Workspace& ws = workspace();
+    for (std::size_t i = starts[g]; i < starts[g + 1]; ++i) {
+      out[i] = correlate(image, *templates[std::size_t(pairs[i].second)], options, ws);
+      if (done) done(1);
+    }
+  });
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 Correlator::Correlator(Options options) : options_(options), workspace_(std::make_unique<Workspace>()) {
   validate(options_);

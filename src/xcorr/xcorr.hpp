@@ -175,6 +175,20 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
                                   const Options& options, int threads,
                                   const std::function<void(std::size_t)>& done = {});
 
+// The same as correlate_pairs for raw images, with less memory: `pairs` must be
+// grouped by image (all pairs of an image consecutive). Each image is prepared
+// by the thread that takes its group, transformed, correlated with the
+// group's templates and released, so a rank holds about one prepared image per
+// thread instead of all of them (and reuses their memory instead of faulting in
+// new pages). With fewer groups than threads, the images are prepared first and
+// the pairs shared out as by correlate_pairs. The template spectra are computed
+// first, in parallel. Same results, bit for bit, as correlate_pairs.
+std::vector<Peak> correlate_image_groups(std::span<const View> images, bool normalize_input,
+                                         std::span<const PreparedTemplate* const> templates,
+                                         std::span<const std::pair<int, int>> pairs,
+                                         const Options& options, int threads,
+                                         const std::function<void(std::size_t)>& done = {});
+
 // Runs f(i) for i in [0, n) over `threads` threads (dynamic assignment); the
 // first exception is rethrown after all threads have stopped.
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f);

@@ -480,6 +480,33 @@ TEST(Xcorr, PairsOverThreadsGiveTheSameBitsAsOneAtATime) {
       }
     }
   }
+  // Streaming by image groups (images prepared by the thread that uses them):
+  // the same bits, with more or fewer groups than threads; pairs not grouped
+  // by image are refused.
+  std::vector<std::pair<int, int>> grouped = pairs;
+  std::stable_sort(grouped.begin(), grouped.end(),
+                   [](auto a, auto b) { return a.first < b.first; });
+  std::vector<View> views;
+  for (const Img& m : imgs) views.push_back(m.view());
+  std::vector<std::unique_ptr<PreparedTemplate>> pt;
+  std::vector<const PreparedTemplate*> tp;
+  for (const Img& m : tpls) {
+    pt.push_back(std::make_unique<PreparedTemplate>(m.view(), true));
+    tp.push_back(pt.back().get());
+  }
+  const std::vector<Peak> ref = correlate_pairs(ip, tp, grouped, o, 1);
+  for (int threads : {1, 2, 3, 8}) {
+    const std::vector<Peak> got = correlate_image_groups(views, false, tp, grouped, o, threads);
+    ASSERT_EQ(got.size(), ref.size());
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      EXPECT_EQ(got[i].y, ref[i].y);
+      EXPECT_EQ(got[i].x, ref[i].x);
+      EXPECT_EQ(std::memcmp(&got[i].value, &ref[i].value, sizeof(float)), 0) << "threads " << threads;
+      EXPECT_EQ(std::memcmp(&got[i].peak_ratio, &ref[i].peak_ratio, sizeof(float)), 0);
+      EXPECT_EQ(got[i].sub_x, ref[i].sub_x);
+    }
+  }
+  EXPECT_THROW(correlate_image_groups(views, false, tp, pairs, o, 2), std::invalid_argument);
   o.exclusion = -1;
   EXPECT_THROW(correlate_pairs(ip, {}, {}, o, 1), std::invalid_argument);
 }
