@@ -178,7 +178,10 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   {
     auto dims = [](const io::DatasetInfo& d) {
       std::string t;
-      for (auto v : d.dims) t += (t.empty() ? "" : "x") + std::to_string(v);
+      for (auto v : d.dims) {
+        if (!t.empty()) t += 'x';
+        t += std::to_string(v);
+      }
       return d.name + " " + t + " " + d.type;
     };
     char eps[40];
