@@ -218,9 +218,11 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   const auto [fft_rows, fft_cols] = xcorr::fft_size(H, W, h, w, opt);
   const auto py = std::uint64_t(fft_rows), px = std::uint64_t(fft_cols);
   const std::uint64_t spectrum_bytes = py * (px / 2 + 1) * 8;
-  const std::uint64_t image_bytes = std::uint64_t(H) * W * 8 +
-                                    (std::uint64_t(H) + 1) * (std::uint64_t(W) + 1) * 16 +
-                                    spectrum_bytes;
+  // Per image: pixels (read and prepared), two prefix tables, its spectrum and
+  // its window table (one double per searched placement).
+  const std::uint64_t image_bytes =
+      std::uint64_t(H) * W * 8 + (std::uint64_t(H) + 1) * (std::uint64_t(W) + 1) * 16 + spectrum_bytes +
+      std::uint64_t(region.y1 - region.y0 + 1) * std::uint64_t(region.x1 - region.x0 + 1) * 8;
   const std::uint64_t template_bytes = std::uint64_t(h) * w * 8 + (std::uint64_t(h) + 1) * (std::uint64_t(w) + 1) * 8;
   const std::uint64_t workspace_bytes = std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes);
   // Half the budget (after the workspaces) for images, a quarter for template spectra.

@@ -3,6 +3,7 @@
 #include <fftw3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -127,6 +128,11 @@ struct PreparedImage::Data {
   mutable std::vector<std::int32_t> nonzero, diff_h, diff_v;
   mutable std::mutex spectra_mutex;
   mutable std::map<SizeKey, CplxBuf> spectra;
+  // Window tables (build_window_table) per template shape and region.
+  mutable std::mutex windows_mutex;
+  mutable std::map<std::array<int, 6>, std::vector<double>> windows;
+
+  const double* window_table(int h, int w, Region r) const;
 
   void build_counts() const {
     std::call_once(counts_once, [this] {
@@ -202,6 +208,10 @@ int PreparedImage::width() const { return d_->W; }
 std::size_t PreparedImage::bytes() const {
   std::size_t b = d_->pix.size() * sizeof(float) + (d_->s1.size() + d_->s2.size()) * sizeof(double);
   b += (d_->nonzero.size() + d_->diff_h.size() + d_->diff_v.size()) * sizeof(std::int32_t);
+  {
+    std::lock_guard<std::mutex> lock(d_->windows_mutex);
+    for (const auto& [k, t] : d_->windows) b += t.size() * sizeof(double);
+  }
   std::lock_guard<std::mutex> lock(d_->spectra_mutex);
   for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
   return b;
@@ -279,7 +289,7 @@ struct Workspace::Buffers {
   RealBuf real;     // transform scratch, then the map rows (R in place)
   CplxBuf cplx;     // product of the spectra
   CplxBuf tspec;    // an uncached template spectrum
-  std::vector<double> d1, d2, tr, wssd, cor;  // row passes
+  std::vector<double> tr, cor;  // row passes
   std::vector<float> rowmax;                  // peak search
   void ensure(SizeKey k) {
     if (size == k) return;
@@ -357,35 +367,27 @@ float max_of(const float* v, int n) {
   return m;
 }
 
-// R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
-// over the transform's output in `real` (row stride px). The same operations, in
-// the same order, as core::zncc_placement (tests compare the bits), arranged in
-// row passes the compiler vectorises. While a row is still in the cache, the
-// largest R of its part of the search region goes to rowmax[y - search.y0]
-// (find_peak_rows takes it from there): normalisation and peak search in one pass.
-void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
-                      double eps, float* real, int px, Workspace::Buffers& b, Region search,
-                      std::vector<float>& rowmax) {
-  rowmax.resize(std::size_t(search.y1 - search.y0 + 1));
-  const int H = im.H, W = im.W, h = t.h, w = t.w;
-  const std::size_t w1 = std::size_t(W) + 1, tw1 = std::size_t(w) + 1;
+// The window part of core::zncc_placement for rows [r.y0, r.y1] and columns
+// [r.x0, r.x1] of the map and a template of h x w: S2 - S1^2/A per placement
+// (zncc_window_ssd, from the same rect sums in the same order), and 0 for a
+// window of equal pixels (zncc_window_flat), which makes R exactly 0 below as
+// zncc_placement does (the denominator 0 is never > eps >= 0). It depends on
+// the image and the template's shape only, so it is computed once per image
+// and shape (PreparedImage::Data::windows) for all the pairs of the image.
+void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, double* out) {
+  const int H = im.H, W = im.W;
+  const std::size_t w1 = std::size_t(W) + 1;
   const double area = double(h) * double(w);
-  const double centre = im.centre, ssd_t = t.ssd_t, bound = im.flat_bound;
+  const double bound = im.flat_bound;
   const int nx = r.x1 - r.x0 + 1;
-  b.d1.resize(w1);
-  b.d2.resize(w1);
-  b.tr.resize(tw1);
-  b.wssd.resize(std::size_t(nx));
-  b.cor.resize(std::size_t(nx));
-  double* __restrict d1 = b.d1.data();
-  double* __restrict d2 = b.d2.data();
-  double* __restrict tr = b.tr.data();
-  double* __restrict wssd = b.wssd.data();
-  double* __restrict cor = b.cor.data();
+  std::vector<double> vd1(w1), vd2(w1);
+  double* __restrict d1 = vd1.data();
+  double* __restrict d2 = vd2.data();
   // Column segments: left (the window sticks out at the left: c0 = 0),
   // middle (c0 = x-w+1, c1 = x), right (sticks out at the right: c1 = W-1).
-  const int left_end = std::min(r.x1, w - 2);   // x <= w-2
-  const int mid_end = std::min(r.x1, W - 1);    // x <= W-1
+  const int left_end = std::min(r.x1, w - 2);  // x <= w-2
+  const int mid_end = std::min(r.x1, W - 1);   // x <= W-1
+  auto window_ssd = [area](double s1, double s2) { return core::zncc_window_ssd(s1, s2, area); };
   for (int y = r.y0; y <= r.y1; ++y) {
     const core::ZnccSpan sy = core::zncc_span(y, h, H);
     const bool full_y = sy.hi - sy.lo + 1 == h;
@@ -397,64 +399,88 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
       d1[c] = b1[c] - a1[c];
       d2[c] = b2[c] - a2[c];
     }
-    const double* ta = t.tc.data() + std::size_t(sy.off) * tw1;
-    const double* tb = t.tc.data() + std::size_t(sy.off + sy.hi - sy.lo + 1) * tw1;
-    for (std::size_t c = 0; c < tw1; ++c) tr[c] = tb[c] - ta[c];
-
-    float* __restrict row = real + std::size_t(y) * px;
-    auto window_ssd = [area](double s1, double s2) { return core::zncc_window_ssd(s1, s2, area); };
-    auto value = [eps, ssd_t](double num, double ws) {
-      // core::zncc_from_centred, branch-free: the same bits.
-      const double den = ws * ssd_t;
-      const bool ok = den > eps;
-      const double q = num / std::sqrt(ok ? den : 1.0);
-      return float(ok ? q : 0.0);
-    };
+    double* __restrict ws = out + std::size_t(y - r.y0) * std::size_t(nx) - r.x0;  // ws[x]
     int x = r.x0;
-    // The template-column sums of the padding correction run backwards in x
-    // on the left and right segments: gathered first, so the main loops vectorise.
-    for (int xx = x; xx <= left_end; ++xx) cor[xx - r.x0] = tr[w] - tr[w - 1 - xx];
-    for (int xx = std::max(x, mid_end + 1); xx <= r.x1; ++xx)
-      cor[xx - r.x0] = tr[W - xx + w - 1] - tr[0];
-    for (; x <= left_end; ++x) {  // c0 = 0, c1 = x; template columns [w-1-x, w-1]
-      const std::size_t i = std::size_t(x - r.x0);
-      const double ws = window_ssd(d1[x + 1] - d1[0], d2[x + 1] - d2[0]);
-      wssd[i] = ws;
-      const double num = double(row[x]) + centre * cor[i];
-      row[x] = value(num, ws);
-    }
-    if (full_y) {
-      for (; x <= mid_end; ++x) {  // inside: no padding correction
-        const std::size_t i = std::size_t(x - r.x0);
-        const double ws = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
-        wssd[i] = ws;
-        row[x] = value(double(row[x]), ws);
-      }
-    } else {
-      for (; x <= mid_end; ++x) {  // all template columns
-        const std::size_t i = std::size_t(x - r.x0);
-        const double ws = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
-        wssd[i] = ws;
-        const double num = double(row[x]) + centre * (tr[w] - tr[0]);
-        row[x] = value(num, ws);
-      }
-    }
-    for (; x <= r.x1; ++x) {  // c0 = x-w+1, c1 = W-1; template columns [0, W-1-x+w-1]
-      const std::size_t i = std::size_t(x - r.x0);
-      const double ws = window_ssd(d1[W] - d1[x - w + 1], d2[W] - d2[x - w + 1]);
-      wssd[i] = ws;
-      const double num = double(row[x]) + centre * cor[i];
-      row[x] = value(num, ws);
-    }
-    // Exactly flat windows: R = 0 (rare; the count tables are built on demand).
-    if (min_of(wssd, nx) <= bound)
+    for (; x <= left_end; ++x) ws[x] = window_ssd(d1[x + 1] - d1[0], d2[x + 1] - d2[0]);
+    for (; x <= mid_end; ++x) ws[x] = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
+    for (; x <= r.x1; ++x) ws[x] = window_ssd(d1[W] - d1[x - w + 1], d2[W] - d2[x - w + 1]);
+    // Exactly flat windows (rare; the count tables are built on demand).
+    if (min_of(ws + r.x0, nx) <= bound)
       for (int xx = r.x0; xx <= r.x1; ++xx) {
-        if (!(wssd[std::size_t(xx - r.x0)] <= bound)) continue;
+        if (!(ws[xx] <= bound)) continue;
         im.build_counts();
         const core::ZnccSpan sx = core::zncc_span(xx, w, W);
         const bool inside = full_y && sx.hi - sx.lo + 1 == w;
-        if (core::zncc_window_flat(im.tables(), inside, sy, sx)) row[xx] = 0.0f;
+        if (core::zncc_window_flat(im.tables(), inside, sy, sx)) ws[xx] = 0.0;
       }
+  }
+}
+
+}  // namespace
+
+const double* PreparedImage::Data::window_table(int h, int w, Region r) const {
+  std::lock_guard<std::mutex> lock(windows_mutex);
+  std::vector<double>& t = windows[{h, w, r.y0, r.y1, r.x0, r.x1}];
+  if (t.empty()) {
+    std::vector<double> table(std::size_t(r.y1 - r.y0 + 1) * std::size_t(r.x1 - r.x0 + 1));
+    build_window_table(*this, h, w, r, table.data());
+    t = std::move(table);
+  }
+  return t.data();
+}
+
+namespace {
+
+// R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
+// over the transform's output in `real` (row stride px), from the window table
+// of the image and the template's shape: the same operations, in the same
+// order, as core::zncc_placement (tests compare the bits), in row passes the
+// compiler vectorises. While a row is still in the cache, the largest R of its
+// part of the search region goes to rowmax[y - search.y0] (find_peak_rows takes
+// it from there): normalisation and peak search in one pass.
+void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
+                      double eps, float* real, int px, Workspace::Buffers& b, Region search,
+                      std::vector<float>& rowmax) {
+  rowmax.resize(std::size_t(search.y1 - search.y0 + 1));
+  const int H = im.H, W = im.W, h = t.h, w = t.w;
+  const std::size_t tw1 = std::size_t(w) + 1;
+  const double centre = im.centre, ssd_t = t.ssd_t;
+  const int nx = r.x1 - r.x0 + 1;
+  const double* table = im.window_table(h, w, r);
+  b.tr.resize(tw1);
+  b.cor.resize(std::size_t(nx));
+  double* __restrict tr = b.tr.data();
+  double* __restrict cor = b.cor.data() - r.x0;  // cor[x]
+  const int left_end = std::min(r.x1, w - 2);  // x <= w-2: the window sticks out at the left
+  const int mid_end = std::min(r.x1, W - 1);   // x <= W-1; beyond: out at the right
+  auto value = [eps, ssd_t](double num, double ws) {
+    // core::zncc_from_centred, branch-free: the same bits.
+    const double den = ws * ssd_t;
+    const bool ok = den > eps;
+    const double q = num / std::sqrt(ok ? den : 1.0);
+    return float(ok ? q : 0.0);
+  };
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const core::ZnccSpan sy = core::zncc_span(y, h, H);
+    const bool full_y = sy.hi - sy.lo + 1 == h;
+    const double* ta = t.tc.data() + std::size_t(sy.off) * tw1;
+    const double* tb = t.tc.data() + std::size_t(sy.off + sy.hi - sy.lo + 1) * tw1;
+    for (std::size_t c = 0; c < tw1; ++c) tr[c] = tb[c] - ta[c];
+    const double* __restrict ws = table + std::size_t(y - r.y0) * std::size_t(nx) - r.x0;  // ws[x]
+    float* __restrict row = real + std::size_t(y) * px;
+    int x = r.x0;
+    // The template-column sums of the padding correction run backwards in x
+    // on the left and right segments: gathered first, so the main loops vectorise.
+    for (int xx = x; xx <= left_end; ++xx) cor[xx] = tr[w] - tr[w - 1 - xx];
+    for (int xx = std::max(x, mid_end + 1); xx <= r.x1; ++xx) cor[xx] = tr[W - xx + w - 1] - tr[0];
+    for (; x <= left_end; ++x) row[x] = value(double(row[x]) + centre * cor[x], ws[x]);
+    if (full_y) {
+      for (; x <= mid_end; ++x) row[x] = value(double(row[x]), ws[x]);  // inside: no correction
+    } else {
+      const double c_all = tr[w] - tr[0];  // all template columns
+      for (; x <= mid_end; ++x) row[x] = value(double(row[x]) + centre * c_all, ws[x]);
+    }
+    for (; x <= r.x1; ++x) row[x] = value(double(row[x]) + centre * cor[x], ws[x]);
     if (y >= search.y0 && y <= search.y1)
       rowmax[std::size_t(y - search.y0)] = max_of(row + search.x0, search.x1 - search.x0 + 1);
   }
