@@ -130,7 +130,11 @@ struct PreparedImage::Data {
   mutable std::map<SizeKey, CplxBuf> spectra;
   // Window tables (build_window_table) per template shape and region.
   mutable std::mutex windows_mutex;
-  mutable std::map<std::array<int, 6>, std::vector<double>> windows;
+  struct WindowTable {
+    std::unique_ptr<double[]> data;
+    std::size_t size = 0;
+  };
+  mutable std::map<std::array<int, 6>, WindowTable> windows;
 
   const double* window_table(int h, int w, Region r) const;
 
@@ -210,7 +214,7 @@ std::size_t PreparedImage::bytes() const {
   b += (d_->nonzero.size() + d_->diff_h.size() + d_->diff_v.size()) * sizeof(std::int32_t);
   {
     std::lock_guard<std::mutex> lock(d_->windows_mutex);
-    for (const auto& [k, t] : d_->windows) b += t.size() * sizeof(double);
+    for (const auto& [k, t] : d_->windows) b += t.size * sizeof(double);
   }
   std::lock_guard<std::mutex> lock(d_->spectra_mutex);
   for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
@@ -420,13 +424,14 @@ void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, d
 
 const double* PreparedImage::Data::window_table(int h, int w, Region r) const {
   std::lock_guard<std::mutex> lock(windows_mutex);
-  std::vector<double>& t = windows[{h, w, r.y0, r.y1, r.x0, r.x1}];
-  if (t.empty()) {
-    std::vector<double> table(std::size_t(r.y1 - r.y0 + 1) * std::size_t(r.x1 - r.x0 + 1));
-    build_window_table(*this, h, w, r, table.data());
-    t = std::move(table);
+  auto& t = windows[{h, w, r.y0, r.y1, r.x0, r.x1}];
+  if (!t.data) {
+    t.size = std::size_t(r.y1 - r.y0 + 1) * std::size_t(r.x1 - r.x0 + 1);
+    auto table = std::make_unique_for_overwrite<double[]>(t.size);  // every entry is written
+    build_window_table(*this, h, w, r, table.get());
+    t.data = std::move(table);
   }
-  return t.data();
+  return t.data.get();
 }
 
 namespace {
