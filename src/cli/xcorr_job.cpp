@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 #include <mpi.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <charconv>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "fit/batch.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
@@ -39,14 +39,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// The cores this process may run on (its affinity mask under mpirun or srun).
-int default_threads() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
 void parse_crop(const std::string& s, xcorr::Options& o) {
@@ -100,7 +92,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
     throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
-  const int threads = r.threads > 0 ? r.threads : default_threads();
+  const int threads = r.threads > 0 ? r.threads : fit::usable_cores();
   // Keep freed buffers (prepared images, ~30 MB each for 1024^2) in the process
   // for the next image instead of handing them back to the kernel and faulting
   // fresh pages in again: blocks below 32 MiB come from malloc's heaps, which

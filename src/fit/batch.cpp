@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "batch_families.hpp"
+#include "batch_impl.hpp"
 
 namespace tessera::fit {
 
@@ -55,5 +56,7 @@ FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOpti
   }
   return r;
 }
+
+int usable_cores() { return detail::usable_cores(); }
 
 }  // namespace tessera::fit

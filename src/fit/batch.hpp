@@ -62,4 +62,9 @@ struct FitResults {
 // Throws std::invalid_argument when options.validate() fails.
 FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOptions& options);
 
+// The cores this process may run on (its affinity mask: under mpirun or srun
+// with binding, a rank's own cores), at least 1: the default thread count of
+// fit_batch, and of tessera xcorr.
+int usable_cores();
+
 }  // namespace tessera::fit

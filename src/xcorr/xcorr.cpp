@@ -331,44 +331,32 @@ Region search_region(int H, int W, int h, int w, const Options& o) {
 
 namespace {
 
-// Smallest of v[0..n) (n >= 1), four lanes at a time; NaN never occurs here
-// (window sums of finite pixels), so the order does not matter.
-double min_of(const double* v, int n) {
-  typedef double v4 __attribute__((vector_size(32)));
-  double m = v[0];
+// The smallest (Less = std::less) or largest (std::greater) of v[0..n), n >= 1,
+// 32 bytes of lanes at a time. Exact whatever the order: no NaN occurs here (R
+// and the window sums come from finite pixels).
+template <class T, class Better> T extreme_of(const T* v, int n, Better better) {
+  constexpr int L = 32 / int(sizeof(T));
+  typedef T vec __attribute__((vector_size(32)));
+  T m = v[0];
   int i = 0;
-  if (n >= 4) {
-    v4 acc;
+  if (n >= L) {
+    vec acc;
     std::memcpy(&acc, v, sizeof acc);
-    for (i = 4; i + 4 <= n; i += 4) {
-      v4 x;
+    for (i = L; i + L <= n; i += L) {
+      vec x;
       std::memcpy(&x, v + i, sizeof x);
-      acc = acc < x ? acc : x;
+      acc = better(acc, x) ? acc : x;  // lane-wise select
     }
-    for (int k = 0; k < 4; ++k) m = std::min(m, acc[k]);
+    for (int k = 0; k < L; ++k) m = better(m, acc[k]) ? m : acc[k];
   }
-  for (; i < n; ++i) m = std::min(m, v[i]);
+  for (; i < n; ++i) m = better(m, v[i]) ? m : v[i];
   return m;
 }
-
-// Largest of v[0..n) (n >= 1; values finite), eight lanes at a time: max is
-// exact, so the order does not matter.
+double min_of(const double* v, int n) {
+  return extreme_of(v, n, [](auto a, auto b) { return a < b; });
+}
 float max_of(const float* v, int n) {
-  typedef float v8 __attribute__((vector_size(32)));
-  float m = v[0];
-  int i = 0;
-  if (n >= 8) {
-    v8 acc;
-    std::memcpy(&acc, v, sizeof acc);
-    for (i = 8; i + 8 <= n; i += 8) {
-      v8 x;
-      std::memcpy(&x, v + i, sizeof x);
-      acc = acc > x ? acc : x;
-    }
-    for (int k = 0; k < 8; ++k) m = std::max(m, acc[k]);
-  }
-  for (; i < n; ++i) m = std::max(m, v[i]);
-  return m;
+  return extreme_of(v, n, [](auto a, auto b) { return a > b; });
 }
 
 // The window part of core::zncc_placement for rows [r.y0, r.y1] and columns
@@ -513,6 +501,7 @@ Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::
     if (rowmax[std::size_t(y - r.y0)] > rowmax[std::size_t(by - r.y0)]) by = y;
   Peak p{by, r.x0, rowmax[std::size_t(by - r.y0)], 0, 0, 0, 0};
   while (at(by, p.x) != p.value) ++p.x;
+  p.value = at(by, p.x);  // its own bits (+0 and -0 compare equal)
   const core::ZnccBest best{p.value, p.y, p.x};
   const core::ZnccPeakShape shape =
       core::zncc_peak_shape(core::ZnccMapView{map, (long long)stride}, core::ZnccRegion{r.y0, r.y1, r.x0, r.x1}, best);
