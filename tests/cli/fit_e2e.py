@@ -5,50 +5,18 @@
 
 Each CASE is one ctest test. Needs h5py and numpy (Debian python3-h5py).
 """
-import argparse
-import os
 import re
-import shlex
-import subprocess
-import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-ARGS = None
-TMP = None
-
-
-def run(args, np_=0, expect_rc=0):
-    cmd = [ARGS.tessera] + [str(a) for a in args]
-    if np_ > 0:
-        cmd = [ARGS.mpiexec] + shlex.split(ARGS.mpiflags) + ["-n", str(np_)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if p.returncode != expect_rc:
-        sys.exit(f"FAIL: {' '.join(cmd)}\nexit {p.returncode}, expected {expect_rc}\n"
-                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-    return p
-
-
-def path(name):
-    return os.path.join(TMP, name)
+import e2e
+from e2e import check, datasets, path, run
 
 
 def simulate(kind, name, *extra):
     run(["simulate", kind, "-o", path(name), "--seed", 7, *extra])
     return path(name)
-
-
-def datasets(f):
-    out = {}
-    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-
-
-def check(cond, msg):
-    if not cond:
-        sys.exit("FAIL: " + msg)
 
 
 def centre_errors(sim, fit):
@@ -59,6 +27,10 @@ def centre_errors(sim, fit):
         err = np.max([np.abs(f["params"][n][()] - s["truth"][n][()]) for n in pos], axis=0)
         err[~np.isfinite(err)] = np.inf
         return err[truth_ok], f["state"][()]
+
+
+def bad_input_(name, args, pattern, np_=2, out=None):
+    e2e.bad_input("fit", name, args, pattern, np_=np_, out=out)
 
 
 # ---- cases ---------------------------------------------------------------------
@@ -206,7 +178,7 @@ def case_backend_selection():
         check(p.stderr.count("using the CPU") == 1, "auto: no one-line notice:\n" + p.stderr)
         with h5py.File(path("be_auto.h5")) as f:
             check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
-        bad_input("backend_cuda", [cube, "--backend", "cuda"], "--backend cuda")
+        bad_input_("backend_cuda", [cube, "--backend", "cuda"], "--backend cuda")
         print("no GPU: auto used the CPU, cuda refused")
         return
     run(["fit", cube, "-o", path("be_cpu.h5"), "--backend", "cpu", "--quiet"])
@@ -218,16 +190,6 @@ def case_backend_selection():
         ok = (a["state"][()] == 0) & (b["state"][()] == 0)
         d = np.abs(a["params"]["pos0"][()] - b["params"]["pos0"][()])[ok]
         check(np.all(d <= 0.2 * a["sigma"]["pos0"][()][ok]), "GPU centres differ from the CPU's")
-
-
-def bad_input(name, args, pattern, np_=2):
-    out = path(name + "_out.h5")
-    p = run(["fit", *args, "-o", out], np_=np_, expect_rc=2)
-    lines = [l for l in p.stderr.splitlines() if l.startswith("tessera:")]  # not mpiexec's
-    check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
-    check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
-    check(not os.path.exists(out) and not os.path.exists(out + ".partial"),
-          f"{name}: output left behind")
 
 
 def case_bad_inputs():
@@ -246,37 +208,23 @@ def case_bad_inputs():
     with open(path("not.h5"), "w") as f:
         f.write("not hdf5\n")
     bad = path("bad.h5")
-    bad_input("missing_file", [path("nope.h5")], "no such file")
-    bad_input("not_hdf5", [path("not.h5")], "not an HDF5 file")
-    bad_input("missing_dataset", [good, "--data", "/nothing"], "/nothing")
-    bad_input("not_3d", [bad, "--data", "/flat"], "dimensions")
-    bad_input("non_numeric", [bad, "--data", "/strings", "--sweep", "/sweep"], "/strings")
-    bad_input("empty", [bad, "--data", "/empty", "--sweep", "/sweep"], "empty")
-    bad_input("sweep_missing", [bad, "--data", "/cube", "--sweep", "/none"], "/none")
-    bad_input("sweep_mismatch", [bad, "--data", "/cube", "--sweep", "/short"], "sweep points")
-    bad_input("sweep_nonfinite", [bad, "--data", "/cube", "--sweep", "/nan_sweep"], "non-finite")
-    bad_input("too_few_points", [bad, "--data", "/few", "--sweep", "/few_sweep"], "free parameters")
-    bad_input("unknown_model", [good, "--model", "voigt"], "unknown model")
-    bad_input("zero_peaks", [good, "--peaks", 0], "--peaks")
-    bad_input("bad_fix", [good, "--fix", "nope=1"], "unknown parameter")
+    bad_input_("missing_file", [path("nope.h5")], "no such file")
+    bad_input_("not_hdf5", [path("not.h5")], "not an HDF5 file")
+    bad_input_("missing_dataset", [good, "--data", "/nothing"], "/nothing")
+    bad_input_("not_3d", [bad, "--data", "/flat"], "dimensions")
+    bad_input_("non_numeric", [bad, "--data", "/strings", "--sweep", "/sweep"], "/strings")
+    bad_input_("empty", [bad, "--data", "/empty", "--sweep", "/sweep"], "empty")
+    bad_input_("sweep_missing", [bad, "--data", "/cube", "--sweep", "/none"], "/none")
+    bad_input_("sweep_mismatch", [bad, "--data", "/cube", "--sweep", "/short"], "sweep points")
+    bad_input_("sweep_nonfinite", [bad, "--data", "/cube", "--sweep", "/nan_sweep"], "non-finite")
+    bad_input_("too_few_points", [bad, "--data", "/few", "--sweep", "/few_sweep"], "free parameters")
+    bad_input_("unknown_model", [good, "--model", "voigt"], "unknown model")
+    bad_input_("zero_peaks", [good, "--peaks", 0], "--peaks")
+    bad_input_("bad_fix", [good, "--fix", "nope=1"], "unknown parameter")
     run(["fit", good, "-o", path("exists.h5"), "--quiet"])
     p = run(["fit", good, "-o", path("exists.h5")], np_=2, expect_rc=2)
     check("exists" in p.stderr, "existing output not refused:\n" + p.stderr)
 
 
-def main():
-    global ARGS, TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tessera", required=True)
-    ap.add_argument("--mpiexec", required=True)
-    ap.add_argument("--mpiflags", default="")
-    ap.add_argument("case")
-    ARGS = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        TMP = tmp
-        globals()["case_" + ARGS.case]()
-    print("ok:", ARGS.case)
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals())

@@ -7,18 +7,14 @@ ctest, like fit_e2e.py):
 The reference is always a plain run of the same cube: merged parts must equal
 it in every dataset, bit for bit. Needs h5py and numpy.
 """
-import argparse
 import os
-import shlex
-import subprocess
-import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-ARGS = None
-TMP = None
+import e2e
+from e2e import check, datasets, path, run
+
 
 # Attributes a merged file may hold with other values than a plain run's: the
 # merge's own command line, the ranks and timings added up over the parts.
@@ -26,36 +22,9 @@ MAY_DIFFER = {"command_line", "ranks", "seconds_read_fit_write", "seconds_total"
 ONLY_MERGED = {"part_command_lines"}
 
 
-def run(args, np_=0, expect_rc=0, env=None):
-    cmd = [ARGS.tessera] + [str(a) for a in args]
-    if np_ > 0:
-        cmd = [ARGS.mpiexec] + shlex.split(ARGS.mpiflags) + ["-n", str(np_)] + cmd
-    full_env = None if env is None else dict(os.environ, **env)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=full_env)
-    if p.returncode != expect_rc:
-        sys.exit(f"FAIL: {' '.join(cmd)}\nexit {p.returncode}, expected {expect_rc}\n"
-                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-    return p
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def check(cond, msg):
-    if not cond:
-        sys.exit("FAIL: " + msg)
-
-
 def simulate(name, size, peaks=2):
     run(["simulate", "odmr", "-o", path(name), "--size", size, "--peaks", peaks, "--seed", 5])
     return path(name)
-
-
-def datasets(f):
-    out = {}
-    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
 
 
 def same_datasets(a_path, b_path, what):
@@ -263,19 +232,5 @@ def case_resume():
     print("resume: skipped when complete and matching, refused otherwise, redone with --force")
 
 
-def main():
-    global ARGS, TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tessera", required=True)
-    ap.add_argument("--mpiexec", required=True)
-    ap.add_argument("--mpiflags", default="")
-    ap.add_argument("case")
-    ARGS = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        TMP = tmp
-        globals()["case_" + ARGS.case]()
-    print("ok:", ARGS.case)
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals())

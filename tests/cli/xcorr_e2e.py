@@ -7,45 +7,14 @@ Each CASE is one ctest test. The reference is a brute-force zero-normalised
 cross-correlation in double written here with numpy (the zero-padded image,
 every placement summed directly), independent of the C++ code.
 """
-import argparse
 import os
 import re
-import shlex
-import subprocess
-import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-ARGS = None
-TMP = None
-
-
-def run(args, np_=0, expect_rc=0):
-    cmd = [ARGS.tessera] + [str(a) for a in args]
-    if np_ > 0:
-        cmd = [ARGS.mpiexec] + shlex.split(ARGS.mpiflags) + ["-n", str(np_)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if p.returncode != expect_rc:
-        sys.exit(f"FAIL: {' '.join(cmd)}\nexit {p.returncode}, expected {expect_rc}\n"
-                 f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-    return p
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def check(cond, msg):
-    if not cond:
-        sys.exit("FAIL: " + msg)
-
-
-def datasets(f):
-    out = {}
-    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
+import e2e
+from e2e import check, datasets, path, run
 
 
 def brute_map(img, tpl, eps=1e-6):
@@ -95,6 +64,10 @@ def random_set(rng, n=3, k=4, shape=(19, 23), tshape=(5, 7), p=10):
     tpls[2] = imgs[2, 10:10 + tshape[0], 3:3 + tshape[1]]
     pairs = [[rng.integers(n), rng.integers(k)] for _ in range(p - 2)] + [[1, 0], [2, 2]]
     return imgs, tpls, np.array(pairs)
+
+
+def bad_input_(name, args, pattern, np_=2, out=None):
+    e2e.bad_input("xcorr", name, args, pattern, np_=np_, out=out)
 
 
 # ---- cases ---------------------------------------------------------------------
@@ -257,18 +230,6 @@ def case_parts_and_merge():
     check("eps" in p.stderr, "merge of parts with different --eps not explained:\n" + p.stderr)
 
 
-def bad_input(name, args, pattern, np_=2, out=None):
-    out = out or path(name + "_out.h5")
-    p = run(["xcorr", *args, "-o", out], np_=np_, expect_rc=2)
-    # tessera's error lines: not mpiexec's, nor the backend notice of --backend
-    # auto on a CUDA build without a device ("tessera: using the CPU: ...").
-    lines = [l for l in p.stderr.splitlines()
-             if l.startswith("tessera:") and not l.startswith("tessera: using the CPU")]
-    check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
-    check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
-    check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{name}: output left behind")
-
-
 def case_bad_inputs():
     rng = np.random.default_rng(5)
     imgs, tpls, pairs = random_set(rng, n=3, k=4, p=6)
@@ -285,33 +246,33 @@ def case_bad_inputs():
                     large_tpls=rng.random((2, 30, 5)).astype(np.float32),
                     wide_tpls=rng.random((2, 5, 30)).astype(np.float32),
                     images2d=imgs[0], two_pairs=np.array([[0, 1], [1, 0]], np.int64))
-    bad_input("missing_file", [path("nope.h5")], "no such file")
-    bad_input("missing_dataset", [good, "--images", "/nothing"], "/nothing")
-    bad_input("missing_pairs", [good, "--pairs", "/nothing"], "/nothing")
-    bad_input("negative_index", [bad, "--pairs", "/neg"], "pair 1 names image -1")
-    bad_input("image_out_of_range", [bad, "--pairs", "/big_img"], "image 3, outside [0, 3)")
-    bad_input("template_out_of_range", [bad, "--pairs", "/big_tpl"], "template 9, outside [0, 4)")
-    bad_input("float_pairs", [bad, "--pairs", "/float_pairs"], "integer")
-    bad_input("pairs_not_p_by_2", [bad, "--pairs", "/pairs3"], "[p, 2]")
-    bad_input("pairs_1d", [bad, "--pairs", "/flat_pairs"], "[p, 2]")
-    bad_input("images_not_3d", [bad, "--images", "/images2d"], "dimensions")
-    bad_input("nan_in_image", [bad, "--images", "/nan_images", "--pairs", "/pairs"], "image 2 has a non-finite value")
-    bad_input("inf_in_template", [bad, "--templates", "/inf_templates", "--pairs", "/pairs"],
+    bad_input_("missing_file", [path("nope.h5")], "no such file")
+    bad_input_("missing_dataset", [good, "--images", "/nothing"], "/nothing")
+    bad_input_("missing_pairs", [good, "--pairs", "/nothing"], "/nothing")
+    bad_input_("negative_index", [bad, "--pairs", "/neg"], "pair 1 names image -1")
+    bad_input_("image_out_of_range", [bad, "--pairs", "/big_img"], "image 3, outside [0, 3)")
+    bad_input_("template_out_of_range", [bad, "--pairs", "/big_tpl"], "template 9, outside [0, 4)")
+    bad_input_("float_pairs", [bad, "--pairs", "/float_pairs"], "integer")
+    bad_input_("pairs_not_p_by_2", [bad, "--pairs", "/pairs3"], "[p, 2]")
+    bad_input_("pairs_1d", [bad, "--pairs", "/flat_pairs"], "[p, 2]")
+    bad_input_("images_not_3d", [bad, "--images", "/images2d"], "dimensions")
+    bad_input_("nan_in_image", [bad, "--images", "/nan_images", "--pairs", "/pairs"], "image 2 has a non-finite value")
+    bad_input_("inf_in_template", [bad, "--templates", "/inf_templates", "--pairs", "/pairs"],
               "template 1 has a non-finite value")
-    bad_input("template_taller", [bad, "--templates", "/large_tpls", "--pairs", "/two_pairs"],
+    bad_input_("template_taller", [bad, "--templates", "/large_tpls", "--pairs", "/two_pairs"],
               "larger than the images")
-    bad_input("template_wider", [bad, "--templates", "/wide_tpls", "--pairs", "/two_pairs"],
+    bad_input_("template_wider", [bad, "--templates", "/wide_tpls", "--pairs", "/two_pairs"],
               "larger than the images")
-    bad_input("crop_too_large", [good, "--crop", "40,0"], "--crop")
-    bad_input("bad_crop_syntax", [good, "--crop", "a,b"], "--crop")
-    bad_input("bad_mode", [good, "--mode", "same"], "--mode")
-    bad_input("negative_eps", [good, "--eps", "-1"], "--eps")
+    bad_input_("crop_too_large", [good, "--crop", "40,0"], "--crop")
+    bad_input_("bad_crop_syntax", [good, "--crop", "a,b"], "--crop")
+    bad_input_("bad_mode", [good, "--mode", "same"], "--mode")
+    bad_input_("negative_eps", [good, "--eps", "-1"], "--eps")
     run(["xcorr", good, "-o", path("exists.h5"), "--quiet"])
     p = run(["xcorr", good, "-o", path("exists.h5")], np_=2, expect_rc=2)
     check("exists" in p.stderr, "existing output not refused:\n" + p.stderr)
     with open(path("exists.csv"), "w") as f:
         f.write("x\n")
-    bad_input("existing_csv", [good, "--csv", path("exists.csv")], "exists")
+    bad_input_("existing_csv", [good, "--csv", path("exists.csv")], "exists")
     # --force replaces both.
     run(["xcorr", good, "-o", path("exists.h5"), "--csv", path("exists.csv"), "--force", "--quiet"])
     with open(path("exists.csv")) as f:
@@ -330,8 +291,8 @@ def case_backend_selection():
         check(p.stderr.count("using the CPU") == 1, "auto: no one-line notice:\n" + p.stderr)
         with h5py.File(path("be_auto.h5")) as f:
             check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
-        bad_input("backend_cuda", [src, "--backend", "cuda"], "--backend cuda")
-        bad_input("backend_cuda_csv", [src, "--backend", "cuda", "--csv", path("be.csv")], "--backend cuda")
+        bad_input_("backend_cuda", [src, "--backend", "cuda"], "--backend cuda")
+        bad_input_("backend_cuda_csv", [src, "--backend", "cuda", "--csv", path("be.csv")], "--backend cuda")
         check(not os.path.exists(path("be.csv")), "--backend cuda left a CSV behind")
         print("no GPU: auto used the CPU, cuda refused")
         return
@@ -351,19 +312,5 @@ def case_backend_selection():
             check(np.array_equal(b[k][()], c[k][()], equal_nan=True), f"GPU, 1 and 2 ranks: /{k} differs")
 
 
-def main():
-    global ARGS, TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tessera", required=True)
-    ap.add_argument("--mpiexec", required=True)
-    ap.add_argument("--mpiflags", default="")
-    ap.add_argument("case")
-    ARGS = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        TMP = tmp
-        globals()["case_" + ARGS.case]()
-    print("ok:", ARGS.case)
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals())
