@@ -216,10 +216,16 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
       std::uint64_t(H) * W * 8 + (std::uint64_t(H) + 1) * (std::uint64_t(W) + 1) * 16 + spectrum_bytes +
       std::uint64_t(region.y1 - region.y0 + 1) * std::uint64_t(region.x1 - region.x0 + 1) * 8;
   const std::uint64_t template_bytes = std::uint64_t(h) * w * 8 + (std::uint64_t(h) + 1) * (std::uint64_t(w) + 1) * 8;
-  const std::uint64_t workspace_bytes = std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes);
+  // Per thread: its FFT buffers and, on the CPU, the one image it has prepared
+  // (correlate_image_groups); the batch's other images wait as read, 4 bytes a
+  // pixel. The GPU path prepares the batch's images all at once.
+  const bool gpu_batch = backend.name == "cuda";
+  const std::uint64_t workspace_bytes =
+      std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes + (gpu_batch ? 0 : image_bytes));
+  const std::uint64_t waiting_bytes = gpu_batch ? image_bytes : std::uint64_t(H) * W * 4;
   // Half the budget (after the workspaces) for images, a quarter for template spectra.
   const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
-  const std::int64_t max_images = std::max<std::int64_t>(1, std::int64_t(free_bytes / 2 / image_bytes));
+  const std::int64_t max_images = std::max<std::int64_t>(1, std::int64_t(free_bytes / 2 / waiting_bytes));
   const auto batches = mpi::batch_by_image(mine, image_of, max_images);
   std::int64_t n_rounds = std::int64_t(batches.size());
   MPI_Allreduce(MPI_IN_PLACE, &n_rounds, 1, MPI_INT64_T, MPI_MAX, comm);
