@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -98,13 +99,32 @@ inline double percentile(std::vector<double> v, double q) {
 // (stored as rows of B, n points each) by the normal equations, equilibrated,
 // with partial pivoting. Returns chi2, or NaN when the columns are dependent.
 inline double lstsq(const double* B, int m, int n, const double* v, double* c) {
-  double A[12][13] = {};
-  for (int i = 0; i < n; ++i) {  // point by point: full rows, which vectorise
-    double b[13];
-    for (int j = 0; j < m; ++j) b[j] = B[j * n + i];
-    b[m] = v[i];
-    for (int j = 0; j < m; ++j)
-      for (int k = 0; k <= m; ++k) A[j][k] += b[j] * b[k];
+  // The normal equations from dot products of the basis rows (contiguous, eight
+  // lanes of partial sums in a fixed order), the upper triangle and the right-hand
+  // side; the lower triangle mirrors it.
+  auto dot = [n](const double* a, const double* b) {
+    typedef double v4 __attribute__((vector_size(32)));
+    v4 acc0 = {0, 0, 0, 0}, acc1 = acc0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      v4 x0, x1, y0, y1;
+      std::memcpy(&x0, a + i, sizeof x0);
+      std::memcpy(&x1, a + i + 4, sizeof x1);
+      std::memcpy(&y0, b + i, sizeof y0);
+      std::memcpy(&y1, b + i + 4, sizeof y1);
+      acc0 += x0 * y0;
+      acc1 += x1 * y1;
+    }
+    const v4 acc = acc0 + acc1;
+    double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+  };
+  double A[12][13];
+  for (int j = 0; j < m; ++j) {
+    for (int k = j; k < m; ++k) A[j][k] = dot(B + std::size_t(j) * n, B + std::size_t(k) * n);
+    A[j][m] = dot(B + std::size_t(j) * n, v);
+    for (int k = 0; k < j; ++k) A[j][k] = A[k][j];
   }
   double scale[12];
   for (int j = 0; j < m; ++j) {
