@@ -8,6 +8,9 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <exception>
+#include <span>
+#include <string>
 
 #include "command.hpp"
 #include "fit/simulate.hpp"
@@ -90,33 +93,49 @@ int run_simulate(const SimulateRequest& r, const RunContext& ctx) {
   parse_size2(r.size.empty() ? "64x64" : r.size, "--size", ny, nx);
   o.ny = ny;
   o.nx = nx;
-  // Every rank computes the same cube (deterministic) and rank 0's copy is written.
-  const fit::SimCube c = fit::simulate(r.kind, o);
+  // Rank 0 computes the cube and writes it; the other ranks join the collective
+  // writes with the shapes and names, from a 1 x 1 cube of the same options
+  // (the sweep, the model and which datasets exist do not depend on the size).
+  // An error on any rank stops every rank.
+  fit::SimOptions local = o;
+  if (!ctx.is_root()) local.ny = local.nx = 1;
+  fit::SimCube c;
+  std::string error;
+  try {
+    c = fit::simulate(r.kind, local);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  io::throw_if_any(MPI_COMM_WORLD, error);
   const std::uint64_t n = c.n_sweep();
+  const std::size_t npix = std::size_t(ny) * nx;
+  const std::size_t local_npix = std::size_t(local.ny) * local.nx;
+  // Rank 0's data; empty elsewhere (write_all writes rank 0's).
+  auto mine = [&](const std::vector<float>& v, std::size_t offset, std::size_t count) {
+    return ctx.is_root() ? std::span<const float>(v.data() + offset, count) : std::span<const float>();
+  };
   io::OutputFile out(MPI_COMM_WORLD, r.output, r.force);
   const std::vector<std::uint64_t> cube{n, std::uint64_t(ny), std::uint64_t(nx)};
   const std::vector<std::uint64_t> map{std::uint64_t(ny), std::uint64_t(nx)};
   out.create_dataset("/data", io::DType::Float32, cube);
-  out.write_all<float>("/data", c.data);
+  out.write_all<float>("/data", mine(c.data, 0, c.data.size()));
   if (!c.sig.empty()) {
     out.create_dataset("/sig", io::DType::Float32, cube);
-    out.write_all<float>("/sig", c.sig);
+    out.write_all<float>("/sig", mine(c.sig, 0, c.sig.size()));
     out.create_dataset("/ref", io::DType::Float32, cube);
-    out.write_all<float>("/ref", c.ref);
+    out.write_all<float>("/ref", mine(c.ref, 0, c.ref.size()));
   }
   out.create_dataset("/sweep", io::DType::Float32, {n});
   out.write_all<float>("/sweep", c.sweep);
   const auto names = c.spec.param_names();
-  const std::size_t npix = std::size_t(ny) * nx;
   for (std::size_t j = 0; j < names.size(); ++j) {
     out.create_dataset("/truth/" + names[j], io::DType::Float32, map);
-    out.write_all<float>("/truth/" + names[j],
-                         std::span<const float>(c.truth.data() + j * npix, npix));
+    out.write_all<float>("/truth/" + names[j], mine(c.truth, j * npix, npix));
   }
-  for (std::size_t k = 0; k < c.bnv.size() / npix; ++k) {
+  for (std::size_t k = 0; k < c.bnv.size() / local_npix; ++k) {
     const std::string name = "/truth/bnv" + std::to_string(k);
     out.create_dataset(name, io::DType::Float32, map);
-    out.write_all<float>(name, std::span<const float>(c.bnv.data() + k * npix, npix));
+    out.write_all<float>(name, mine(c.bnv, k * npix, npix));
   }
   out.write_attribute("/", "simulation", r.kind);
   out.write_attribute("/", "model", c.spec.model_name());
