@@ -3,6 +3,7 @@
 // command line has been parsed. Each subcommand lives in its own cmd_<name>.cpp.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,12 @@ struct Command {
   CLI::App* app = nullptr;                     // the subcommand's parser
   std::function<int(const RunContext&)> run;  // returns the exit status
 };
+
+// Wall-clock timings recorded in outputs.
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // The version line printed by `tessera --version` and `tessera info`.
 std::string version_line();

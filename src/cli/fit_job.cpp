@@ -32,11 +32,6 @@ namespace tessera::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // Region of the input and the binned output grid.
 struct Geometry {
   std::int64_t n_sweep = 0, ny_in = 0, nx_in = 0;

@@ -36,11 +36,6 @@
 namespace tessera::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 void parse_crop(const std::string& s, xcorr::Options& o) {
   int a = 0, b = 0;
   char tail = 0;

@@ -17,9 +17,13 @@
 #include <tuple>
 
 #include "core/zncc.hpp"
+#include "peak_search.hpp"
 #include "core/zncc_peak.hpp"
 
 namespace tessera::xcorr {
+using detail::find_peak_rows;
+using detail::max_of;
+using detail::min_of;
 namespace {
 
 struct FftwFree {
@@ -113,7 +117,54 @@ template <class T, class F> std::vector<T> prefix_table(int H, int W, F value) {
   return p;
 }
 
+// Spectra computed once per padded FFT size, under a lock (several threads may
+// ask for the same one; the first computes it, the others wait).
+class SpectrumCache {
+ public:
+  template <class Fill> const fftwf_complex* get(SizeKey k, Fill fill) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    CplxBuf& slot = spectra_[k];
+    if (!slot) {
+      CplxBuf spec = alloc_cplx(n_cplx(k));
+      fill(spec.get());
+      slot = std::move(spec);
+    }
+    return slot.get();
+  }
+  std::size_t bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t b = 0;
+    for (const auto& [k, s] : spectra_) b += n_cplx(k) * sizeof(fftwf_complex);
+    return b;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<SizeKey, CplxBuf> spectra_;
+};
+
+// The padded FFT size for an image and template shape and a search region:
+// see transform_numerator.
+SizeKey fft_size_for(int H, int W, int h, int w, Region r);
+
 }  // namespace
+
+// ---------------------------------------------------------------------------
+struct Workspace::Buffers {
+  SizeKey size{0, 0};
+  RealBuf real;     // transform scratch, then the map rows (R in place)
+  CplxBuf cplx;     // product of the spectra
+  CplxBuf tspec;    // an uncached template spectrum
+  std::vector<double> tr, cor;  // row passes
+  std::vector<float> rowmax;                  // peak search
+  void ensure(SizeKey k) {
+    if (size == k) return;
+    real = alloc_real(n_real(k));
+    cplx = alloc_cplx(n_cplx(k));
+    tspec.reset();
+    size = k;
+  }
+};
 
 // ---------------------------------------------------------------------------
 struct PreparedImage::Data {
@@ -126,8 +177,7 @@ struct PreparedImage::Data {
   // variance is below flat_bound are rare).
   mutable std::once_flag counts_once;
   mutable std::vector<std::int32_t> nonzero, diff_h, diff_v;
-  mutable std::mutex spectra_mutex;
-  mutable std::map<SizeKey, CplxBuf> spectra;
+  SpectrumCache spectra;
   // Window tables (build_window_table) per template shape and region.
   mutable std::mutex windows_mutex;
   struct WindowTable {
@@ -157,18 +207,13 @@ struct PreparedImage::Data {
 
   // The spectrum of (pix - centre), zero-padded to k; computed once per size.
   const fftwf_complex* spectrum(SizeKey k, float* scratch) const {
-    std::lock_guard<std::mutex> lock(spectra_mutex);
-    CplxBuf& slot = spectra[k];
-    if (!slot) {
-      CplxBuf spec = alloc_cplx(n_cplx(k));
+    return spectra.get(k, [&](fftwf_complex* out) {
       std::fill(scratch, scratch + n_real(k), 0.0f);
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
           scratch[std::size_t(y) * k.second + x] = float(double(pix[std::size_t(y) * W + x]) - centre);
-      fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, spec.get());
-      slot = std::move(spec);
-    }
-    return slot.get();
+      fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, out);
+    });
   }
 };
 
@@ -216,9 +261,15 @@ std::size_t PreparedImage::bytes() const {
     std::lock_guard<std::mutex> lock(d_->windows_mutex);
     for (const auto& [k, t] : d_->windows) b += t.size * sizeof(double);
   }
-  std::lock_guard<std::mutex> lock(d_->spectra_mutex);
-  for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
-  return b;
+  return b + d_->spectra.bytes();
+}
+
+void PreparedImage::transform_for(int h, int w, const Options& options, Workspace& workspace) const {
+  if (h > d_->H || w > d_->W) return;  // correlate() reports it
+  const SizeKey k = fft_size_for(d_->H, d_->W, h, w, search_region(d_->H, d_->W, h, w, options));
+  Workspace::Buffers& b = workspace.buffers();
+  b.ensure(k);
+  d_->spectrum(k, b.real.get());
 }
 
 // ---------------------------------------------------------------------------
@@ -228,8 +279,7 @@ struct PreparedTemplate::Data {
   double tbar = 0, ssd_t = 0;
   std::vector<double> tc;  // prefix sums of pix - tbar (padding correction)
   bool cache = false;
-  mutable std::mutex spectra_mutex;
-  mutable std::map<SizeKey, CplxBuf> spectra;
+  SpectrumCache spectra;
 
   core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t}; }
 
@@ -245,14 +295,7 @@ struct PreparedTemplate::Data {
   // Cached spectrum, or nullptr without caching.
   const fftwf_complex* cached_spectrum(SizeKey k, float* scratch) const {
     if (!cache) return nullptr;
-    std::lock_guard<std::mutex> lock(spectra_mutex);
-    CplxBuf& slot = spectra[k];
-    if (!slot) {
-      CplxBuf spec = alloc_cplx(n_cplx(k));
-      transform(k, scratch, spec.get());
-      slot = std::move(spec);
-    }
-    return slot.get();
+    return spectra.get(k, [&](fftwf_complex* out) { transform(k, scratch, out); });
   }
 };
 
@@ -281,28 +324,16 @@ PreparedTemplate::~PreparedTemplate() = default;
 int PreparedTemplate::height() const { return d_->h; }
 int PreparedTemplate::width() const { return d_->w; }
 std::size_t PreparedTemplate::bytes() const {
-  std::size_t b = d_->pix.size() * sizeof(float) + d_->tc.size() * sizeof(double);
-  std::lock_guard<std::mutex> lock(d_->spectra_mutex);
-  for (const auto& [k, s] : d_->spectra) b += n_cplx(k) * sizeof(fftwf_complex);
-  return b;
+  return d_->pix.size() * sizeof(float) + d_->tc.size() * sizeof(double) + d_->spectra.bytes();
 }
 
-// ---------------------------------------------------------------------------
-struct Workspace::Buffers {
-  SizeKey size{0, 0};
-  RealBuf real;     // transform scratch, then the map rows (R in place)
-  CplxBuf cplx;     // product of the spectra
-  CplxBuf tspec;    // an uncached template spectrum
-  std::vector<double> tr, cor;  // row passes
-  std::vector<float> rowmax;                  // peak search
-  void ensure(SizeKey k) {
-    if (size == k) return;
-    real = alloc_real(n_real(k));
-    cplx = alloc_cplx(n_cplx(k));
-    tspec.reset();
-    size = k;
-  }
-};
+void PreparedTemplate::transform_for(int H, int W, const Options& options, Workspace& workspace) const {
+  if (!d_->cache || d_->h > H || d_->w > W) return;
+  const SizeKey k = fft_size_for(H, W, d_->h, d_->w, search_region(H, W, d_->h, d_->w, options));
+  Workspace::Buffers& b = workspace.buffers();
+  b.ensure(k);
+  d_->cached_spectrum(k, b.real.get());
+}
 
 Workspace::Workspace() : b_(std::make_unique<Buffers>()) {}
 Workspace::~Workspace() = default;
@@ -331,33 +362,6 @@ Region search_region(int H, int W, int h, int w, const Options& o) {
 
 namespace {
 
-// The smallest (Less = std::less) or largest (std::greater) of v[0..n), n >= 1,
-// 32 bytes of lanes at a time. Exact whatever the order: no NaN occurs here (R
-// and the window sums come from finite pixels).
-template <class T, class Better> T extreme_of(const T* v, int n, Better better) {
-  constexpr int L = 32 / int(sizeof(T));
-  typedef T vec __attribute__((vector_size(32)));
-  T m = v[0];
-  int i = 0;
-  if (n >= L) {
-    vec acc;
-    std::memcpy(&acc, v, sizeof acc);
-    for (i = L; i + L <= n; i += L) {
-      vec x;
-      std::memcpy(&x, v + i, sizeof x);
-      acc = better(acc, x) ? acc : x;  // lane-wise select
-    }
-    for (int k = 0; k < L; ++k) m = better(m, acc[k]) ? m : acc[k];
-  }
-  for (; i < n; ++i) m = better(m, v[i]) ? m : v[i];
-  return m;
-}
-double min_of(const double* v, int n) {
-  return extreme_of(v, n, [](auto a, auto b) { return a < b; });
-}
-float max_of(const float* v, int n) {
-  return extreme_of(v, n, [](auto a, auto b) { return a > b; });
-}
 
 // The window part of core::zncc_placement for rows [r.y0, r.y1] and columns
 // [r.x0, r.x1] of the map and a template of h x w: S2 - S1^2/A per placement
@@ -479,60 +483,8 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
   }
 }
 
-// find_peak with the row maxima kept in `rowmax` (a workspace buffer). The scans
-// stay here, vectorised; the parabola, the sharpness and the ratio are those of
-// core/zncc_peak.hpp, which the GPU backend calls too
-// (tests/xcorr/test_zncc_peak.cpp checks the bits).
-// With have_rowmax, rowmax already holds the row maxima (normalise_region).
-Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax,
-                    bool have_rowmax) {
-  const std::size_t px = std::size_t(stride);
-  auto at = [map, px](int y, int x) { return map[std::size_t(y) * px + x]; };
-  const int nx = r.x1 - r.x0 + 1;
-  if (!have_rowmax) {
-    rowmax.resize(std::size_t(r.y1 - r.y0 + 1));
-    for (int y = r.y0; y <= r.y1; ++y)
-      rowmax[std::size_t(y - r.y0)] = max_of(map + std::size_t(y) * px + r.x0, nx);
-  }
-  // The first row holding the largest value, then its first column holding it:
-  // the first maximum in row-major order (the rule of core::zncc_best_combine).
-  int by = r.y0;
-  for (int y = r.y0 + 1; y <= r.y1; ++y)
-    if (rowmax[std::size_t(y - r.y0)] > rowmax[std::size_t(by - r.y0)]) by = y;
-  Peak p{by, r.x0, rowmax[std::size_t(by - r.y0)], 0, 0, 0, 0};
-  while (at(by, p.x) != p.value) ++p.x;
-  p.value = at(by, p.x);  // its own bits (+0 and -0 compare equal)
-  const core::ZnccBest best{p.value, p.y, p.x};
-  const core::ZnccPeakShape shape =
-      core::zncc_peak_shape(core::ZnccMapView{map, (long long)stride}, core::ZnccRegion{r.y0, r.y1, r.x0, r.x1}, best);
-  p.sub_y = shape.sub_y;
-  p.sub_x = shape.sub_x;
-  p.sharpness = shape.sharpness;
-  // Second best: the row maxima of the rows outside the exclusion band, and
-  // within the band the columns outside it (core::zncc_excluded, as row segments).
-  float second = -std::numeric_limits<float>::infinity();
-  const int ey0 = p.y - exclusion, ey1 = p.y + exclusion;
-  const int ex0 = p.x - exclusion, ex1 = p.x + exclusion;
-  for (int y = r.y0; y <= r.y1; ++y) {
-    if (y < ey0 || y > ey1) {
-      second = std::max(second, rowmax[std::size_t(y - r.y0)]);
-      continue;
-    }
-    const float* row = map + std::size_t(y) * px;
-    const int left_end = std::min(r.x1, ex0 - 1), right_begin = std::max(r.x0, ex1 + 1);
-    if (left_end >= r.x0) second = std::max(second, max_of(row + r.x0, left_end - r.x0 + 1));
-    if (right_begin <= r.x1) second = std::max(second, max_of(row + right_begin, r.x1 - right_begin + 1));
-  }
-  p.peak_ratio = core::zncc_peak_ratio(p.value, second);
-  return p;
-}
-
 }  // namespace
 
-Peak find_peak(const float* map, int stride, Region r, int exclusion) {
-  std::vector<float> rowmax;
-  return find_peak_rows(map, stride, r, exclusion, rowmax, false);
-}
 
 namespace {
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
@@ -642,197 +594,6 @@ std::vector<float> numerator_map(const PreparedImage& image, const PreparedTempl
     std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
               m.data() + std::size_t(y) * mw);
   return m;
-}
-
-void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f) {
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&] {
-    for (;;) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= n || failed.load()) return;
-      try {
-        f(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        failed = true;
-        return;
-      }
-    }
-  };
-  const std::size_t t = std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(threads, 1)), n));
-  std::vector<std::thread> pool;
-  for (std::size_t i = 1; i < t; ++i) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
-
-std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
-                                  std::span<const PreparedTemplate* const> templates,
-                                  std::span<const std::pair<int, int>> pairs,
-                                  const Options& options, int threads,
-                                  const std::function<void(std::size_t)>& done) {
-  validate(options);
-  const int nt = std::max(1, threads);
-  // One workspace per thread, reused by both phases.
-  std::map<std::thread::id, std::unique_ptr<Workspace>> spaces;
-  std::mutex spaces_mutex;
-  auto workspace = [&]() -> Workspace& {
-    std::lock_guard<std::mutex> lock(spaces_mutex);
-    auto& w = spaces[std::this_thread::get_id()];
-    if (!w) w = std::make_unique<Workspace>();
-    return *w;
-  };
-  // Phase 1: the spectra every pair needs, each computed once, in parallel.
-  struct Need {
-    int index;
-    bool image;
-    SizeKey k;
-    bool operator<(const Need& o) const {
-      return std::tie(image, index, k) < std::tie(o.image, o.index, o.k);
-    }
-  };
-  std::vector<Need> needs;
-  for (const auto& [ii, ti] : pairs) {
-    const PreparedImage::Data& im = images[std::size_t(ii)]->data();
-    const PreparedTemplate::Data& t = templates[std::size_t(ti)]->data();
-    if (t.h > im.H || t.w > im.W) continue;  // reported by phase 2
-    const SizeKey k = fft_size_for(im.H, im.W, t.h, t.w, search_region(im.H, im.W, t.h, t.w, options));
-    needs.push_back({ii, true, k});
-    if (t.cache) needs.push_back({ti, false, k});
-  }
-  std::sort(needs.begin(), needs.end());
-  needs.erase(std::unique(needs.begin(), needs.end(),
-                          [](const Need& a, const Need& b) { return !(a < b) && !(b < a); }),
-              needs.end());
-  parallel_for(needs.size(), nt, [&](std::size_t i) {
-    const Need& n = needs[i];
-    Workspace::Buffers& b = workspace().buffers();
-    b.ensure(n.k);
-    if (n.image)
-      images[std::size_t(n.index)]->data().spectrum(n.k, b.real.get());
-    else
-      templates[std::size_t(n.index)]->data().cached_spectrum(n.k, b.real.get());
-  });
-  // Phase 2: the pairs.
-  std::vector<Peak> out(pairs.size());
-  parallel_for(pairs.size(), nt, [&](std::size_t i) {
-    out[i] = correlate(*images[std::size_t(pairs[i].first)],
-                       *templates[std::size_t(pairs[i].second)], options, workspace());
-    if (done) done(1);
-  });
-  return out;
-}
-
-std::vector<Peak> correlate_image_groups(std::span<const View> images, bool normalize_input,
-                                         std::span<const PreparedTemplate* const> templates,
-                                         std::span<const std::pair<int, int>> pairs,
-                                         const Options& options, int threads,
-                                         const std::function<void(std::size_t)>& done) {
-  validate(options);
-  // Groups: maximal runs of pairs with the same image.
-  std::vector<std::size_t> starts;
-  std::vector<char> seen(images.size(), 0);
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    if (i > 0 && pairs[i].first == pairs[i - 1].first) continue;
-    const std::size_t image = std::size_t(pairs[i].first);
-    if (seen.at(image)) throw std::invalid_argument("xcorr: correlate_image_groups needs the pairs grouped by image");
-    seen[image] = 1;
-    starts.push_back(i);
-  }
-  starts.push_back(pairs.size());
-  const std::size_t n_groups = starts.size() - 1;
-  const int nt = std::max(1, threads);
-  if (n_groups < std::size_t(nt)) {
-    std::vector<std::unique_ptr<PreparedImage>> prepared(images.size());
-    std::vector<const PreparedImage*> ip(images.size(), nullptr);
-    std::vector<std::size_t> used;
-    for (std::size_t g = 0; g < n_groups; ++g) used.push_back(std::size_t(pairs[starts[g]].first));
-    parallel_for(used.size(), nt, [&](std::size_t k) {
-      prepared[used[k]] = std::make_unique<PreparedImage>(images[used[k]], normalize_input);
-    });
-    for (std::size_t i = 0; i < images.size(); ++i) ip[i] = prepared[i].get();
-    return correlate_pairs(ip, templates, pairs, options, threads, done);
-  }
-  // Template spectra first (each once, in parallel), then the groups.
-  std::vector<std::pair<const PreparedTemplate*, SizeKey>> needs;
-  for (const auto& [ii, ti] : pairs) {
-    const PreparedTemplate::Data& t = templates[std::size_t(ti)]->data();
-    const View& im = images[std::size_t(ii)];
-    if (!t.cache || t.h > im.height || t.w > im.width) continue;
-    needs.emplace_back(templates[std::size_t(ti)],
-                       fft_size_for(im.height, im.width, t.h, t.w,
-                                    search_region(im.height, im.width, t.h, t.w, options)));
-  }
-  std::sort(needs.begin(), needs.end());
-  needs.erase(std::unique(needs.begin(), needs.end()), needs.end());
-  std::map<std::thread::id, std::unique_ptr<Workspace>> spaces;
-  std::mutex spaces_mutex;
-  auto workspace = [&]() -> Workspace& {
-    std::lock_guard<std::mutex> lock(spaces_mutex);
-    auto& w = spaces[std::this_thread::get_id()];
-    if (!w) w = std::make_unique<Workspace>();
-    return *w;
-  };
-  parallel_for(needs.size(), nt, [&](std::size_t i) {
-    Workspace::Buffers& b = workspace().buffers();
-    b.ensure(needs[i].second);
-    needs[i].first->data().cached_spectrum(needs[i].second, b.real.get());
-  });
-  std::vector<Peak> out(pairs.size());
-  parallel_for(n_groups, nt, [&](std::size_t g) {
-    const PreparedImage image(images[std::size_t(pairs[starts[g]].first)], normalize_input);
-    Workspace& ws = workspace();
-    for (std::size_t i = starts[g]; i < starts[g + 1]; ++i) {
-      out[i] = correlate(image, *templates[std::size_t(pairs[i].second)], options, ws);
-      if (done) done(1);
-    }
-  });
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-Correlator::Correlator(Options options) : options_(options), workspace_(std::make_unique<Workspace>()) {
-  validate(options_);
-}
-Correlator::~Correlator() = default;
-
-void Correlator::set_image(View image) {
-  image_.reset();
-  image_ = std::make_unique<PreparedImage>(image, options_.normalize_input);
-}
-
-std::vector<float> Correlator::map(View templ) {
-  if (!image_) throw std::logic_error("xcorr: set_image must be called before correlating");
-  PreparedTemplate t(templ, false);
-  std::vector<float> m;
-  Options o = options_;
-  o.crop_y = o.crop_x = 0;  // the whole map is computed; the region only has to exist
-  o.mode = Mode::full;
-  correlate(*image_, t, o, *workspace_, &m);
-  return m;
-}
-
-Peak Correlator::peak(View templ) {
-  if (!image_) throw std::logic_error("xcorr: set_image must be called before correlating");
-  PreparedTemplate t(templ, false);
-  return correlate(*image_, t, options_, *workspace_);
-}
-
-std::vector<float> xcorr_map(View image, View templ, const Options& options) {
-  Correlator c(options);
-  c.set_image(image);
-  return c.map(templ);
-}
-
-Peak xcorr_peak(View image, View templ, const Options& options) {
-  Correlator c(options);
-  c.set_image(image);
-  return c.peak(templ);
 }
 
 int fast_fft_size(int n, bool even_only) {

@@ -112,6 +112,9 @@ class PreparedImage {
   int width() const;
   // Bytes held now (pixels, prefix sums, spectra computed so far).
   std::size_t bytes() const;
+  // Computes (once) the spectrum that correlate() needs against templates of
+  // h x w with these options; nothing when such a template does not fit.
+  void transform_for(int h, int w, const Options& options, Workspace& workspace) const;
 
   struct Data;
   const Data& data() const { return *d_; }
@@ -134,6 +137,9 @@ class PreparedTemplate {
   int height() const;
   int width() const;
   std::size_t bytes() const;
+  // With cache_spectra, computes (once) the spectrum that correlate() needs
+  // against images of H x W with these options; otherwise nothing.
+  void transform_for(int H, int W, const Options& options, Workspace& workspace) const;
 
   struct Data;
   const Data& data() const { return *d_; }
