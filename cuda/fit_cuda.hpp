@@ -2,7 +2,9 @@
 // out. Plain structs only, so that callers (src/fit drivers, tests) need neither
 // nvcc nor CUDA headers, and nvcc never sees the std-heavy driver headers. One
 // CUDA thread runs one whole fit with tessera::core::lm_fit<float>, the same
-// function the CPU backend runs lane-wise.
+// function the CPU backend runs lane-wise; large models give each fit a warp
+// that runs the same steps with the evaluation split over its lanes
+// (fit_warp.hpp).
 #pragma once
 
 #include <cstdint>
@@ -34,10 +36,30 @@ struct FitModelDesc {
 // one the GPU backend is compiled for.
 int fit_n_params(const FitModelDesc& model);
 
+// Which kernel runs the fits. Both run the same per-fit arithmetic
+// (core::lm_*; the host tests show them bit-identical there); on the device
+// they may differ by the rounding of nvcc's fused multiply-adds.
+enum class FitKernel : int {
+  automatic = 0,     // warp per fit from fit_warp_min_params parameters on
+  thread_per_fit = 1,
+  warp_per_fit = 2,
+};
+
+// From 4 peaks (13 parameters) on, the local memory that one thread's fit
+// needs for its normal matrices no longer fits in L1 for the threads an SM
+// runs (fit_kernels.cuh), so `automatic` gives each fit a warp.
+inline constexpr int fit_warp_min_params = 13;
+
+inline bool use_warp_per_fit(FitKernel kernel, int n_params) {
+  return kernel == FitKernel::warp_per_fit ||
+         (kernel == FitKernel::automatic && n_params >= fit_warp_min_params);
+}
+
 struct FitConfigDesc {
   core::Estimator estimator = core::Estimator::lse;
   int max_iter = 100;
   float tol = 1e-6f;  // relative chi-square change and relative step (ftol = xtol)
+  FitKernel kernel = FitKernel::automatic;
   // Per parameter, first fit_n_params(model) entries used.
   bool fixed[fit_max_params] = {};
   float lo[fit_max_params];  // set by set_unbounded() or by the caller

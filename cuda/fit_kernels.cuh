@@ -1,67 +1,66 @@
-// The fit kernel (internal to cuda/): one thread per spectrum, each running
-// fit_pixel (fit_pixel.hpp), which is tessera::core::lm_fit<float> plus the
-// input checks. The spectra are sweep-major (see SpectraChunk), so loads coalesce.
+// The fit kernels (internal to cuda/): one thread per spectrum, running
+// fit_pixel (fit_pixel.hpp: tessera::core::lm_fit<float> plus the input
+// checks), or one warp per spectrum, running warp_fit_pixel (fit_warp.hpp: the
+// same core::lm_* steps with the evaluation split over the lanes). The spectra
+// are sweep-major (see SpectraChunk), so the thread kernel's loads coalesce.
 //
-// Why one thread per fit, and where it stops paying (measured with
-//   nvcc -O3 --generate-code=arch=compute_90,code=sm_90 --resource-usage,
-// CUDA 13.0, for every instantiation; README "GPU backend"). Lorentzian shown;
-// Gaussian is within a few bytes except 6 peaks linear (56 registers, 7120 B)
-// and 8 peaks constant (255 registers, 9392 B); sm_80 (Lorentzian) agrees
-// within a few registers except 6 peaks (168 / 56 registers, 5744 / 7104 B):
+// Resources, from nvcc -O3 --generate-code=arch=compute_90,code=sm_90
+// --resource-usage, CUDA 13.0, Lorentzian (README "GPU backend"):
 //
-//   kernel, constant / linear      registers  stack frame  spill st/ld  blocks of 128
-//   background                     per thread (local, B)   (B)          per SM (regs)
-//   1 peak, const / linear          92 / 110      0 / 0      0 / 0        5 / 4
-//   2 peaks                        150 / 168      0 / 0      0 / 0        3 / 3
-//   3 peaks                        227 / 255    480 / 1320   0 / 136      2 / 2
-//   4 peaks                        255 / 255   1744 / 2088 192 / 328      2 / 2
-//   5 peaks                        255 / 255   3024 / 4024 ~860 / ~800    2 / 2
-//   6 peaks                        255 / 255   5264 / 5664 ~1.7k / ~1.9k  2 / 2
-//   7 peaks                         64 / 64    8624 / 8912 ~7k / ~7k      8 / 8
-//   8 peaks (P = 25 / 26)          168 / 168  10176 / 10976 ~6k / ~7k     3 / 3
-//   stretched_exp, damped_cosine    92, 106       0, 32      0            5, 4
+//   peaks,       thread per fit                      warp per fit (block of 4 warps)
+//   const / lin  registers  stack (B)     spills (B)  registers  stack (B)  shared (B)
+//   1            92 / 110       0 / 0         0 / 0     56 / 64     0 / 8    4976 / 5856
+//   2           150 / 168       0 / 0         0 / 0     64 / 64     0 / 32   7760 / 8784
+//   3           225 / 255     560 / 1312      0 / 88    96 / 127  376 / 432 10976 / 12144
+//   4           255 / 255    1696 / 2040    188 / 344   95 / 95   520 / 592 14624 / 15936
+//   5           255 / 255    2928 / 3808    944 / 724   95 / 80   736 / 816 18704 / 20160
+//   6           255 / 168    4912 / 6256   1372 / 2748  95 / 96   992 / 1088 23216 / 24816
+//   7            64 / 72     8544 / 8960   6890 / 6446 123 / 96  1280 / 1392 28160 / 29904
+//   8 (P=25/26)  80 / 80    10544 / 11560  8028 / 8740 127 / 128 1600 / 1720 33536 / 35424
 //
+// (The warp kernel's stack is lane 0's, used once per iteration or once per
+// fit, never per point: mostly lm_finalize's P x P matrix. Its spills are 0
+// from 3 peaks on; 1 and 2 peaks, which run one thread per fit, spill up to
+// 112 B. Its registers are capped at 128 by fit_warp_min_blocks.)
+//
+// Why one thread per fit for small models:
 // - Registers. A fit's state is P parameters, gradient and scaling, the packed
 //   normal matrix H (P(P+1)/2 floats) and, while the points stream past, the
 //   accumulator N of [J | r]^T [J | r] ((P+1)(P+2)/2 floats: 36 for 2 peaks,
-//   351 for 8 peaks + offset, 378 with a slope). Up to 2 peaks all of it
-//   fits in registers (no local memory at all); from 3 peaks on it does not,
-//   and at 8 peaks it cannot: N alone is more than the 255 registers a thread
-//   may have. The PTX of the 8-peak kernels already keeps 6.4 to 6.8 KB per
-//   thread in local memory (H, the trial H, N, the Cholesky copy), before any
-//   register allocation; ptxas adds its spills to reach 10 to 11 KB.
-// - Occupancy (65536 registers per SM, 2048 threads): 92 registers give 640
-//   resident threads per SM (31 %), 150 to 168 give 384 (19 %), 255 give 256
-//   (12 %). A fit is a long chain of independent per-point work with loads
-//   from one spectrum, so a few warps per scheduler with ILP hide latency for
-//   the small models; for the large ones the local-memory traffic dominates.
-// - Memory traffic. A thread reads its spectrum once per LM iteration, 4 bytes
-//   per sweep point (400 B for 100 points, 964 B for 241), plus the shared
-//   sweep x (a broadcast, cached). Sweep-major chunks make the 32 threads of a
-//   warp read 32 consecutive floats (one 128-byte line) per point: fully
-//   coalesced, and the warp's spectra (12.8 KB for 100 points) stay in L1/L2
-//   between iterations. With N in local memory (from 3 to 4 peaks on) every
-//   point also reads and writes N (in the PTX of the 8-peak kernel: a local
-//   load, an FMA, an add and a local store per entry per point), 351 x 8 B =
-//   2.8 KB per point for 8 peaks,
-//   677 KB per iteration per fit, about 700 times the spectrum; local memory
-//   is interleaved per thread, so these accesses coalesce too, but the 3.9 MB
-//   of stack per SM (384 threads x 10 KB) does not fit L1 and the hot N of all
-//   resident fits (about 70 MB on an H100) does not fit L2.
-// - A warp per fit (lanes split the points, or the entries of N, and reduce
-//   with shuffles, as Gpufit does with a block per fit) would hold N in 32
-//   threads' registers (11 to 12 entries each for 8 peaks) and read the
-//   spectrum with one coalesced load per 32 points; but it needs a second,
-//   cooperative LM step and Cholesky (not the TESSERA_HD lm_fit the CPU runs
-//   and the host tests check bit for bit), and for up to 2 peaks it wastes
-//   lanes on 7-parameter algebra that one thread does in registers.
-// Decision: one thread per fit for every model, which is the right choice up
-// to 2 peaks and the decays (no local memory, coalesced, no synchronisation)
-// and correct but memory-bound beyond (see README for the expected floors). A
-// warp-per-fit kernel for 4 or more peaks, with its own consistency tests
-// against this one, is the known next step; __launch_bounds__ or a smaller
-// block cannot help there (the arrays are indexed in loops the compiler does
-// not unroll, so they live in local memory whatever the register cap).
+//   351 for 8 peaks + offset, 378 with a slope). Up to 2 peaks and for the
+//   decays all of it fits in registers (no local memory at all); the warp's
+//   32 threads read its spectrum with one coalesced 128-byte load per point
+//   (sweep-major chunks) and need no synchronisation.
+// - From 3 peaks on, N lives in local memory (3 peaks, constant background:
+//   264 B of the 560 B stack are N's 66 floats; the rest is the step's system,
+//   touched once per iteration), and every point loads, updates and stores
+//   all of N. At 3 peaks that is 256 resident threads x 560 B = 143 KB per SM,
+//   which L1 can hold. From 4 peaks on it cannot: 256 x 1.7 KB is 430 KB,
+//   and 8 peaks need 768 threads x 10.5 KB = 8 MB per SM (N alone is 2.8 KB
+//   read and written per point, about 700 times the spectrum), and the hot N
+//   of all resident fits (about 70 MB on an H100) is more than L2: case B is
+//   then bound by local-memory traffic at about 0.5 M fits/s.
+//   __launch_bounds__ or a smaller block cannot help there: the arrays are
+//   indexed in loops the compiler does not unroll, so they live in local memory
+//   whatever the register cap.
+// Why one warp per fit from 4 peaks on (fit_warp_min_params):
+// - Lane l evaluates point l of each block of 32 points and writes its row of
+//   [J | r] to shared memory (a coalesced 128-byte row per 32 points); lane l
+//   then owns entries l, l + 32, ... of N (12 for 8 peaks) and sums the block's
+//   products into them from shared memory (rows padded to 33 floats: no bank
+//   conflicts). No thread ever holds N: the 8-peak warp kernel has 128
+//   registers, no spills (against 8 KB for a thread's fit) and 33 to 35 KB of
+//   shared memory per block of 4 warps.
+// - The step's Cholesky factorisation is shared a column at a time (lane 0
+//   the pivot, lane l row j + 1 + l: about P^2 dependent steps instead of
+//   P^3/6); lane 0 alone builds the damped system, solves, predicts the
+//   reduction and runs the acceptance test while the other lanes wait. For 8
+//   peaks the warp kernel issues about twice the instructions of a thread's
+//   fit; it wins by not moving N through memory. The README gives the
+//   expected figures and the next steps (the predicted reduction over the
+//   lanes, a register-blocked sum of N).
+// `automatic` takes the warp from 13 parameters (4 peaks) on; bench_gpu_fit
+// --kernel both measures both kernels in one run to check the crossover.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -70,6 +69,7 @@
 
 #include "fit_cuda.hpp"
 #include "fit_pixel.hpp"
+#include "fit_warp.hpp"
 
 namespace tessera::cuda {
 
@@ -82,15 +82,61 @@ __global__ void __launch_bounds__(fit_block_size)
   if (pix < chunk.n) fit_pixel(model, cfg, chunk, pix);
 }
 
-// Launches one thread per spectrum of the chunk (device pointers).
+// The warp policy of fit_warp.hpp on the device: `lanes` and `single` end with
+// __syncwarp, which also orders the lanes' shared-memory writes and reads.
+struct DeviceWarp {
+  int lane;
+  template <class F> __device__ void lanes(F&& f) const {
+    f(lane);
+    __syncwarp();
+  }
+  template <class F> __device__ void single(F&& f) const {
+    if (lane == 0) f();
+    __syncwarp();
+  }
+};
+
+// Warps per block of the warp-per-fit kernel: 4 x 8.9 KB of static shared
+// memory for the largest model (8 peaks, linear background), under the 48 KB
+// a kernel may declare, and up to 6 blocks (24 warps) per SM by memory.
+inline constexpr int fit_warps_per_block = 4;
+
+// At least 4 blocks (16 warps, 16 fits) resident per SM: a register cap of 128
+// per thread. Without it the 8-peak kernel takes 178 registers and only 2 blocks
+// fit; shared memory allows 6 for the largest model.
+inline constexpr int fit_warp_min_blocks = 4;
+
+// One warp per spectrum: warp w of block b fits spectrum 4 b + w. A warp
+// whose spectrum is past the end returns as a whole, before any __syncwarp.
+template <class Model>
+__global__ void __launch_bounds__(fit_warps_per_block * warp_lanes, fit_warp_min_blocks)
+    fit_warp_kernel(Model model, core::LMConfig<float, Model::n_params> cfg, SpectraChunk chunk) {
+  __shared__ WarpFitScratch<Model::n_params> scratch[fit_warps_per_block];
+  const int warp = int(threadIdx.x) / warp_lanes;
+  const std::int64_t pix = std::int64_t(blockIdx.x) * fit_warps_per_block + warp;
+  if (pix >= chunk.n) return;
+  warp_fit_pixel(DeviceWarp{int(threadIdx.x) % warp_lanes}, model, cfg, chunk, int(pix),
+                 scratch[warp]);
+}
+
+// Launches the chunk's fits (device pointers): one thread per spectrum, or one
+// warp per spectrum for a large model (use_warp_per_fit).
 template <class Model>
 void launch_model(const Model& model, const FitConfigDesc& desc, const SpectraChunk& chunk,
                   cudaStream_t stream) {
   const auto cfg = make_lm_config<Model::n_params>(desc);
-  // chunk.n <= fit_max_chunk_spectra (2^30, fit_plan.hpp): the sum and the
-  // thread index in fit_kernel stay within int.
-  const auto blocks = unsigned((std::int64_t(chunk.n) + fit_block_size - 1) / fit_block_size);
-  fit_kernel<Model><<<blocks, fit_block_size, 0, stream>>>(model, cfg, chunk);
+  // chunk.n <= fit_max_chunk_spectra (2^30, fit_plan.hpp): the sums and the
+  // thread index in fit_kernel stay within int, the block counts within the
+  // 2^31 - 1 blocks of grid x.
+  if (use_warp_per_fit(desc.kernel, Model::n_params)) {
+    const auto blocks =
+        unsigned((std::int64_t(chunk.n) + fit_warps_per_block - 1) / fit_warps_per_block);
+    fit_warp_kernel<Model><<<blocks, fit_warps_per_block * warp_lanes, 0, stream>>>(model, cfg,
+                                                                                   chunk);
+  } else {
+    const auto blocks = unsigned((std::int64_t(chunk.n) + fit_block_size - 1) / fit_block_size);
+    fit_kernel<Model><<<blocks, fit_block_size, 0, stream>>>(model, cfg, chunk);
+  }
 }
 
 // One function per model family, each in its own translation unit

@@ -62,16 +62,14 @@ TESSERA_HD void write_unfitted(const SpectraChunk& c, int pix, core::FitState s)
   c.iterations[pix] = 0;
 }
 
-// Fits spectrum `pix` of the chunk, with the same rules as the CPU backend
-// (src/fit/batch_impl.hpp): masked and non-finite spectra are not fitted, and
-// only converged and iteration-limit fits report a chi-square.
-template <class Model>
-TESSERA_HD void fit_pixel(const Model& model, const core::LMConfig<float, Model::n_params>& cfg,
-                          const SpectraChunk& c, int pix) {
-  constexpr int P = Model::n_params;
+// The checks before a fit, with the same rules as the CPU backend
+// (src/fit/batch_impl.hpp): masked and non-finite spectra are not fitted (their
+// results are written here, and the function returns false).
+template <int P>
+TESSERA_HD bool accept_input(const core::LMConfig<float, P>& cfg, const SpectraChunk& c, int pix) {
   if (c.mask && c.mask[pix]) {
     write_unfitted<P>(c, pix, core::FitState::masked);
-    return;
+    return false;
   }
   const bool use_w = c.w && cfg.estimator == core::Estimator::lse;
   bool finite_input = true;
@@ -81,19 +79,29 @@ TESSERA_HD void fit_pixel(const Model& model, const core::LMConfig<float, Model:
   }
   if (!finite_input) {
     write_unfitted<P>(c, pix, core::FitState::nonfinite_input);
-    return;
+    return false;
   }
+  return true;
+}
 
-  float p0[P];
-  for (int j = 0; j < P; ++j) p0[j] = c.start[std::size_t(pix) * P + j];
+// Spectrum `pix` of the chunk as the engine reads it (stride: the chunk's width).
+template <int P>
+TESSERA_HD core::LMData<float> pixel_data(const core::LMConfig<float, P>& cfg,
+                                          const SpectraChunk& c, int pix) {
+  const bool use_w = c.w && cfg.estimator == core::Estimator::lse;
   core::LMData<float> d;
   d.x = c.x;
   d.y = c.y + pix;
   d.w = use_w ? c.w + pix : nullptr;
   d.n = c.n_points;
   d.stride = c.n;
-  const core::LMResult<float, P> r = core::lm_fit<P>(model, d, cfg, p0);
+  return d;
+}
 
+// Writes a finished fit; only converged and iteration-limit fits report a
+// chi-square.
+template <int P>
+TESSERA_HD void store_fit(const SpectraChunk& c, int pix, const core::LMResult<float, P>& r) {
   const bool fitted =
       r.state == core::FitState::converged || r.state == core::FitState::iteration_limit;
   for (int j = 0; j < P; ++j) {
@@ -103,6 +111,17 @@ TESSERA_HD void fit_pixel(const Model& model, const core::LMConfig<float, Model:
   c.chi2[pix] = fitted ? r.chi2 : std::numeric_limits<float>::quiet_NaN();
   c.state[pix] = core::state_value(r.state);
   c.iterations[pix] = r.iterations;
+}
+
+// Fits spectrum `pix` of the chunk (one thread per fit).
+template <class Model>
+TESSERA_HD void fit_pixel(const Model& model, const core::LMConfig<float, Model::n_params>& cfg,
+                          const SpectraChunk& c, int pix) {
+  constexpr int P = Model::n_params;
+  if (!accept_input<P>(cfg, c, pix)) return;
+  float p0[P];
+  for (int j = 0; j < P; ++j) p0[j] = c.start[std::size_t(pix) * P + j];
+  store_fit<P>(c, pix, core::lm_fit<P>(model, pixel_data<P>(cfg, c, pix), cfg, p0));
 }
 
 }  // namespace tessera::cuda

@@ -13,6 +13,31 @@ namespace tessera::core {
 TESSERA_HD constexpr int tri(int i, int j) { return i * (i + 1) / 2 + j; }
 template <int P> inline constexpr int tri_size = P * (P + 1) / 2;
 
+// The two steps of the Cholesky factorisation, shared by the serial loop below
+// and the CUDA warp-per-fit kernel (cuda/fit_warp.hpp), whose lanes compute the
+// elements of a column at once: the same operations in the same order, so the
+// same bits.
+//
+// Pivot j (columns 0..j-1 done): L_jj into A. Returns whether the pivot is above
+// rel_eps times its original diagonal and above abs_min, and finite; a failed
+// pivot becomes 1 so that the lane's arithmetic stays finite and harmless.
+template <class T>
+TESSERA_HD MaskOf<T> cholesky_pivot(T* A, int j, ScalarOf<T> rel_eps, ScalarOf<T> abs_min) {
+  T d = A[tri(j, j)];
+  const T diag = d;
+  for (int k = 0; k < j; ++k) d -= A[tri(j, k)] * A[tri(j, k)];
+  const MaskOf<T> good = (d > diag * rel_eps) & (d > T(abs_min));
+  A[tri(j, j)] = vsqrt(select(good, d, T(1)));
+  return good & finite(d);
+}
+
+// Element (i, j), i > j, once pivot j is done; inv_ljj = 1 / L_jj.
+template <class T> TESSERA_HD void cholesky_below(T* A, int i, int j, T inv_ljj) {
+  T s = A[tri(i, j)];
+  for (int k = 0; k < j; ++k) s -= A[tri(i, k)] * A[tri(j, k)];
+  A[tri(i, j)] = s * inv_ljj;
+}
+
 // In-place Cholesky factorisation A = L L^T. A pivot that is not above
 // rel_eps times its original diagonal, or not above abs_min, marks the lane as
 // failed (numerically singular); failed lanes get a unit pivot so that their
@@ -21,19 +46,9 @@ template <int P, class T>
 TESSERA_HD MaskOf<T> cholesky(T* A, ScalarOf<T> rel_eps, ScalarOf<T> abs_min = 0) {
   MaskOf<T> ok = !(T(1) < T(0));  // all lanes true
   for (int j = 0; j < P; ++j) {
-    T d = A[tri(j, j)];
-    const T diag = d;
-    for (int k = 0; k < j; ++k) d -= A[tri(j, k)] * A[tri(j, k)];
-    const MaskOf<T> good = (d > diag * rel_eps) & (d > T(abs_min));
-    ok = ok & good & finite(d);
-    const T ljj = vsqrt(select(good, d, T(1)));
-    A[tri(j, j)] = ljj;
-    const T inv = T(1) / ljj;
-    for (int i = j + 1; i < P; ++i) {
-      T s = A[tri(i, j)];
-      for (int k = 0; k < j; ++k) s -= A[tri(i, k)] * A[tri(j, k)];
-      A[tri(i, j)] = s * inv;
-    }
+    ok = ok & cholesky_pivot(A, j, rel_eps, abs_min);
+    const T inv = T(1) / A[tri(j, j)];
+    for (int i = j + 1; i < P; ++i) cholesky_below(A, i, j, inv);
   }
   return ok;
 }

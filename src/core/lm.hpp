@@ -113,6 +113,66 @@ TESSERA_HD void accumulate_normal(const T (*A)[Tile], int m, T* N) {
   }
 }
 
+// One point's contribution: the row sqrt(w_i) J(x_i) (into J), the weighted
+// residual sqrt(w_i) r_i, the point's term of the MLE deviance (0 for least
+// squares), its term of chi2_err^2 (see lm_evaluate) and whether the MLE model
+// is not positive there. pl is the parameter vector (a private copy, so that
+// the compiler hoists per-peak constants out of the loop over points). Shared
+// by lm_evaluate and the CUDA warp-per-fit kernel (cuda/fit_warp.hpp), whose
+// lanes take one point each.
+template <int P, class Model, class T>
+TESSERA_HD void lm_point(const Model& model, const LMData<T>& d, bool mle, const T* pl, int i,
+                         T* J, T& r, T& dev_term, T& err_term, MaskOf<T>& bad) {
+  using S = ScalarOf<T>;
+  T f;
+  model.eval(d.x[i], pl, f, J);
+  const T y = d.y[i * d.stride];
+  T mag;
+  if constexpr (has_additive_offset<Model>) {
+    const T y0 = y - pl[0];  // exact when y and the offset are close
+    r = y0 - f;
+    mag = vabs(y0) + vabs(f);
+    f = pl[0] + f;
+  } else {
+    r = y - f;
+    mag = vabs(y) + vabs(f);
+  }
+  dev_term = T(0);
+  bad = T(1) < T(0);
+  if (mle || d.w != nullptr) {
+    T w;
+    if (mle) {
+      // Deviance term 2 (f - y - y ln(f / y)), with ln(f / y) as
+      // log1p(-r / y) so that it keeps the precision of the residual.
+      w = T(1) / f;
+      const T ylog = select(y > T(0), y * vlog1p(-r / select(y > T(0), y, T(1))), T(0));
+      dev_term = T(S(2)) * (-r - ylog);
+      bad = !(f > T(0));
+      err_term = T(4) * r * r;
+    } else {
+      w = d.w[i * d.stride];
+      err_term = w * w * r * r * mag * mag;
+    }
+    const T sw = vsqrt(w);
+    for (int a = 0; a < P; ++a) J[a] *= sw;
+    r *= sw;
+  } else {
+    err_term = r * r * mag * mag;
+  }
+}
+
+// chi2 and its rounding error from the sums over the points: the MLE deviance
+// dev or, for least squares, the element (P, P) of N = [J | r]^T [J | r]; +inf
+// where the MLE model was not positive. err2 is the sum of the points' error
+// terms (lm_point).
+template <int P, class T>
+TESSERA_HD void lm_chi2(bool mle, MaskOf<T> bad, T dev, T err2, const T* N, T& chi2,
+                        T& chi2_err) {
+  using S = ScalarOf<T>;
+  chi2 = select(bad, T(S(1) / S(0)), mle ? dev : N[tri(P, P)]);
+  chi2_err = T(machine_epsilon<S>()) * vsqrt(err2);  // two unit roundoffs
+}
+
 // chi2, H = J^T W J (packed lower triangle) and g = J^T W r at p. A trial point
 // where the MLE model is not positive gets chi2 = +inf (the step is rejected).
 // Points are taken a tile at a time: the rows sqrt(w) J_a and sqrt(w) r of the
@@ -126,7 +186,6 @@ TESSERA_HD void accumulate_normal(const T (*A)[Tile], int m, T* N) {
 template <int P, class Model, class T>
 TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator est, const T* p,
                             T& chi2, T& chi2_err, T* H, T* g) {
-  using S = ScalarOf<T>;
   constexpr int Tile = Traits<T>::eval_tile;
   constexpr int R = Traits<T>::block_rows, C = Traits<T>::block_cols;
   constexpr int Q = P + 1;  // unknowns plus the residual row
@@ -140,48 +199,17 @@ TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator es
   T dev = T(0), err2 = T(0);
   MaskOf<T> bad = T(1) < T(0);
   const bool mle = est == Estimator::mle;
-  // A private copy of p: the compiler then knows that no store in the loop
-  // changes it, and hoists per-peak constants (1 / fwhm) out of the loop.
   T pl[P];
   for (int j = 0; j < P; ++j) pl[j] = p[j];
-  const bool weighted = mle || d.w != nullptr;
   for (int i0 = 0; i0 < d.n; i0 += Tile) {
     const int m = d.n - i0 < Tile ? d.n - i0 : Tile;
     for (int t = 0; t < m; ++t) {
-      const int i = i0 + t;
-      T f, J[P];
-      model.eval(d.x[i], pl, f, J);
-      const T y = d.y[i * d.stride];
-      T r, mag;
-      if constexpr (has_additive_offset<Model>) {
-        const T y0 = y - pl[0];  // exact when y and the offset are close
-        r = y0 - f;
-        mag = vabs(y0) + vabs(f);
-        f = pl[0] + f;
-      } else {
-        r = y - f;
-        mag = vabs(y) + vabs(f);
-      }
-      if (weighted) {
-        T w;
-        if (mle) {
-          // Deviance term 2 (f - y - y ln(f / y)), with ln(f / y) as
-          // log1p(-r / y) so that it keeps the precision of the residual.
-          w = T(1) / f;
-          const T ylog = select(y > T(0), y * vlog1p(-r / select(y > T(0), y, T(1))), T(0));
-          dev += T(S(2)) * (-r - ylog);
-          bad = bad | !(f > T(0));
-          err2 += T(4) * r * r;
-        } else {
-          w = d.w[i * d.stride];
-          err2 += w * w * r * r * mag * mag;
-        }
-        const T sw = vsqrt(w);
-        for (int a = 0; a < P; ++a) J[a] *= sw;
-        r *= sw;
-      } else {
-        err2 += r * r * mag * mag;
-      }
+      T J[P], r, dev_t, err_t;
+      MaskOf<T> bad_t;
+      lm_point<P>(model, d, mle, pl, i0 + t, J, r, dev_t, err_t, bad_t);
+      dev += dev_t;
+      err2 += err_t;
+      bad = bad | bad_t;
       for (int a = 0; a < P; ++a) A[a][t] = J[a];
       A[P][t] = r;
     }
@@ -189,8 +217,7 @@ TESSERA_HD void lm_evaluate(const Model& model, const LMData<T>& d, Estimator es
   }
   for (int k = 0; k < tri_size<P>; ++k) H[k] = N[k];
   for (int a = 0; a < P; ++a) g[a] = N[tri(P, a)];
-  chi2 = select(bad, T(S(1) / S(0)), mle ? dev : N[tri(P, P)]);
-  chi2_err = T(machine_epsilon<S>()) * vsqrt(err2);  // two unit roundoffs
+  lm_chi2<P>(mle, bad, dev, err2, N, chi2, chi2_err);
 }
 
 // Sets up a fresh fit at p0 (clamped to the bounds; fixed parameters as given).
@@ -213,70 +240,135 @@ TESSERA_HD void lm_init(const LMConfig<ScalarOf<T>, P>& c, const T* p0, LMState<
   s.done = T(1) < T(0);
 }
 
-// One iteration for every lane that is not done.
-template <int P, class Model, class T>
-TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<ScalarOf<T>, P>& c,
-                        LMState<T, P>& s) {
+// A trial point and what the acceptance test needs of it (lm_step).
+template <class T, int P> struct LMTrial {
+  T pt[P];
+  MaskOf<T> solved;
+  T pred;    // predicted chi2 reduction
+  T step2;   // ||sqrt(D) delta||^2
+  T pnorm2;  // ||sqrt(D) p||^2
+  T quad;    // delta^T H delta
+};
+
+// The damped system of a step, in the equilibrated variables: A (packed, then
+// its Cholesky factor), the scaling sc = 1 / sqrt(D) and the right-hand side z
+// (then the solution).
+template <class T, int P> struct LMStepSystem {
+  T A[tri_size<P>];
+  T sc[P];
+  T z[P];
+};
+
+// The lanes that take a step this iteration (not done, not fresh).
+template <int P, class T> TESSERA_HD MaskOf<T> lm_stepping(const LMState<T, P>& s) {
+  const MaskOf<T> active = !s.done;
+  return active & !s.fresh;
+}
+
+// A trial point that is the current point (a lane that takes no step).
+template <int P, class T>
+TESSERA_HD void lm_trial_at_p(const LMState<T, P>& s, LMTrial<T, P>& tr) {
+  for (int j = 0; j < P; ++j) tr.pt[j] = s.p[j];
+  tr.solved = T(1) < T(0);
+  tr.pred = tr.step2 = tr.pnorm2 = tr.quad = T(0);
+}
+
+// The system (H + lambda diag(D)) delta = g of a step, scaled to unit diagonal.
+template <int P, class T>
+TESSERA_HD void lm_step_system(const LMConfig<ScalarOf<T>, P>& c, const LMState<T, P>& s,
+                               LMStepSystem<T, P>& sys) {
   using S = ScalarOf<T>;
   using M = MaskOf<T>;
-  constexpr S eps = machine_epsilon<S>();
+  // A free parameter sitting on a bound that the gradient pushes it
+  // against is held there for this step (the active set): solving for it and
+  // then clipping would leave the other parameters a step computed for a move
+  // that never happens, and the fit would creep instead of converging.
+  M held[P];
+  for (int j = 0; j < P; ++j) {
+    held[j] = T(1) < T(0);
+    if (c.free[j])
+      held[j] = ((s.p[j] <= T(c.lo[j])) & (s.g[j] < T(0))) |
+                ((s.p[j] >= T(c.hi[j])) & (s.g[j] > T(0)));
+    sys.sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
+    sys.z[j] = select(held[j], T(0), s.g[j] * sys.sc[j]);
+  }
+  for (int i = 0; i < P; ++i)
+    for (int j = 0; j <= i; ++j) {
+      const T unit = T(i == j ? S(1) : S(0));
+      if (c.free[i] && c.free[j])
+        sys.A[tri(i, j)] =
+            select(held[i] | held[j], unit,
+                   s.H[tri(i, j)] * sys.sc[i] * sys.sc[j] + (i == j ? s.lambda : T(0)));
+      else
+        sys.A[tri(i, j)] = unit;
+    }
+}
+
+// The pivot tolerance of the step's factorisation.
+template <class S> TESSERA_HD constexpr S lm_step_pivot_eps() { return S(16) * machine_epsilon<S>(); }
+
+// The step from the factorised system (solved: the factorisation's mask): the
+// trial point, projected on the bounds, and what the acceptance test needs.
+template <int P, class T>
+TESSERA_HD void lm_step_finish(const LMConfig<ScalarOf<T>, P>& c, const LMState<T, P>& s,
+                               LMStepSystem<T, P>& sys, MaskOf<T> solved, LMTrial<T, P>& tr) {
+  const MaskOf<T> stepping = lm_stepping<P>(s);
+  T* pt = tr.pt;
+  T pred = T(0), step2 = T(0), pnorm2 = T(0), quad = T(0);
+  cholesky_solve<P>(sys.A, sys.z);
+  T delta[P];
+  for (int j = 0; j < P; ++j) {
+    if (c.free[j]) {
+      const T t = vmin(vmax(s.p[j] + sys.z[j] * sys.sc[j], T(c.lo[j])), T(c.hi[j]));
+      pt[j] = select(stepping, t, s.p[j]);
+    }
+    delta[j] = pt[j] - s.p[j];
+    if (c.free[j]) {
+      step2 += s.D[j] * delta[j] * delta[j];
+      pnorm2 += s.D[j] * s.p[j] * s.p[j];
+    }
+  }
+  // Predicted reduction of the (projected) step: 2 delta^T g - delta^T H delta.
+  for (int i = 0; i < P; ++i) {
+    T hd = T(0);
+    for (int j = 0; j < P; ++j) hd += s.H[i >= j ? tri(i, j) : tri(j, i)] * delta[j];
+    pred += delta[i] * (T(2) * s.g[i] - hd);
+    quad += delta[i] * hd;
+  }
+  tr.solved = solved;
+  tr.pred = pred;
+  tr.step2 = step2;
+  tr.pnorm2 = pnorm2;
+  tr.quad = quad;
+}
+
+// The first half of an iteration: the damped step from s and the trial point
+// (s itself unchanged; a fresh lane's trial point is its start).
+template <int P, class T>
+TESSERA_HD void lm_propose(const LMConfig<ScalarOf<T>, P>& c, const LMState<T, P>& s,
+                           LMTrial<T, P>& tr) {
+  lm_trial_at_p<P>(s, tr);
+  if (any(lm_stepping<P>(s))) {
+    LMStepSystem<T, P> sys;
+    lm_step_system<P>(c, s, sys);
+    const MaskOf<T> solved = cholesky<P>(sys.A, lm_step_pivot_eps<ScalarOf<T>>());
+    lm_step_finish<P>(c, s, sys, solved, tr);
+  }
+}
+
+// The second half: chi2t, its rounding error errt, Ht and gt evaluated at
+// the trial point decide acceptance, damping, convergence and the state.
+template <int P, class T>
+TESSERA_HD void lm_accept(const LMConfig<ScalarOf<T>, P>& c, const LMTrial<T, P>& tr, T chi2t,
+                          T errt, const T* Ht, const T* gt, LMState<T, P>& s) {
+  using S = ScalarOf<T>;
+  using M = MaskOf<T>;
   const M active = !s.done;
   const M fresh = active & s.fresh;
   const M stepping = active & !s.fresh;
-
-  T pt[P];
-  for (int j = 0; j < P; ++j) pt[j] = s.p[j];
-  M solved = T(1) < T(0);
-  T pred = T(0), step2 = T(0), pnorm2 = T(0), quad = T(0);
-  if (any(stepping)) {
-    T sc[P], z[P], A[tri_size<P>];
-    // A free parameter sitting on a bound that the gradient pushes it
-    // against is held there for this step (the active set): solving for it and
-    // then clipping would leave the other parameters a step computed for a move
-    // that never happens, and the fit would creep instead of converging.
-    M held[P];
-    for (int j = 0; j < P; ++j) {
-      held[j] = T(1) < T(0);
-      if (c.free[j])
-        held[j] = ((s.p[j] <= T(c.lo[j])) & (s.g[j] < T(0))) |
-                  ((s.p[j] >= T(c.hi[j])) & (s.g[j] > T(0)));
-      sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
-      z[j] = select(held[j], T(0), s.g[j] * sc[j]);
-    }
-    for (int i = 0; i < P; ++i)
-      for (int j = 0; j <= i; ++j) {
-        const T unit = T(i == j ? S(1) : S(0));
-        if (c.free[i] && c.free[j])
-          A[tri(i, j)] = select(held[i] | held[j], unit,
-                                s.H[tri(i, j)] * sc[i] * sc[j] + (i == j ? s.lambda : T(0)));
-        else
-          A[tri(i, j)] = unit;
-      }
-    solved = cholesky<P>(A, S(16) * eps);
-    cholesky_solve<P>(A, z);
-    T delta[P];
-    for (int j = 0; j < P; ++j) {
-      if (c.free[j]) {
-        const T t = vmin(vmax(s.p[j] + z[j] * sc[j], T(c.lo[j])), T(c.hi[j]));
-        pt[j] = select(stepping, t, s.p[j]);
-      }
-      delta[j] = pt[j] - s.p[j];
-      if (c.free[j]) {
-        step2 += s.D[j] * delta[j] * delta[j];
-        pnorm2 += s.D[j] * s.p[j] * s.p[j];
-      }
-    }
-    // Predicted reduction of the (projected) step: 2 delta^T g - delta^T H delta.
-    for (int i = 0; i < P; ++i) {
-      T hd = T(0);
-      for (int j = 0; j < P; ++j) hd += s.H[i >= j ? tri(i, j) : tri(j, i)] * delta[j];
-      pred += delta[i] * (T(2) * s.g[i] - hd);
-      quad += delta[i] * hd;
-    }
-  }
-
-  T chi2t, errt, Ht[tri_size<P>], gt[P];
-  lm_evaluate<P>(model, d, c.estimator, pt, chi2t, errt, Ht, gt);
+  const T* pt = tr.pt;
+  const M solved = tr.solved;
+  const T pred = tr.pred, step2 = tr.step2, pnorm2 = tr.pnorm2, quad = tr.quad;
   const M ok = finite(chi2t);
   const T dchi = s.chi2 - chi2t;
   const M step_ok = stepping & solved & ok;
@@ -328,6 +420,17 @@ TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<S
   s.fresh = s.fresh & !fresh;
 }
 
+// One iteration for every lane that is not done.
+template <int P, class Model, class T>
+TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<ScalarOf<T>, P>& c,
+                        LMState<T, P>& s) {
+  LMTrial<T, P> tr;
+  lm_propose<P>(c, s, tr);
+  T chi2t, errt, Ht[tri_size<P>], gt[P];
+  lm_evaluate<P>(model, d, c.estimator, tr.pt, chi2t, errt, Ht, gt);
+  lm_accept<P>(c, tr, chi2t, errt, Ht, gt, s);
+}
+
 // Parameters and one-sigma errors of a finished fit. Converged and
 // iteration-limit fits get the covariance (H^-1, scaled by chi2 / (n - n_free)
 // for least squares; the inverse Fisher information for MLE); a fit whose final
@@ -376,6 +479,19 @@ template <class T, int P> struct LMResult {
   FitState state;
 };
 
+// The result of a finished scalar fit (lm_finalize applied).
+template <int P, class T>
+TESSERA_HD LMResult<T, P> lm_result(const LMConfig<ScalarOf<T>, P>& c, int n_points,
+                                    const LMState<T, P>& s) {
+  LMResult<T, P> r;
+  T state;
+  lm_finalize<P>(c, n_points, s, r.params, r.sigma, state);
+  r.chi2 = s.chi2;
+  r.iterations = int(s.iter);
+  r.state = FitState(int(state));
+  return r;
+}
+
 // A whole fit of one spectrum: the scalar path (tests, one CUDA thread per fit).
 template <int P, class Model, class T>
 TESSERA_HD LMResult<T, P> lm_fit(const Model& model, const LMData<T>& d,
@@ -383,13 +499,7 @@ TESSERA_HD LMResult<T, P> lm_fit(const Model& model, const LMData<T>& d,
   LMState<T, P> s;
   lm_init<P>(c, p0, s);
   while (!s.done) lm_step<P>(model, d, c, s);
-  LMResult<T, P> r;
-  T state;
-  lm_finalize<P>(c, d.n, s, r.params, r.sigma, state);
-  r.chi2 = s.chi2;
-  r.iterations = int(s.iter);
-  r.state = FitState(int(state));
-  return r;
+  return lm_result<P>(c, d.n, s);
 }
 
 }  // namespace tessera::core

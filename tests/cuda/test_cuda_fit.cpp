@@ -24,10 +24,11 @@ namespace {
 using namespace tessera::test_cuda;
 
 // layout: how the spectra are handed to the GPU (a transposed copy is made
-// for sweep_major); max_chunk: spectra per device chunk (0: automatic).
+// for sweep_major); max_chunk: spectra per device chunk (0: automatic);
+// kernel: thread or warp per fit (automatic: the backend's choice).
 FitResults fit_gpu(const Problem& p, const FitOptions& o,
                    tc::SpectrumLayout layout = tc::SpectrumLayout::pixel_major,
-                   std::int64_t max_chunk = 0) {
+                   std::int64_t max_chunk = 0, tc::FitKernel kernel = tc::FitKernel::automatic) {
   const bool sm = layout == tc::SpectrumLayout::sweep_major;
   const std::vector<float> y = sm ? to_sweep_major(p.y, p.n_pix, p.n_points()) : p.y;
   const std::vector<float> w = sm ? to_sweep_major(p.weights, p.n_pix, p.n_points()) : p.weights;
@@ -44,7 +45,9 @@ FitResults fit_gpu(const Problem& p, const FitOptions& o,
   in.max_chunk = max_chunk;
   const tc::FitOutputDesc out{r.params.data(), r.sigma.data(), r.chi2.data(), r.state.data(),
                               r.iterations.data()};
-  tc::fit_batch_cuda(to_cuda(p.spec), to_cuda(p.spec, o), in, out);
+  tc::FitConfigDesc config = to_cuda(p.spec, o);
+  config.kernel = kernel;
+  tc::fit_batch_cuda(to_cuda(p.spec), config, in, out);
   return r;
 }
 
@@ -65,6 +68,20 @@ TEST_P(CudaFitCase, MatchesCpuBackend) {
             std::int64_t(c.min_fitted * c.problem.n_pix));
 }
 
+// Both kernels, whichever the backend would choose for the model: one thread
+// per fit and one warp per fit (cuda/fit_warp.hpp) each agree with the CPU.
+TEST_P(CudaFitCase, ThreadAndWarpKernelsMatchCpuBackend) {
+  const Case c = make_case(GetParam(), 2);
+  const FitResults cpu = fit_cpu(c.problem, c.options);
+  for (const auto kernel : {tc::FitKernel::thread_per_fit, tc::FitKernel::warp_per_fit}) {
+    SCOPED_TRACE(kernel == tc::FitKernel::warp_per_fit ? "warp per fit" : "thread per fit");
+    const FitResults gpu =
+        fit_gpu(c.problem, c.options, tc::SpectrumLayout::pixel_major, 0, kernel);
+    EXPECT_GE(expect_consistent(c.problem, cpu, gpu, c.tol),
+              std::int64_t(c.min_fitted * c.problem.n_pix));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaFitCase, ::testing::ValuesIn(case_names()),
                          [](const auto& info) { return info.param; });
 
@@ -75,6 +92,10 @@ TEST_F(CudaFit, UnfittableStates) {
   const FitResults gpu = fit_gpu(p, o);
   expect_consistent(p, fit_cpu(p, o), gpu);
   expect_unfittable_states(p, gpu);
+  const FitResults warp =
+      fit_gpu(p, o, tc::SpectrumLayout::pixel_major, 0, tc::FitKernel::warp_per_fit);
+  expect_consistent(p, fit_cpu(p, o), warp);
+  expect_unfittable_states(p, warp);
 }
 
 // The layout of the host spectra and the chunking never change a result.
@@ -86,6 +107,9 @@ TEST_F(CudaFit, LayoutAndChunkingDoNotChangeResults) {
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major));
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::pixel_major, 37));
   expect_identical(ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major, 129));
+  const auto warp = tc::FitKernel::warp_per_fit;
+  const FitResults warp_ref = fit_gpu(p, o, tc::SpectrumLayout::pixel_major, 0, warp);
+  expect_identical(warp_ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major, 37, warp));
 }
 
 // No fit count breaks the backend (Gpufit returns zeros at 10^7 fits): 10^7 + 1

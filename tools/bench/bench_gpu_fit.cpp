@@ -5,7 +5,8 @@
 // (the rule of tests/cuda/consistency.hpp). See README.md.
 //
 //   bench_gpu_fit [--case a|b|all] [--pixels N] [--cpu-pixels N] [--threads T]
-//                 [--min-time S] [--seed S] [--device N] [--layout pixel|sweep] [--cpu-only]
+//                 [--min-time S] [--seed S] [--device N] [--layout pixel|sweep]
+//                 [--kernel auto|thread|warp|both] [--cpu-only]
 //
 // Exit status: 0 when the GPU agrees with the CPU, and also when no CUDA device
 // is visible (it says so and measures nothing); 1 when the results disagree;
@@ -22,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cuda/device_info.hpp"
@@ -44,12 +46,14 @@ struct Args {
   std::uint64_t seed = 20240611;
   int device = 0;
   bool sweep_major = false;
+  std::string kernel = "both";
   bool cpu_only = false;
 };
 
 const char* usage =
     "usage: bench_gpu_fit [--case a|b|all] [--pixels N] [--cpu-pixels N] [--threads T]\n"
-    "                     [--min-time S] [--seed S] [--device N] [--layout pixel|sweep] [--cpu-only]\n"
+    "                     [--min-time S] [--seed S] [--device N] [--layout pixel|sweep]\n"
+    "                     [--kernel auto|thread|warp|both] [--cpu-only]\n"
     "  --case        a: 2 dips + offset, 100 points; b: 8 dips + offset, 241 points (default all)\n"
     "  --pixels      spectra per GPU pass (default A 2000000, B 400000)\n"
     "  --cpu-pixels  spectra per CPU pass, compared with the GPU's (default A 100000, B 20000)\n"
@@ -58,6 +62,8 @@ const char* usage =
     "  --device      CUDA device (default 0)\n"
     "  --layout      spectra handed to the GPU pixel-major (default, transposed on the device)\n"
     "                or sweep-major (as an HDF5 cube)\n"
+    "  --kernel      GPU fit kernel: thread or warp per fit, auto (the backend's choice) or\n"
+    "                both, one after the other in the same run (default both)\n"
     "  --cpu-only    measure the CPU backend only (iterations, fits/s), even without a GPU\n"
     "exit status: 0 agreement or no CUDA device, 1 GPU and CPU disagree, 2 bad usage or CUDA error\n";
 
@@ -80,6 +86,10 @@ Args parse_args(int argc, char** argv) {
       const std::string v = value();
       if (v != "pixel" && v != "sweep") throw std::invalid_argument("--layout must be pixel or sweep");
       a.sweep_major = v == "sweep";
+    } else if (k == "--kernel") {
+      a.kernel = value();
+      if (a.kernel != "auto" && a.kernel != "thread" && a.kernel != "warp" && a.kernel != "both")
+        throw std::invalid_argument("--kernel must be auto, thread, warp or both");
     } else if (k == "--cpu-only") a.cpu_only = true;
     else if (k == "-h" || k == "--help") { std::fputs(usage, stdout); std::exit(0); }
     else throw std::invalid_argument("unknown argument " + k);
@@ -230,32 +240,49 @@ bool run_case(const OdmrCase& c, const Args& args, bool have_gpu) {
   in.start = cube.start.data();
   in.n_pix = n_gpu;
   in.layout = args.sweep_major ? cuda::SpectrumLayout::sweep_major : cuda::SpectrumLayout::pixel_major;
-  fit::FitResults gpu = empty_results(n_gpu, P);
-  double kernel_s = 0, kernel_total = 0;
-  const cuda::FitOutputDesc out{gpu.params.data(), gpu.sigma.data(), gpu.chi2.data(),
-                                gpu.state.data(), gpu.iterations.data(), &kernel_s};
-  std::fprintf(stderr, "case %s: CUDA backend, %lld spectra per pass...\n", c.label, (long long)n_gpu);
-  cuda::FitInputDesc warm = in;  // context creation and module loading, untimed
-  warm.n_pix = std::min<std::int64_t>(n_gpu, 1024);
-  cuda::fit_batch_cuda(model, config, warm, out);
-  const Timing t_gpu = time_passes(n_gpu, args.min_time, [&] {
-    cuda::fit_batch_cuda(model, config, in, out);
-    kernel_total += kernel_s;
-  });
-  std::printf("  %-4s %10lld %8.2f %12.0f %10.2f %9.2f%%   (%s layout; copies, staging and kernels)\n",
-              "gpu", (long long)t_gpu.fits, t_gpu.wall, t_gpu.fits_per_s(), mean_iterations(gpu, n_gpu),
-              100 * converged_fraction(gpu, n_gpu), args.sweep_major ? "sweep-major" : "pixel-major");
-  std::printf("  %-4s %10lld %8.2f %12.0f   (fit kernels alone, CUDA events)\n", "kern",
-              (long long)t_gpu.fits, kernel_total, kernel_total > 0 ? t_gpu.fits / kernel_total : 0.0);
-  std::printf("  gpu / cpu: %.1fx (kernels alone: %.1fx)\n", t_gpu.fits_per_s() / t_cpu.fits_per_s(),
-              kernel_total > 0 ? t_gpu.fits / kernel_total / t_cpu.fits_per_s() : 0.0);
+  std::vector<std::pair<const char*, cuda::FitKernel>> kernels;
+  if (args.kernel == "auto") kernels.emplace_back("auto", cuda::FitKernel::automatic);
+  if (args.kernel == "thread" || args.kernel == "both")
+    kernels.emplace_back("thread", cuda::FitKernel::thread_per_fit);
+  if (args.kernel == "warp" || args.kernel == "both")
+    kernels.emplace_back("warp", cuda::FitKernel::warp_per_fit);
+  bool all_ok = true;
+  for (const auto& [kernel_name, kernel] : kernels) {
+    config.kernel = kernel;
+    const char* chosen =
+        cuda::use_warp_per_fit(kernel, P) ? "one warp per fit" : "one thread per fit";
+    fit::FitResults gpu = empty_results(n_gpu, P);
+    double kernel_s = 0, kernel_total = 0;
+    const cuda::FitOutputDesc out{gpu.params.data(), gpu.sigma.data(), gpu.chi2.data(),
+                                  gpu.state.data(), gpu.iterations.data(), &kernel_s};
+    std::fprintf(stderr, "case %s: CUDA backend (%s), %lld spectra per pass...\n", c.label, chosen,
+                 (long long)n_gpu);
+    cuda::FitInputDesc warm = in;  // context creation and module loading, untimed
+    warm.n_pix = std::min<std::int64_t>(n_gpu, 1024);
+    cuda::fit_batch_cuda(model, config, warm, out);
+    const Timing t_gpu = time_passes(n_gpu, args.min_time, [&] {
+      cuda::fit_batch_cuda(model, config, in, out);
+      kernel_total += kernel_s;
+    });
+    std::printf("  gpu kernel %s: %s\n", kernel_name, chosen);
+    std::printf("  %-4s %10lld %8.2f %12.0f %10.2f %9.2f%%   (%s layout; copies, staging and kernels)\n",
+                "gpu", (long long)t_gpu.fits, t_gpu.wall, t_gpu.fits_per_s(),
+                mean_iterations(gpu, n_gpu), 100 * converged_fraction(gpu, n_gpu),
+                args.sweep_major ? "sweep-major" : "pixel-major");
+    std::printf("  %-4s %10lld %8.2f %12.0f   (fit kernels alone, CUDA events)\n", "kern",
+                (long long)t_gpu.fits, kernel_total,
+                kernel_total > 0 ? t_gpu.fits / kernel_total : 0.0);
+    std::printf("  gpu / cpu: %.1fx (kernels alone: %.1fx)\n", t_gpu.fits_per_s() / t_cpu.fits_per_s(),
+                kernel_total > 0 ? t_gpu.fits / kernel_total / t_cpu.fits_per_s() : 0.0);
 
-  const Agreement a = compare(cpu, gpu, n_cpu, P);
-  std::printf("  agreement on %lld spectra: %lld state mismatches, %lld outside 1e-4 rel / 0.2 sigma; "
-              "max |dp|/|p| %.2e, max |dp|/sigma %.2e: %s\n",
-              (long long)a.compared, (long long)a.state_mismatch, (long long)a.param_mismatch, a.max_rel,
-              a.max_sigma, a.ok() ? "ok" : "MISMATCH");
-  return a.ok();
+    const Agreement a = compare(cpu, gpu, n_cpu, P);
+    std::printf("  agreement on %lld spectra: %lld state mismatches, %lld outside 1e-4 rel / 0.2 sigma; "
+                "max |dp|/|p| %.2e, max |dp|/sigma %.2e: %s\n",
+                (long long)a.compared, (long long)a.state_mismatch, (long long)a.param_mismatch,
+                a.max_rel, a.max_sigma, a.ok() ? "ok" : "MISMATCH");
+    all_ok = all_ok && a.ok();
+  }
+  return all_ok;
 }
 
 }  // namespace
