@@ -125,6 +125,16 @@ struct PeakSearch {
   std::vector<double> xc, gshape;  // x - x_mid; the global peaks without offset
   std::vector<double> ladder;      // widths of the candidate search
 
+  // What the score profile of one ladder width needs that does not depend on
+  // the pixel (uniform sweeps only; see candidates): the line's values T[d]
+  // at offsets d = -H..H, and per position t the window's sum of T over its
+  // size m (St_m) and 1 / var(T) (inv_var, 0 where the window is unusable).
+  struct WidthTable {
+    int H = 0;
+    std::vector<double> T, St_m, inv_var;
+  };
+  std::vector<WidthTable> tables;  // one per ladder width
+
   PeakSearch(const ModelSpec& s, const Sweep& w, std::vector<double> glob)
       : spec(s), sw(w), g(std::move(glob)), gauss(s.kind == ModelKind::gaussian),
         first(first_peak(s)), N(s.n_peaks), xc(w.n), gshape(w.n, 0.0) {
@@ -143,6 +153,34 @@ struct PeakSearch {
     const double lo = std::max(1.5 * sw.dx, 0.2 * wmin), hi = std::max(std::min(wmax, sw.span), lo);
     for (double w = lo; w < hi * 1.0001; w *= 2) ladder.push_back(w);
     if (ladder.back() < hi) ladder.push_back(hi);
+    for (double w : ladder) tables.push_back(width_table(w));
+  }
+
+  WidthTable width_table(double w) const {
+    WidthTable tb;
+    if (!sw.uniform) return tb;
+    const int n = sw.n;
+    const double step = sw.span / (n - 1);
+    const int H = int(std::floor(kWin * w / step + 1e-9));
+    std::vector<double> T(2 * H + 1), PT(2 * H + 2, 0.0), PTT(2 * H + 2, 0.0);
+    for (int d = -H; d <= H; ++d) {
+      T[d + H] = line_shape(gauss, 2 * d * step / w);
+      PT[d + H + 1] = PT[d + H] + T[d + H];
+      PTT[d + H + 1] = PTT[d + H] + T[d + H] * T[d + H];
+    }
+    std::vector<double> St_m(n), inv_var(n);
+    for (int t = 0; t < n; ++t) {
+      const int d0 = std::max(-H, -t), d1 = std::min(H, n - 1 - t), m = d1 - d0 + 1;
+      const double St = PT[d1 + H + 1] - PT[d0 + H], Stt = PTT[d1 + H + 1] - PTT[d0 + H];
+      const double var = Stt - St * St / m;
+      St_m[t] = St / m;
+      inv_var[t] = m >= 4 && var > 1e-12 * Stt ? 1 / var : 0;
+    }
+    tb.H = H;
+    tb.T = std::move(T);
+    tb.St_m = std::move(St_m);
+    tb.inv_var = std::move(inv_var);
+    return tb;
   }
   double pos(int k) const { return g[first + 3 * k]; }
   double width(int k) const { return g[first + 3 * k + 1]; }
@@ -182,38 +220,30 @@ struct PeakSearch {
   // sweep points, its position refined by a parabola) is taken, its line
   // subtracted from r (within kSub w), the profile updated where that changed it,
   // and so on, N + 2 times; returned in order of position.
-  std::vector<Cand> candidates(const std::vector<double>& r0, double w) const {
+  std::vector<Cand> candidates(const std::vector<double>& r0, std::size_t width_index) const {
     const int n = sw.n;
+    const double w = ladder[width_index];
     std::vector<Cand> prof(n, Cand{0, w, 0, -1}), out;
+    std::vector<double> score(n, -1.0);  // prof[t].score, contiguous for first_max
     // On a uniform sweep the line centred on point t has the same values T[d]
     // at points t + d for every t: the correlation of r with T is computed as
     // a convolution (vectorised over t, on r padded with zeros), the sums over
     // the truncated windows at the ends from prefix sums. Other sweeps: match().
-    const double step = sw.uniform ? sw.span / (n - 1) : 0;
-    const int H = sw.uniform ? int(std::floor(kWin * w / step + 1e-9)) : 0;
-    std::vector<double> T(2 * H + 1), PT(2 * H + 2, 0.0), PTT(2 * H + 2, 0.0);
-    for (int d = -H; d <= H; ++d) {
-      T[d + H] = line_shape(gauss, 2 * d * step / w);
-      PT[d + H + 1] = PT[d + H] + T[d + H];
-      PTT[d + H + 1] = PTT[d + H] + T[d + H] * T[d + H];
-    }
+    // What depends on the width only is in tables (width_table).
+    const WidthTable& tb = tables[width_index];
+    const int H = tb.H;
+    const std::vector<double>& T = tb.T;
+    const std::vector<double>& St_m = tb.St_m;
+    const std::vector<double>& inv_var = tb.inv_var;
     std::vector<double> rp(n + 2 * H, 0.0), PR(n + 2 * H + 1, 0.0), corr(n, 0.0);
     std::copy(r0.begin(), r0.end(), rp.begin() + H);
     std::vector<double> r(r0);  // the unpadded residual, for match()
-    // What depends on the window only: sum of T / m, 1 / var(T) (0: unusable).
-    std::vector<double> St_m(sw.uniform ? n : 0), inv_var(sw.uniform ? n : 0);
-    for (int t = 0; t < int(St_m.size()); ++t) {
-      const int d0 = std::max(-H, -t), d1 = std::min(H, n - 1 - t), m = d1 - d0 + 1;
-      const double St = PT[d1 + H + 1] - PT[d0 + H], Stt = PTT[d1 + H + 1] - PTT[d0 + H];
-      const double var = Stt - St * St / m;
-      St_m[t] = St / m;
-      inv_var[t] = m >= 4 && var > 1e-12 * Stt ? 1 / var : 0;
-    }
     auto update = [&](int t0, int t1) {  // profile at points [t0, t1)
       if (!sw.uniform) {
         for (int t = t0; t < t1; ++t) {
           const auto [sc, e] = match(r, sw.x[t], w, sign_all);
           prof[t] = {sw.x[t], w, e, sc};
+          score[t] = sc;
         }
         return;
       }
@@ -227,6 +257,7 @@ struct PeakSearch {
         const double cov = corr[t] - St_m[t] * (PR[t + 2 * H + 1] - PR[t]), e = cov * inv_var[t];
         const bool ok = inv_var[t] > 0 && (sign_all == 0 || e * sign_all > 0);
         prof[t] = {sw.x[t], w, ok ? e : 0, ok ? cov * e : -1};
+        score[t] = prof[t].score;
       }
     };
     auto prefix = [&](int from) {
@@ -238,9 +269,7 @@ struct PeakSearch {
     prefix(0);
     update(0, n);
     for (int it = 0; it < N + 2; ++it) {
-      int tb = 0;
-      for (int t = 1; t < n; ++t)
-        if (prof[t].score > prof[tb].score) tb = t;
+      const int tb = first_max(score);
       if (!(prof[tb].score > 0)) break;
       Cand c = prof[tb];
       if (tb > 0 && tb < n - 1 && prof[tb - 1].score >= 0 && prof[tb + 1].score >= 0)
@@ -261,6 +290,28 @@ struct PeakSearch {
     return out;
   }
   static constexpr double kWin = 1.25;  // the score's window: points within kWin * w
+
+  // Index of the first largest of the scores, which are finite (-1 where
+  // unusable). The maximum comes from four independent chains, then the first
+  // index holding it: the same index as a scan for the first strict maximum,
+  // without its chain of dependent compares and mispredicted branches.
+  static int first_max(const std::vector<double>& v) {
+    const int n = int(v.size());
+    double m0 = v[0], m1 = m0, m2 = m0, m3 = m0;
+    int t = 1;
+    for (; t + 3 < n; t += 4) {
+      m0 = v[t] > m0 ? v[t] : m0;
+      m1 = v[t + 1] > m1 ? v[t + 1] : m1;
+      m2 = v[t + 2] > m2 ? v[t + 2] : m2;
+      m3 = v[t + 3] > m3 ? v[t + 3] : m3;
+    }
+    for (; t < n; ++t) m0 = v[t] > m0 ? v[t] : m0;
+    const double m01 = m1 > m0 ? m1 : m0, m23 = m3 > m2 ? m3 : m2;
+    const double m = m23 > m01 ? m23 : m01;
+    int tb = 0;
+    while (v[tb] != m) ++tb;
+    return tb;
+  }
   static constexpr double kSub = 3.0;   // a taken line is subtracted within kSub * w
 
   // Vertex of the parabola through three points, kept within [x0, x2].
@@ -348,8 +399,8 @@ struct PeakSearch {
     for (int i = 0; i < n; ++i) r0[i] = v[i] - a - b * xc[i];
     const double sigma = std::max(noise_sigma(v), 1e-6 * std::max(std::abs(a), 1e-30));
     double best = chi2_global;
-    for (double w : ladder) {
-      const double chi2 = try_width(v, r0, scale, w, 1 / (sigma * sigma), trial.data());
+    for (std::size_t wi = 0; wi < ladder.size(); ++wi) {
+      const double chi2 = try_width(v, r0, scale, wi, 1 / (sigma * sigma), trial.data());
       if (chi2 < best) {
         best = chi2;
         std::copy(trial.begin(), trial.end(), out);
@@ -357,12 +408,12 @@ struct PeakSearch {
     }
   }
 
-  // Steps 2 to 4 with candidates of width w; returns the chi-square of the
+  // Steps 2 to 4 with candidates of width ladder[width_index]; returns the chi-square of the
   // start written to out (NaN when the least squares fail).
   double try_width(const std::vector<double>& v, const std::vector<double>& r0, double scale,
-                   double w, double inv_var, double* out) const {
+                   std::size_t width_index, double inv_var, double* out) const {
     const int n = sw.n, lb = spec.linear_background ? 1 : 0;
-    const auto cand = candidates(r0, w);
+    const auto cand = candidates(r0, width_index);
     const auto which = assign(cand, inv_var);
     std::vector<double> P(N), W(N), A(N), B(size_t(first + N) * n);
     for (int i = 0; i < n; ++i) {
