@@ -223,8 +223,9 @@ struct PeakSearch {
   std::vector<Cand> candidates(const std::vector<double>& r0, std::size_t width_index) const {
     const int n = sw.n;
     const double w = ladder[width_index];
-    std::vector<Cand> prof(n, Cand{0, w, 0, -1}), out;
-    std::vector<double> score(n, -1.0);  // prof[t].score, contiguous for first_max
+    // The profile: at sweep point t, the score and amplitude of a line there.
+    std::vector<double> score(n, -1.0), amp_at(n, 0.0);
+    std::vector<Cand> out;
     // On a uniform sweep the line centred on point t has the same values T[d]
     // at points t + d for every t: the correlation of r with T is computed as
     // a convolution (vectorised over t, on r padded with zeros), the sums over
@@ -242,8 +243,8 @@ struct PeakSearch {
       if (!sw.uniform) {
         for (int t = t0; t < t1; ++t) {
           const auto [sc, e] = match(r, sw.x[t], w, sign_all);
-          prof[t] = {sw.x[t], w, e, sc};
           score[t] = sc;
+          amp_at[t] = e;
         }
         return;
       }
@@ -256,8 +257,8 @@ struct PeakSearch {
       for (int t = t0; t < t1; ++t) {
         const double cov = corr[t] - St_m[t] * (PR[t + 2 * H + 1] - PR[t]), e = cov * inv_var[t];
         const bool ok = inv_var[t] > 0 && (sign_all == 0 || e * sign_all > 0);
-        prof[t] = {sw.x[t], w, ok ? e : 0, ok ? cov * e : -1};
-        score[t] = prof[t].score;
+        score[t] = ok ? cov * e : -1;
+        amp_at[t] = ok ? e : 0;
       }
     };
     auto prefix = [&](int from) {
@@ -270,11 +271,11 @@ struct PeakSearch {
     update(0, n);
     for (int it = 0; it < N + 2; ++it) {
       const int tb = first_max(score);
-      if (!(prof[tb].score > 0)) break;
-      Cand c = prof[tb];
-      if (tb > 0 && tb < n - 1 && prof[tb - 1].score >= 0 && prof[tb + 1].score >= 0)
-        c.p = vertex(sw.x[tb - 1], prof[tb - 1].score, sw.x[tb], c.score, sw.x[tb + 1],
-                     prof[tb + 1].score);
+      if (!(score[tb] > 0)) break;
+      Cand c{sw.x[tb], w, amp_at[tb], score[tb]};
+      if (tb > 0 && tb < n - 1 && score[tb - 1] >= 0 && score[tb + 1] >= 0)
+        c.p = vertex(sw.x[tb - 1], score[tb - 1], sw.x[tb], c.score, sw.x[tb + 1],
+                     score[tb + 1]);
       out.push_back(c);
       const int i0 = index(c.p - kSub * w), i1 = index(c.p + kSub * w);
       for (int i = i0; i < i1; ++i) {
@@ -295,8 +296,9 @@ struct PeakSearch {
   // unusable). The maximum comes from four independent chains, then the first
   // index holding it: the same index as a scan for the first strict maximum,
   // without its chain of dependent compares and mispredicted branches.
-  static int first_max(const std::vector<double>& v) {
-    const int n = int(v.size());
+  static int first_max(const std::vector<double>& scores) {
+    const int n = int(scores.size());
+    const double* v = scores.data();
     double m0 = v[0], m1 = m0, m2 = m0, m3 = m0;
     int t = 1;
     for (; t + 3 < n; t += 4) {
