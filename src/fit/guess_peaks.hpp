@@ -254,11 +254,20 @@ struct PeakSearch {
         const double* src = rp.data() + d;
         for (int t = t0; t < t1; ++t) corr[t] += Td * src[t];
       }
+      // Branch-free, through restrict pointers, so that the loop is vectorised.
+      const double* __restrict cr = corr.data();
+      const double* __restrict sm = St_m.data();
+      const double* __restrict iv = inv_var.data();
+      const double* __restrict pr = PR.data();
+      double* __restrict sc = score.data();
+      double* __restrict am = amp_at.data();
+      const double sign = sign_all;
       for (int t = t0; t < t1; ++t) {
-        const double cov = corr[t] - St_m[t] * (PR[t + 2 * H + 1] - PR[t]), e = cov * inv_var[t];
-        const bool ok = inv_var[t] > 0 && (sign_all == 0 || e * sign_all > 0);
-        score[t] = ok ? cov * e : -1;
-        amp_at[t] = ok ? e : 0;
+        const double cov = cr[t] - sm[t] * (pr[t + 2 * H + 1] - pr[t]), e = cov * iv[t];
+        const double gain = cov * e, signed_e = e * sign;
+        const bool ok = (iv[t] > 0) & ((sign == 0) | (signed_e > 0));
+        sc[t] = ok ? gain : -1.0;
+        am[t] = ok ? e : 0.0;
       }
     };
     auto prefix = [&](int from) {
