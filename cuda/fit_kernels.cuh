@@ -29,7 +29,7 @@
 //   accumulator N of [J | r]^T [J | r] ((P+1)(P+2)/2 floats: 36 for 2 peaks,
 //   351 for 8 peaks + offset, 378 with a slope). Up to 2 peaks and for the
 //   decays all of it fits in registers (no local memory at all); the warp's
-//   32 threads read its spectrum with one coalesced 128-byte load per point
+//   32 threads read their spectra with one coalesced 128-byte load per point
 //   (sweep-major chunks) and need no synchronisation.
 // - From 3 peaks on, N lives in local memory (3 peaks, constant background:
 //   264 B of the 560 B stack are N's 66 floats; the rest is the step's system,
@@ -45,8 +45,11 @@
 //   whatever the register cap.
 // Why one warp per fit from 4 peaks on (fit_warp_min_params):
 // - Lane l evaluates point l of each block of 32 points and writes its row of
-//   [J | r] to shared memory (a coalesced 128-byte row per 32 points); lane l
-//   then owns entries l, l + 32, ... of N (12 for 8 peaks) and sums the block's
+//   [J | r] to shared memory. (Its loads of the sweep-major spectrum are 32
+//   sectors apart, one per point; the block's 4 warps fit neighbouring spectra
+//   that share those sectors, and a spectrum is re-read every iteration, so L1
+//   and L2 serve most of them.) Lane l
+//   then owns entries l, l + 32, ... of N (11 or 12 for 8 peaks) and sums the block's
 //   products into them from shared memory (rows padded to 33 floats: no bank
 //   conflicts). No thread ever holds N: the 8-peak warp kernel has 128
 //   registers, no spills (against 8 KB for a thread's fit) and 33 to 35 KB of

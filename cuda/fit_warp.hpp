@@ -1,8 +1,9 @@
 // Warp per fit: the 32 lanes of a CUDA warp share one fit, for the large
-// models whose normal equations do not fit one thread's registers (3 or more
-// peaks; the reasoning is in fit_kernels.cuh). Written as TESSERA_HD code over
-// a `Warp` policy, so that the kernel (DeviceWarp, fit_kernels.cuh) and the
-// host tests (HostWarp, tests/cuda/test_fit_warp.cpp) run the same functions.
+// models whose normal equations do not fit one thread's registers (4 or more
+// peaks by default; the reasoning is in fit_kernels.cuh). Written as TESSERA_HD
+// code over a `Warp` policy, so that the kernel (DeviceWarp, fit_kernels.cuh)
+// and the host tests (HostWarp, tests/cuda/test_fit_pixel.cpp) run the same
+// functions.
 // No CUDA header is needed here.
 //
 // Who does what, per LM iteration:

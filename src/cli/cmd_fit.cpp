@@ -42,6 +42,10 @@ Command add_fit_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--device", req->device,
                 "CUDA device of this rank (default: local rank modulo the visible devices)");
+  c->add_option("--gpu-kernel", req->gpu_kernel,
+                "CUDA backend: one thread or one warp per fit (auto: a warp from 4 peaks on); "
+                "ignored on the CPU")
+      ->capture_default_str();
   c->add_option("--guess", req->guess,
                 "Starting values: auto (mean-spectrum fit, then a per-pixel search) or a previous "
                 "fit's output file")

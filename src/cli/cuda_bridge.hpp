@@ -2,6 +2,8 @@
 // (cuda/fit_cuda.hpp takes no src/fit types, so that nvcc never sees them).
 #pragma once
 
+#include <string>
+
 #include "cuda/fit_cuda.hpp"
 #include "fit/batch.hpp"
 
@@ -27,6 +29,13 @@ inline cuda::FitConfigDesc to_cuda(const fit::ModelSpec& s, const fit::FitOption
     c.hi[j] = float(o.constraints[j].hi);
   }
   return c;
+}
+
+// --gpu-kernel (auto, thread, warp; checked by the caller).
+inline cuda::FitKernel to_cuda_kernel(const std::string& name) {
+  if (name == "thread") return cuda::FitKernel::thread_per_fit;
+  if (name == "warp") return cuda::FitKernel::warp_per_fit;
+  return cuda::FitKernel::automatic;
 }
 
 }  // namespace tessera::cli

@@ -173,6 +173,8 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   *std::to_chars(tol, tol + sizeof tol - 1, r.tol).ptr = '\0';  // shortest exact form
   t += "estimator=" + r.estimator + "\nmax_iter=" + std::to_string(r.max_iter) + "\ntol=" + tol + "\n";
   t += "backend=" + backend + "\n";
+  // The GPU kernels round differently (fused multiply-adds); the CPU ignores it.
+  if (backend == "cuda") t += "gpu_kernel=" + r.gpu_kernel + "\n";
   return t;
 }
 
@@ -184,6 +186,8 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   // ---- options that need no file -------------------------------------------------
   if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
     throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
+  if (r.gpu_kernel != "auto" && r.gpu_kernel != "thread" && r.gpu_kernel != "warp")
+    throw UsageError("--gpu-kernel must be auto, thread or warp, got '" + r.gpu_kernel + "'");
   if (r.estimator != "lse" && r.estimator != "mle")
     throw UsageError("--estimator must be lse or mle, got '" + r.estimator + "'");
   if (r.sig.empty() != r.ref.empty()) throw UsageError("--sig and --ref go together");
@@ -394,7 +398,9 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
         gin.n_pix = npix;
         const cuda::FitOutputDesc gout{res.params.data(), res.sigma.data(), res.chi2.data(),
                                        res.state.data(), res.iterations.data()};
-        cuda::fit_batch_cuda(to_cuda(spec), to_cuda(spec, opt), gin, gout);
+        cuda::FitConfigDesc config = to_cuda(spec, opt);
+        config.kernel = to_cuda_kernel(r.gpu_kernel);
+        cuda::fit_batch_cuda(to_cuda(spec), config, gin, gout);
         progress.add(npix);
         return;
       }
@@ -449,6 +455,13 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "version", version_line());
   out.write_attribute("/", "ranks", std::int64_t(ctx.size));
   out.write_attribute("/", "backend", backend.name);
+#if defined(TESSERA_HAVE_CUDA)
+  if (backend.name == "cuda")
+    out.write_attribute("/", "gpu_kernel",
+                        std::string(cuda::use_warp_per_fit(to_cuda_kernel(r.gpu_kernel), P)
+                                        ? "warp per fit"
+                                        : "thread per fit"));
+#endif
   out.write_attribute("/", "state_names",
                       std::vector<std::string>{"converged", "iteration_limit", "singular",
                                                "nonfinite_input", "masked", "bad_start"});

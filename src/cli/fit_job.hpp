@@ -25,6 +25,7 @@ struct FitRequest {
   int threads = 0;
   std::string backend = "auto";
   int device = -1;  // -1: local rank modulo the visible devices
+  std::string gpu_kernel = "auto";  // CUDA backend: auto, thread or warp (per fit)
   std::string guess = "auto";
   std::string memory_budget = "2G";
   std::string part;      // "I/N", "auto" or "" (the whole output); see part.hpp

@@ -305,7 +305,9 @@ TESSERA_HD void lm_step_system(const LMConfig<ScalarOf<T>, P>& c, const LMState<
 }
 
 // The pivot tolerance of the step's factorisation.
-template <class S> TESSERA_HD constexpr S lm_step_pivot_eps() { return S(16) * machine_epsilon<S>(); }
+template <class S> TESSERA_HD constexpr S lm_step_pivot_eps() {
+  return S(16) * machine_epsilon<S>();
+}
 
 // The step from the factorised system (solved: the factorisation's mask): the
 // trial point, projected on the bounds, and what the acceptance test needs.

@@ -300,6 +300,7 @@ struct PeakSearch {
     return out;
   }
   static constexpr double kWin = 1.25;  // the score's window: points within kWin * w
+  static constexpr double kSub = 3.0;   // a taken line is subtracted within kSub * w
 
   // Index of the first largest of the scores, which are finite (-1 where
   // unusable). The maximum comes from four independent chains, then the first
@@ -323,7 +324,6 @@ struct PeakSearch {
     while (v[tb] != m) ++tb;
     return tb;
   }
-  static constexpr double kSub = 3.0;   // a taken line is subtracted within kSub * w
 
   // Vertex of the parabola through three points, kept within [x0, x2].
   static double vertex(double x0, double y0, double x1, double y1, double x2, double y2) {
@@ -419,8 +419,8 @@ struct PeakSearch {
     }
   }
 
-  // Steps 2 to 4 with candidates of width ladder[width_index]; returns the chi-square of the
-  // start written to out (NaN when the least squares fail).
+  // Steps 2 to 4 with candidates of width ladder[width_index]; returns the
+  // chi-square of the start written to out (NaN when the least squares fail).
   double try_width(const std::vector<double>& v, const std::vector<double>& r0, double scale,
                    std::size_t width_index, double inv_var, double* out) const {
     const int n = sw.n, lb = spec.linear_background ? 1 : 0;

@@ -179,7 +179,11 @@ def case_backend_selection():
         with h5py.File(path("be_auto.h5")) as f:
             check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
         bad_input_("backend_cuda", [cube, "--backend", "cuda"], "--backend cuda")
-        print("no GPU: auto used the CPU, cuda refused")
+        # --gpu-kernel is checked, and ignored by the CPU backend.
+        run(["fit", cube, "-o", path("be_kernel.h5"), "--gpu-kernel", "warp", "--quiet"])
+        with h5py.File(path("be_kernel.h5")) as f:
+            check("gpu_kernel" not in f.attrs, "a CPU fit records a gpu_kernel")
+        print("no GPU: auto used the CPU, cuda refused, --gpu-kernel ignored")
         return
     run(["fit", cube, "-o", path("be_cpu.h5"), "--backend", "cpu", "--quiet"])
     run(["fit", cube, "-o", path("be_gpu.h5"), "--backend", "cuda", "--quiet"])
@@ -190,6 +194,23 @@ def case_backend_selection():
         ok = (a["state"][()] == 0) & (b["state"][()] == 0)
         d = np.abs(a["params"]["pos0"][()] - b["params"]["pos0"][()])[ok]
         check(np.all(d <= 0.2 * a["sigma"]["pos0"][()][ok]), "GPU centres differ from the CPU's")
+        check(b.attrs["gpu_kernel"] == "thread per fit", "2 peaks: not one thread per fit")
+    # 8 peaks: warp per fit by default, thread per fit on request; both agree with the CPU.
+    cube8 = simulate("odmr", "be8.h5", "--size", "8x12", "--peaks", 8)
+    run(["fit", cube8, "-o", path("be8_cpu.h5"), "--peaks", 8, "--backend", "cpu", "--quiet"])
+    for kernel, name in (("auto", "warp per fit"), ("thread", "thread per fit")):
+        out = path(f"be8_{kernel}.h5")
+        run(["fit", cube8, "-o", out, "--peaks", 8, "--backend", "cuda", "--gpu-kernel", kernel,
+             "--quiet"])
+        with h5py.File(path("be8_cpu.h5")) as a, h5py.File(out) as b:
+            check(b.attrs["gpu_kernel"] == name, f"--gpu-kernel {kernel}: {b.attrs['gpu_kernel']}")
+            same = np.mean(a["state"][()] == b["state"][()])
+            check(same >= 0.99, f"{name}: CPU and GPU states agree on {same:.3f} of pixels only")
+            ok = (a["state"][()] == 0) & (b["state"][()] == 0)
+            for k in range(8):
+                d = np.abs(a["params"][f"pos{k}"][()] - b["params"][f"pos{k}"][()])[ok]
+                check(np.all(d <= 0.2 * a["sigma"][f"pos{k}"][()][ok]),
+                      f"{name}: GPU pos{k} differs from the CPU's")
 
 
 def case_bad_inputs():
@@ -209,6 +230,7 @@ def case_bad_inputs():
         f.write("not hdf5\n")
     bad = path("bad.h5")
     bad_input_("missing_file", [path("nope.h5")], "no such file")
+    bad_input_("gpu_kernel", [good, "--gpu-kernel", "block"], "--gpu-kernel must be")
     bad_input_("not_hdf5", [path("not.h5")], "not an HDF5 file")
     bad_input_("missing_dataset", [good, "--data", "/nothing"], "/nothing")
     bad_input_("not_3d", [bad, "--data", "/flat"], "dimensions")

@@ -1,10 +1,10 @@
 // The per-spectrum code of the CUDA fit kernels (cuda/fit_pixel.hpp: one thread
 // per fit; cuda/fit_warp.hpp: one warp per fit, its 32 lanes run one after the
 // other), run on the CPU over the same sweep-major chunk layout the kernels
-// read, against the CPU batch backend (SIMD lanes, src/fit). Needs no GPU and no CUDA toolkit, so the
-// GPU path's input checks, strides, states and outputs are tested on every
-// machine; test_cuda_fit.cpp then only has to show that nvcc's build of the
-// same code agrees.
+// read, against the CPU batch backend (SIMD lanes, src/fit). Needs no GPU and
+// no CUDA toolkit, so the GPU path's input checks, strides, states and outputs
+// are tested on every machine; test_cuda_fit.cpp then only has to show that
+// nvcc's build of the same code agrees.
 #include <gtest/gtest.h>
 
 #include <cmath>
