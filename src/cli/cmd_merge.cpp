@@ -14,7 +14,10 @@ Command add_merge_command(CLI::App& app) {
   c->add_option("parts", req->parts, "Part files, in any order")->required();
   c->add_option("-o,--output", req->output, "Output HDF5 file (written as NAME.partial, renamed when complete)")
       ->required();
-  c->add_flag("--force", req->force, "Overwrite an existing output file");
+  c->add_option("--csv", req->csv,
+                "xcorr parts: also write the table of all pairs, as tessera xcorr --csv does (the "
+                "pairs are read from the input file the parts record)");
+  c->add_flag("--force", req->force, "Overwrite an existing output file (and CSV table)");
   c->add_flag("--resume", req->resume,
               "When the output exists and is already the merge of these parts' input and options, "
               "do nothing (one line says so)");

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <system_error>
@@ -21,6 +22,7 @@
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "part_file.hpp"
+#include "xcorr_csv.hpp"
 
 namespace tessera::cli {
 
@@ -82,8 +84,56 @@ void check_datasets(const std::vector<PartInfo>& parts) {
   }
 }
 
-// Runs on rank 0 only. Returns the line to print; throws on any problem.
-std::string merge_on_root(const MergeRequest& r) {
+template <class T> std::vector<T> raw_values(const io::RawDataset& d, const char* type,
+                                              const std::string& what) {
+  if (d.type != type) throw UsageError(what + " is " + d.type + ", not " + type);
+  std::vector<T> v(d.bytes.size() / sizeof(T));
+  std::memcpy(v.data(), d.bytes.data(), v.size() * sizeof(T));
+  return v;
+}
+
+// The pairs of an xcorr job, read from the input file that its output (or
+// part) `path` records; throws unless `path` is a tessera xcorr output.
+std::vector<std::int64_t> xcorr_pairs(const std::string& path) {
+  std::string input, pairs_name;
+  {
+    io::InputFile out(MPI_COMM_SELF, path);
+    if (!out.has("/coords") || !out.has_attribute("/", "input") ||
+        !out.has_attribute("/", "pairs"))
+      throw UsageError("--csv: " + path + " is not a tessera xcorr output");
+    input = out.read_attribute_string("/", "input");
+    pairs_name = out.read_attribute_string("/", "pairs");
+  }
+  try {
+    io::InputFile in(MPI_COMM_SELF, input);
+    return in.read_integers(pairs_name, 2, "[p, 2]");
+  } catch (const std::exception& e) {
+    throw UsageError("--csv: the pairs of the xcorr input " + input + ": " + e.what());
+  }
+}
+
+// The CSV table of the merged xcorr output (xcorr_csv.hpp).
+void write_merged_csv(const MergeRequest& r, const std::vector<std::int64_t>& pairs) {
+  io::InputFile out(MPI_COMM_SELF, r.output);
+  const auto raw = [&](const std::string& d) { return io::read_raw(out.id(), r.output, d); };
+  const auto coords = raw_values<std::int64_t>(raw("/coords"), "int64", r.output + ": /coords");
+  const auto peaks = raw_values<float>(raw("/peaks"), "float32", r.output + ": /peaks");
+  const auto quality = raw_values<float>(raw("/quality"), "float32", r.output + ": /quality");
+  std::vector<double> sub;
+  if (out.has("/subpixel"))
+    sub = raw_values<double>(raw("/subpixel"), "float64", r.output + ": /subpixel");
+  const std::size_t n = peaks.size();
+  if (pairs.size() != 2 * n || coords.size() != 2 * n || quality.size() != 2 * n ||
+      (!sub.empty() && sub.size() != 2 * n))
+    throw UsageError("--csv: the input holds " + std::to_string(pairs.size() / 2) + " pairs, " +
+                     r.output + " " + std::to_string(n) + " results");
+  if (const std::string e = write_xcorr_csv(r.csv, 0, pairs, coords, peaks, quality, sub);
+      !e.empty())
+    throw UsageError(e);
+}
+
+// The merge itself (merge_on_root). Returns the line to print.
+std::string merge_output(const MergeRequest& r) {
   std::error_code ec;
   for (const auto& p : r.parts)
     if (fs::equivalent(p, r.output, ec))
@@ -172,6 +222,24 @@ std::string merge_on_root(const MergeRequest& r) {
   out.commit();
   return "wrote " + r.output + " (" + std::to_string(whole.total_rows) + " rows) from " +
          std::to_string(parts.size()) + " part(s)";
+}
+
+// Runs on rank 0 only. Returns the line to print; throws on any problem.
+std::string merge_on_root(const MergeRequest& r) {
+  if (!r.csv.empty())
+    // --resume may rewrite the table of a verified output: it is derived data.
+    if (const std::string why = csv_problem(r.csv, r.force || r.resume); !why.empty())
+      throw UsageError(why);
+  // The table's pairs first, so that a fit merge or an unreadable input fails
+  // before anything is written.
+  const std::vector<std::int64_t> pairs =
+      r.csv.empty() ? std::vector<std::int64_t>{} : xcorr_pairs(r.parts.front());
+  std::string line = merge_output(r);
+  if (!r.csv.empty()) {
+    write_merged_csv(r, pairs);
+    line += "; wrote " + r.csv;
+  }
+  return line;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@ namespace tessera::cli {
 struct MergeRequest {
   std::vector<std::string> parts;
   std::string output;
+  std::string csv;  // xcorr parts: also the table of the merged pairs
   bool force = false, resume = false, quiet = false;
   std::string command_line;
 };

@@ -28,6 +28,7 @@
 #include "part_file.hpp"
 #include "progress.hpp"
 #include "xcorr/xcorr.hpp"
+#include "xcorr_csv.hpp"
 #if defined(TESSERA_HAVE_CUDA)
 #include "cuda/device_info.hpp"
 #include "xcorr_cuda_bridge.hpp"
@@ -95,19 +96,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   // The CSV table is checked before any work, like the output file.
-  if (!r.csv.empty()) {
-    std::string why;
-    if (ctx.is_root()) {
-      namespace fs = std::filesystem;
-      std::error_code ec;
-      const fs::path p(r.csv);
-      if (fs::is_directory(p, ec)) why = r.csv + ": is a directory";
-      else if (fs::exists(p, ec) && !r.force) why = r.csv + ": exists (use --force to overwrite)";
-      else if (!p.parent_path().empty() && !fs::is_directory(p.parent_path(), ec))
-        why = r.csv + ": no such directory";
-    }
-    io::throw_if_any(comm, why);
-  }
+  if (!r.csv.empty()) io::throw_if_any(comm, ctx.is_root() ? csv_problem(r.csv, r.force) : "");
 
   // ---- input ---------------------------------------------------------------------
   io::InputFile in(comm, r.input);
@@ -408,35 +397,9 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
 
   // ---- the CSV table, after the HDF5 file is complete --------------------------------
   std::string csv_error;
-  if (ctx.is_root() && !r.csv.empty()) {
-    const std::string partial = r.csv + ".partial";
-    {
-      std::ofstream f(partial);
-      f << "index,image,template,y,x,peak,sharpness,peak_ratio";
-      if (r.subpixel) f << ",sub_y,sub_x";
-      f << '\n';
-      char buf[256];
-      for (std::int64_t p = 0; p < n_pairs; ++p) {
-        const std::size_t i = std::size_t(p);
-        std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g",
-                      (long long)(band.begin + p),
-                      (long long)pairs[2 * i], (long long)pairs[2 * i + 1], (long long)coords[2 * i],
-                      (long long)coords[2 * i + 1], double(peaks[i]), double(quality[2 * i]),
-                      double(quality[2 * i + 1]));
-        f << buf;
-        if (r.subpixel) {
-          std::snprintf(buf, sizeof buf, ",%.17g,%.17g", sub[2 * i], sub[2 * i + 1]);
-          f << buf;
-        }
-        f << '\n';
-      }
-      if (!f.flush()) csv_error = r.csv + ": cannot write";
-    }
-    std::error_code ec;
-    if (csv_error.empty()) std::filesystem::rename(partial, r.csv, ec);
-    if (ec) csv_error = r.csv + ": cannot rename the partial file: " + ec.message();
-    if (!csv_error.empty()) std::filesystem::remove(partial, ec);
-  }
+  if (ctx.is_root() && !r.csv.empty())
+    csv_error = write_xcorr_csv(r.csv, band.begin, pairs, coords, peaks, quality,
+                                r.subpixel ? sub : std::vector<double>{});
   io::throw_if_any(comm, csv_error);
   if (ctx.is_root() && !r.quiet)
     std::fprintf(stderr, "tessera: wrote %s: %s%lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",

@@ -207,7 +207,8 @@ def case_parts_and_merge():
     and parts of different options."""
     src = path("pm.h5")
     run(["simulate", "xcorr", "-o", src, "--size", "64x72", "--images", 5, "--pairs", 17, "--seed", 9])
-    run(["xcorr", src, "-o", path("pm_whole.h5"), "--quiet", "--subpixel"], np_=2)
+    run(["xcorr", src, "-o", path("pm_whole.h5"), "--quiet", "--subpixel",
+         "--csv", path("pm_whole.csv")], np_=2)
     parts = []
     for i, n in ((1, 1), (2, 2), (3, 3)):
         parts.append(path(f"pm_part{i}.h5"))
@@ -223,6 +224,32 @@ def case_parts_and_merge():
         for k in da:
             check(np.array_equal(da[k], db[k], equal_nan=True) and da[k].dtype == db[k].dtype,
                   f"merged /{k} differs from the whole run")
+    # merge --csv: the table of all pairs, byte for byte the whole run's; an
+    # existing table is refused (exit 2, no output), --resume rewrites it.
+    run(["merge", *parts, "-o", path("pm_csv.h5"), "--csv", path("pm_merged.csv"), "--quiet"],
+        np_=2)
+    with open(path("pm_whole.csv")) as a, open(path("pm_merged.csv")) as b:
+        whole_csv, merged_csv = a.read(), b.read()
+    check(merged_csv == whole_csv, "merge --csv differs from the whole run's --csv")
+    check(whole_csv.count("\n") == 18, f"the table has {whole_csv.count(chr(10))} lines, not 18")
+    p = run(["merge", *parts, "-o", path("pm_csv2.h5"), "--csv", path("pm_merged.csv")], np_=2,
+            expect_rc=2)
+    check("exists" in p.stderr and not os.path.exists(path("pm_csv2.h5")),
+          "merge onto an existing table:\n" + p.stderr)
+    os.remove(path("pm_merged.csv"))
+    p = run(["merge", *parts, "-o", path("pm_csv.h5"), "--csv", path("pm_merged.csv"),
+             "--resume"], np_=2)
+    with open(path("pm_merged.csv")) as b:
+        check(b.read() == whole_csv, "merge --resume --csv did not rewrite the table")
+    fit_cube = path("pm_fit.h5")
+    run(["simulate", "odmr", "-o", fit_cube, "--size", "4x6", "--peaks", 2])
+    fit_parts = [path(f"pm_fit{i}.h5") for i in (1, 2)]
+    for i, fp in enumerate(fit_parts, 1):
+        run(["fit", fit_cube, "-o", fp, "--quiet", "--part", f"{i}/2"])
+    p = run(["merge", *fit_parts, "-o", path("pm_fit_merged.h5"), "--csv", path("pm_fit.csv")],
+            np_=2, expect_rc=2)
+    check("not a tessera xcorr output" in p.stderr and not os.path.exists(path("pm_fit.csv"))
+          and not os.path.exists(path("pm_fit_merged.h5")), "merge --csv of fit parts:\n" + p.stderr)
     p = run(["merge", parts[0], parts[2], "-o", path("pm_gap.h5")], np_=2, expect_rc=2)
     check(not os.path.exists(path("pm_gap.h5")), "merge with a gap wrote a file")
     run(["xcorr", src, "-o", path("pm_other2.h5"), "--quiet", "--subpixel", "--part", "2/3", "--eps", "1e-3"])
