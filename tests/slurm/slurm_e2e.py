@@ -162,10 +162,11 @@ def case_xcorr_array_merge():
     sh([ARGS.tessera, "simulate", "xcorr", "-o", src, "--size", "64x64", "--images", 6, "--pairs", 20,
         "--seed", 2, "--force"])
     ref = os.path.join(WORK, "plain_peaks.h5")
-    sh([ARGS.tessera, "xcorr", src, "-o", ref, "--subpixel", "--quiet", "--force"])
+    ref_csv, out_csv = os.path.join(WORK, "plain_peaks.csv"), os.path.join(WORK, "peaks.csv")
+    sh([ARGS.tessera, "xcorr", src, "-o", ref, "--subpixel", "--quiet", "--force", "--csv", ref_csv])
     out = os.path.join(WORK, "peaks.h5")
     env = job_env(TESSERA_INPUT=src, TESSERA_OUTPUT=out, TESSERA_XCORR_ARGS="--subpixel --threads 1",
-                  TESSERA_KEEP_PARTS=0)
+                  TESSERA_KEEP_PARTS=0, TESSERA_MERGE_ARGS=f"--csv {out_csv} --force")
     p = sh([os.path.join(ARGS.jobs, "submit_xcorr_array.sh"), 3, "-n", 2], env=env)
     m = re.search(r"array (\d+) \(3 parts\), merge (\d+)", p.stdout)
     check(m is not None, "submit_xcorr_array.sh printed no job ids:\n" + p.stdout + p.stderr)
@@ -177,7 +178,10 @@ def case_xcorr_array_merge():
         check(f"part {i}/3" in log_of(rf"tessera-xcorr-part-{array}_{i}\.log"), f"log of task {i}")
     attrs = same_as_reference(out, ref, "xcorr array + merge")
     check(len(attrs["part_command_lines"]) == 3, "merged file does not list 3 parts")
-    print(f"xcorr array {array} (3 parts of 2 ranks) and merge {merge}: bit-identical to the plain run")
+    with open(ref_csv) as a, open(out_csv) as b:
+        check(a.read() == b.read(), "the merge's --csv table differs from the plain run's")
+    print(f"xcorr array {array} (3 parts of 2 ranks) and merge {merge} (with --csv): "
+          "bit-identical to the plain run")
 
 
 def case_mpirun_batch():
