@@ -202,11 +202,13 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   const std::uint64_t template_bytes = std::uint64_t(h) * w * 8 + (std::uint64_t(h) + 1) * (std::uint64_t(w) + 1) * 8;
   // Per thread: its FFT buffers and, on the CPU, the one image it has prepared
   // (correlate_image_groups); the batch's other images wait as read, 4 bytes a
-  // pixel. The GPU path prepares the batch's images all at once.
+  // pixel. The GPU path prepares the batch's images all at once, without host
+  // tables or spectra (the device builds its own, in groups that fit its
+  // memory): the pixels as read and as prepared, 8 bytes a pixel.
   const bool gpu_batch = backend.name == "cuda";
   const std::uint64_t workspace_bytes =
       std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes + (gpu_batch ? 0 : image_bytes));
-  const std::uint64_t waiting_bytes = gpu_batch ? image_bytes : std::uint64_t(H) * W * 4;
+  const std::uint64_t waiting_bytes = std::uint64_t(H) * W * (gpu_batch ? 8 : 4);
   // Half the budget (after the workspaces) for images, a quarter for template spectra.
   const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
   const std::int64_t max_images = std::max<std::int64_t>(1, std::int64_t(free_bytes / 2 / waiting_bytes));
@@ -262,7 +264,8 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
       xcorr::parallel_for(n_prep + tpls.size(), threads, [&](std::size_t i) {
         if (i < n_prep)
           pimg[i] = std::make_unique<xcorr::PreparedImage>(
-              xcorr::View{img_data.data() + i * std::size_t(H) * W, H, W}, opt.normalize_input);
+              xcorr::View{img_data.data() + i * std::size_t(H) * W, H, W}, opt.normalize_input,
+              /*host_tables=*/false);  // the device builds its own
         else {
           const std::size_t j = i - n_prep;
           ptpl[j] = std::make_unique<xcorr::PreparedTemplate>(

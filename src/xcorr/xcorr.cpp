@@ -172,6 +172,7 @@ struct PreparedImage::Data {
   std::vector<float> pix;  // after normalize_input
   double centre = 0;       // mean of pix, subtracted before the transform
   double flat_bound = 0;   // core::zncc_flat_bound
+  bool host_tables = true;  // s1 and s2 built (PreparedImage's constructor)
   std::vector<double> s1, s2;
   // Exact flatness counts, built on first need (windows whose computed
   // variance is below flat_bound are rare).
@@ -200,7 +201,13 @@ struct PreparedImage::Data {
           H, W, [&](int y, int x) { return std::int32_t(y > 0 && at(y, x) != at(y - 1, x)); });
     });
   }
+  // The CPU's prefix sums exist (else a std::logic_error: a GPU image).
+  void require_tables() const {
+    if (!host_tables)
+      throw std::logic_error("xcorr: image prepared without host tables (GPU backend) used on the CPU");
+  }
   core::ZnccImageTables tables() const {
+    require_tables();
     return {s1.data(), s2.data(), nonzero.data(), diff_h.data(), diff_v.data(), H, W, centre,
             flat_bound};
   }
@@ -217,7 +224,8 @@ struct PreparedImage::Data {
   }
 };
 
-PreparedImage::PreparedImage(View image, bool normalize_input) : d_(std::make_unique<Data>()) {
+PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
+    : d_(std::make_unique<Data>()) {
   check_view(image, "image");
   Data& d = *d_;
   d.H = image.height;
@@ -236,11 +244,14 @@ PreparedImage::PreparedImage(View image, bool normalize_input) : d_(std::make_un
   d.centre = mean_of(d.pix);
   const float* p = d.pix.data();
   const int W = d.W;
-  d.s1 = prefix_table<double>(d.H, W, [&](int y, int x) { return double(p[std::size_t(y) * W + x]); });
-  d.s2 = prefix_table<double>(d.H, W, [&](int y, int x) {
-    const double v = p[std::size_t(y) * W + x];
-    return v * v;
-  });
+  d.host_tables = host_tables;
+  if (host_tables) {
+    d.s1 = prefix_table<double>(d.H, W, [&](int y, int x) { return double(p[std::size_t(y) * W + x]); });
+    d.s2 = prefix_table<double>(d.H, W, [&](int y, int x) {
+      const double v = p[std::size_t(y) * W + x];
+      return v * v;
+    });
+  }
   double s2_total = 0, abs1_total = 0, max_abs = 0;
   for (float f : d.pix) {
     const double v = f;
@@ -415,6 +426,7 @@ void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, d
 }  // namespace
 
 const double* PreparedImage::Data::window_table(int h, int w, Region r) const {
+  require_tables();
   std::lock_guard<std::mutex> lock(windows_mutex);
   auto& t = windows[{h, w, r.y0, r.y1, r.x0, r.x1}];
   if (!t.data) {

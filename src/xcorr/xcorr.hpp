@@ -102,8 +102,11 @@ class PreparedImage {
  public:
   // Copies the image (subtracting its mean with normalize_input) and builds
   // its prefix sums. Throws std::invalid_argument for an empty image or a
-  // non-finite value (naming its position).
-  PreparedImage(View image, bool normalize_input);
+  // non-finite value (naming its position). Without host_tables (the GPU
+  // backend, which builds its own on the device) the prefix sums are left
+  // out: the pixels, centre and flat bound (image_data) are the same, and the
+  // CPU functions that need the sums throw std::logic_error.
+  PreparedImage(View image, bool normalize_input, bool host_tables = true);
   ~PreparedImage();
   PreparedImage(const PreparedImage&) = delete;
   PreparedImage& operator=(const PreparedImage&) = delete;

@@ -30,11 +30,13 @@ struct Set {
   std::vector<std::pair<int, int>> pairs;
 };
 
-Set make_set(const xcorr::TileSim& s, bool normalize_input) {
+// host_tables false: the images as tessera xcorr prepares them for the GPU.
+Set make_set(const xcorr::TileSim& s, bool normalize_input, bool host_tables = true) {
   Set out;
   for (int i = 0; i < s.n; ++i) {
     out.images.push_back(std::make_unique<xcorr::PreparedImage>(
-        xcorr::View{s.images.data() + std::size_t(i) * s.H * s.W, s.H, s.W}, normalize_input));
+        xcorr::View{s.images.data() + std::size_t(i) * s.H * s.W, s.H, s.W}, normalize_input,
+        host_tables));
     out.ip.push_back(out.images.back().get());
   }
   for (int k = 0; k < s.k; ++k) {
@@ -92,12 +94,14 @@ TEST_F(CudaXcorr, MatchesCpuBackend) {
     for (const auto& [batch, budget] : {std::pair<int, std::int64_t>{8, 0}, {3, 2 << 20}}) {
       const Set set = make_set(s, o.normalize_input);
       const auto cpu = xcorr::correlate_pairs(set.ip, set.tp, set.pairs, o, 2);
+      // The GPU gets images without host tables, as in tessera xcorr.
+      const Set bare = make_set(s, o.normalize_input, false);
       cuda::XcorrCudaConfig cfg;
       cfg.batch = batch;
       cfg.memory_budget = budget;
       cuda::XcorrCuda gpu(cfg);
       std::int64_t reported = 0;
-      const auto g = cli::correlate_pairs_cuda(gpu, set.ip, set.tp, set.pairs, o,
+      const auto g = cli::correlate_pairs_cuda(gpu, bare.ip, bare.tp, bare.pairs, o,
                                                [&](std::int64_t n) { reported += n; });
       EXPECT_EQ(reported, std::int64_t(set.pairs.size()));
       expect_close(cpu, g, "mode " + std::to_string(int(o.mode)) + " batch " + std::to_string(batch));

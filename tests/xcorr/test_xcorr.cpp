@@ -278,6 +278,31 @@ TEST(Xcorr, NormalizeInputLeavesCallerDataAlone) {
   EXPECT_GT(max_abs_diff(got, brute_zncc(im, t)), 1e-3);
 }
 
+// The GPU backend's images (no host prefix sums) hand the device the same
+// pixels, centre and flat bound; CPU use of them is refused, never a crash.
+TEST(Xcorr, ImagesWithoutHostTablesKeepTheirDataAndRefuseCpuUse) {
+  std::mt19937 rng(23);
+  const Img im = random_img(33, 41, rng, 900.f, 1100.f);
+  const Img t = random_img(7, 6, rng);
+  for (const bool normalize : {false, true}) {
+    const PreparedImage full(im.view(), normalize), bare(im.view(), normalize, false);
+    const ImageData a = image_data(full), b = image_data(bare);
+    ASSERT_EQ(a.pixels.size(), b.pixels.size());
+    EXPECT_EQ(0, std::memcmp(a.pixels.data(), b.pixels.data(), a.pixels.size() * sizeof(float)));
+    EXPECT_EQ(a.centre, b.centre);
+    EXPECT_EQ(a.flat_bound, b.flat_bound);
+    EXPECT_EQ(a.height, b.height);
+    EXPECT_EQ(a.width, b.width);
+    // Two 34 x 42 double tables fewer.
+    EXPECT_EQ(full.bytes() - bare.bytes(), 2 * std::size_t(34) * 42 * sizeof(double));
+    const PreparedTemplate pt(t.view(), false);
+    Workspace ws;
+    EXPECT_THROW(correlate(bare, pt, Options{}, ws), std::logic_error);
+    EXPECT_THROW((void)zncc_tables(bare), std::logic_error);
+    EXPECT_NO_THROW(correlate(full, pt, Options{}, ws));
+  }
+}
+
 TEST(Xcorr, OneImageManyTemplatesGivesTheSameBitsAsOneShot) {
   std::mt19937 rng(17);
   const Img im = random_img(37, 29, rng);
