@@ -8,7 +8,10 @@
 // pinned buffers, and queues copy in / transpose / kernel / copy out on the
 // slot's stream, then moves to the next slot at once. So while one slot's
 // kernel runs, the other slot's copies (and the host's packing) proceed; the
-// copies are asynchronous because they come from pinned memory.
+// copies are asynchronous because they come from pinned memory. A
+// FitCudaSession keeps the slots (and the sweep's device copy) between calls and
+// reuses them while they are large enough; fit_batch_cuda is one call of a
+// session of its own.
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -40,6 +43,14 @@ template <class T> class DeviceBuffer {
     if (ptr_) cudaFree(ptr_);
   }
   DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_) { o.ptr_ = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr_) cudaFree(ptr_);
+      ptr_ = o.ptr_;
+      o.ptr_ = nullptr;
+    }
+    return *this;
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   T* get() const { return ptr_; }
@@ -118,6 +129,16 @@ void to_host(T* dst, const T* src, std::size_t count, cudaStream_t s) {
 // pinned on the host. Declared members in this order so that the stream (last)
 // is synchronised before any buffer is freed.
 struct Slot {
+  // What the buffers were sized for (a later call of a session reuses them
+  // when its chunk, sweep and model fit).
+  struct Shape {
+    std::size_t cn, np, P;
+    bool weights, mask, staged;
+    bool holds(const Shape& o) const {
+      return cn >= o.cn && np == o.np && P == o.P && weights == o.weights && mask == o.mask &&
+             staged == o.staged;
+    }
+  } shape;
   // Pinned host side.
   PinnedBuffer<float> h_y, h_w, h_start, h_params, h_sigma, h_chi2;
   PinnedBuffer<std::int32_t> h_state, h_iter;
@@ -132,7 +153,8 @@ struct Slot {
   std::int64_t pending = -1;
 
   Slot(std::size_t cn, std::size_t np, std::size_t P, bool weights, bool mask, bool staged)
-      : h_y(cn * np), h_w(weights ? cn * np : 0), h_start(cn * P), h_params(cn * P),
+      : shape{cn, np, P, weights, mask, staged},
+        h_y(cn * np), h_w(weights ? cn * np : 0), h_start(cn * P), h_params(cn * P),
         h_sigma(cn * P), h_chi2(cn), h_state(cn), h_iter(cn), h_mask(mask ? cn : 0),
         d_y(cn * np), d_w(weights ? cn * np : 0), d_staging(staged ? cn * np : 0),
         d_start(cn * P), d_params(cn * P), d_sigma(cn * P), d_chi2(cn), d_state(cn), d_iter(cn),
@@ -224,8 +246,34 @@ int fit_n_params(const FitModelDesc& model) {
   return 0;
 }
 
+// What a session keeps between calls: the sweep's device copy and the slots.
+struct FitCudaSession::Impl {
+  DeviceBuffer<float> d_x;
+  std::size_t x_capacity = 0;
+  std::vector<Slot> slots;
+  std::size_t held_bytes = 0;  // device bytes of the slots, counted as free by the plan
+
+  void fit(const FitModelDesc& model, const FitConfigDesc& config, const FitInputDesc& in,
+           const FitOutputDesc& out, void* stream_handle);
+};
+
+FitCudaSession::FitCudaSession() : impl_(new Impl) {}
+FitCudaSession::~FitCudaSession() { delete impl_; }
+
+void FitCudaSession::fit(const FitModelDesc& model, const FitConfigDesc& config,
+                         const FitInputDesc& input, const FitOutputDesc& output, void* stream) {
+  impl_->fit(model, config, input, output, stream);
+}
+
 void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
                     const FitInputDesc& in, const FitOutputDesc& out, void* stream_handle) {
+  FitCudaSession session;
+  session.fit(model, config, in, out, stream_handle);
+}
+
+void FitCudaSession::Impl::fit(const FitModelDesc& model, const FitConfigDesc& config,
+                               const FitInputDesc& in, const FitOutputDesc& out,
+                               void* stream_handle) {
   validate(model, config, in, out);
   if (out.kernel_seconds) *out.kernel_seconds = 0;
   if (in.n_pix == 0) return;
@@ -242,26 +290,46 @@ void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
   req.weights = in.weights != nullptr;
   req.mask = in.mask != nullptr;
   req.pixel_major = in.layout == SpectrumLayout::pixel_major;
-  req.free_device_bytes = free_bytes;
+  // The slots this session holds are free for this call's plan.
+  req.free_device_bytes = free_bytes + held_bytes;
   req.max_chunk = in.max_chunk;
   req.min_chunk = resident_threads();
   const FitChunkPlan plan = plan_fit_chunks(req);
   const std::size_t cn = std::size_t(plan.chunk);
 
+  // The slots of an earlier call serve when they hold this plan's chunks;
+  // otherwise they are freed first (their streams are idle: every call drains
+  // them before it returns).
+  const Slot::Shape need{cn, np, std::size_t(P), req.weights, req.mask, req.pixel_major};
+  bool reuse = slots.size() == std::size_t(plan.slots);
+  for (const Slot& sl : slots) reuse = reuse && sl.shape.holds(need);
+  if (!reuse) {
+    slots.clear();
+    held_bytes = 0;
+    slots.reserve(std::size_t(plan.slots));
+    for (int s = 0; s < plan.slots; ++s)
+      slots.emplace_back(cn, np, std::size_t(P), req.weights, req.mask, req.pixel_major);
+    held_bytes = std::size_t(plan.slots) * cn * plan.device_bytes_per_spectrum;
+  } else {
+    // An earlier call that failed may have left work or a pending chunk.
+    for (Slot& sl : slots) {
+      check(cudaStreamSynchronize(sl.stream.get()), "fit stream");
+      sl.pending = -1;
+    }
+  }
+
   // The sweep, shared by every chunk, copied in the caller's stream; every
   // slot's stream waits for it (and so for the caller's earlier work).
-  DeviceBuffer<float> d_x(np);
+  if (x_capacity < np) {
+    d_x = DeviceBuffer<float>(np);
+    x_capacity = np;
+  }
   check(cudaMemcpyAsync(d_x.get(), in.x, np * sizeof(float), cudaMemcpyHostToDevice, caller),
         "copy to device");
   Event x_ready;
   check(cudaEventRecord(x_ready.get(), caller), "cudaEventRecord");
-
-  std::vector<Slot> slots;
-  slots.reserve(std::size_t(plan.slots));
-  for (int s = 0; s < plan.slots; ++s) {
-    slots.emplace_back(cn, np, std::size_t(P), req.weights, req.mask, req.pixel_major);
-    check(cudaStreamWaitEvent(slots.back().stream.get(), x_ready.get(), 0), "cudaStreamWaitEvent");
-  }
+  for (Slot& sl : slots)
+    check(cudaStreamWaitEvent(sl.stream.get(), x_ready.get(), 0), "cudaStreamWaitEvent");
 
   // Waits for a slot's chunk and copies its results to the caller's arrays.
   auto drain = [&](Slot& sl) {

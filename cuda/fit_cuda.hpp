@@ -121,4 +121,27 @@ void fit_batch_cuda(const FitModelDesc& model, const FitConfigDesc& config,
                     const FitInputDesc& input, const FitOutputDesc& output,
                     void* stream = nullptr);
 
+// fit_batch_cuda with its device buffers, pinned staging and streams kept
+// between calls: a caller that fits a cube chunk by chunk (tessera fit) pays
+// for the allocations (pinning hundreds of MB of host memory takes a good
+// fraction of a second) once, not per chunk. A call reuses them when they are
+// large enough for its plan and allocates afresh otherwise. All calls must be
+// made with the same current device; the buffers are freed by the destructor.
+// Results are those of fit_batch_cuda.
+class FitCudaSession {
+ public:
+  FitCudaSession();
+  ~FitCudaSession();
+  FitCudaSession(const FitCudaSession&) = delete;
+  FitCudaSession& operator=(const FitCudaSession&) = delete;
+
+  void fit(const FitModelDesc& model, const FitConfigDesc& config, const FitInputDesc& input,
+           const FitOutputDesc& output, void* stream = nullptr);
+
+  struct Impl;
+
+ private:
+  Impl* impl_;
+};
+
 }  // namespace tessera::cuda

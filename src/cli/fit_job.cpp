@@ -335,6 +335,10 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   opt.progress = [&progress](std::int64_t n) { progress.add(n); };
   double t_read = 0, t_fit = 0, t_write = 0;
   std::int64_t counts[6] = {0, 0, 0, 0, 0, 0};
+#if defined(TESSERA_HAVE_CUDA)
+  // Device buffers, pinned staging and streams, kept across the chunks.
+  std::unique_ptr<cuda::FitCudaSession> gpu_session;
+#endif
   for (std::int64_t k = 0; k < fit_plan.n_chunks; ++k) {
     const mpi::Range c = mpi::chunk_range(fit_rows, fit_plan.n_chunks, k);
     const std::int64_t w0 = c.begin - band.begin, w1 = c.end - band.begin;  // rows in the output
@@ -400,7 +404,8 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
                                        res.state.data(), res.iterations.data()};
         cuda::FitConfigDesc config = to_cuda(spec, opt);
         config.kernel = to_cuda_kernel(r.gpu_kernel);
-        cuda::fit_batch_cuda(to_cuda(spec), config, gin, gout);
+        if (!gpu_session) gpu_session = std::make_unique<cuda::FitCudaSession>();
+        gpu_session->fit(to_cuda(spec), config, gin, gout);
         progress.add(npix);
         return;
       }
@@ -431,6 +436,13 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     t_write += seconds_since(t0);
   }
   progress.finish();
+#if defined(TESSERA_HAVE_CUDA)
+  if (gpu_session) {
+    // Freed with the device current, as in the worker threads that used it.
+    (void)cuda::set_device(backend.device);
+    gpu_session.reset();
+  }
+#endif
 
   // ---- attributes (same values on every rank) ---------------------------------------
   std::int64_t all_counts[6];

@@ -112,6 +112,39 @@ TEST_F(CudaFit, LayoutAndChunkingDoNotChangeResults) {
   expect_identical(warp_ref, fit_gpu(p, o, tc::SpectrumLayout::sweep_major, 37, warp));
 }
 
+// A session (tessera fit's chunks) gives the results of separate calls: the
+// same spectra in two calls, then a model with other sizes (new buffers), then
+// the first again (buffers reused or replaced), each bit-identical to a call
+// of its own.
+TEST_F(CudaFit, SessionGivesTheResultsOfSeparateCalls) {
+  const Problem a = odmr(ModelKind::lorentzian, 2, false, 700);
+  const Problem b = odmr(ModelKind::gaussian, 8, true, 90);
+  const FitOptions o;
+  const FitResults ref_a = fit_gpu(a, o), ref_b = fit_gpu(b, o);
+  tc::FitCudaSession session;
+  auto fit_part = [&](const Problem& p, std::int64_t first, std::int64_t n, FitResults& r) {
+    const int P = p.spec.n_params();
+    tc::FitInputDesc in;
+    in.x = p.x.data();
+    in.n_points = p.n_points();
+    in.y = p.y.data() + std::size_t(first) * p.n_points();
+    in.start = p.start.data() + std::size_t(first) * P;
+    in.n_pix = n;
+    const tc::FitOutputDesc out{r.params.data() + std::size_t(first) * P,
+                                r.sigma.data() + std::size_t(first) * P, r.chi2.data() + first,
+                                r.state.data() + first, r.iterations.data() + first};
+    session.fit(to_cuda(p.spec), to_cuda(p.spec, o), in, out);
+  };
+  FitResults got_a = empty_results(a), got_b = empty_results(b), again_a = empty_results(a);
+  fit_part(a, 0, 400, got_a);
+  fit_part(a, 400, 300, got_a);
+  expect_identical(ref_a, got_a);
+  fit_part(b, 0, b.n_pix, got_b);
+  expect_identical(ref_b, got_b);
+  fit_part(a, 0, a.n_pix, again_a);
+  expect_identical(ref_a, again_a);
+}
+
 // No fit count breaks the backend (Gpufit returns zeros at 10^7 fits): 10^7 + 1
 // copies of one spectrum go through the default chunk plan (several chunks on
 // both streams) and every copy gets the bits of the spectrum fitted alone.
