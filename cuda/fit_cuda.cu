@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "device_memory.cuh"
 #include "fit_cuda.hpp"
 #include "fit_kernels.cuh"
 #include "fit_plan.hpp"
@@ -26,11 +27,7 @@
 namespace tessera::cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  cudaGetLastError();  // reset the runtime's last-error slot
-  throw std::runtime_error(std::string("CUDA fit: ") + what + ": " + cudaGetErrorString(err));
-}
+void check(cudaError_t err, const char* what) { throw_on_error(err, "fit", what); }
 
 // Device memory owned for the duration of one call.
 template <class T> class DeviceBuffer {
@@ -43,14 +40,6 @@ template <class T> class DeviceBuffer {
     if (ptr_) cudaFree(ptr_);
   }
   DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_) { o.ptr_ = nullptr; }
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
-    if (this != &o) {
-      if (ptr_) cudaFree(ptr_);
-      ptr_ = o.ptr_;
-      o.ptr_ = nullptr;
-    }
-    return *this;
-  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   T* get() const { return ptr_; }
@@ -138,6 +127,16 @@ struct Slot {
       return cn >= o.cn && np == o.np && P == o.P && weights == o.weights && mask == o.mask &&
              staged == o.staged;
     }
+    // Device bytes of the slot (fit_plan.hpp's count per spectrum).
+    std::size_t device_bytes() const {
+      FitChunkRequest r;
+      r.n_points = int(np);
+      r.n_params = int(P);
+      r.weights = weights;
+      r.mask = mask;
+      r.pixel_major = staged;
+      return cn * fit_device_bytes_per_spectrum(r);
+    }
   } shape;
   // Pinned host side.
   PinnedBuffer<float> h_y, h_w, h_start, h_params, h_sigma, h_chi2;
@@ -152,13 +151,13 @@ struct Slot {
   // The chunk whose results are in flight (-1: none).
   std::int64_t pending = -1;
 
-  Slot(std::size_t cn, std::size_t np, std::size_t P, bool weights, bool mask, bool staged)
-      : shape{cn, np, P, weights, mask, staged},
-        h_y(cn * np), h_w(weights ? cn * np : 0), h_start(cn * P), h_params(cn * P),
-        h_sigma(cn * P), h_chi2(cn), h_state(cn), h_iter(cn), h_mask(mask ? cn : 0),
-        d_y(cn * np), d_w(weights ? cn * np : 0), d_staging(staged ? cn * np : 0),
-        d_start(cn * P), d_params(cn * P), d_sigma(cn * P), d_chi2(cn), d_state(cn), d_iter(cn),
-        d_mask(mask ? cn : 0) {}
+  explicit Slot(const Shape& s)
+      : shape(s),
+        h_y(s.cn * s.np), h_w(s.weights ? s.cn * s.np : 0), h_start(s.cn * s.P),
+        h_params(s.cn * s.P), h_sigma(s.cn * s.P), h_chi2(s.cn), h_state(s.cn), h_iter(s.cn),
+        h_mask(s.mask ? s.cn : 0), d_y(s.cn * s.np), d_w(s.weights ? s.cn * s.np : 0),
+        d_staging(s.staged ? s.cn * s.np : 0), d_start(s.cn * s.P), d_params(s.cn * s.P),
+        d_sigma(s.cn * s.P), d_chi2(s.cn), d_state(s.cn), d_iter(s.cn), d_mask(s.mask ? s.cn : 0) {}
 };
 
 // Spectra [c0, c0 + n) of `host` (layout in.layout) into the pinned buffer
@@ -248,10 +247,15 @@ int fit_n_params(const FitModelDesc& model) {
 
 // What a session keeps between calls: the sweep's device copy and the slots.
 struct FitCudaSession::Impl {
-  DeviceBuffer<float> d_x;
-  std::size_t x_capacity = 0;
+  DeviceArray<float> d_x;
   std::vector<Slot> slots;
-  std::size_t held_bytes = 0;  // device bytes of the slots, counted as free by the plan
+
+  // Device bytes of the slots, counted as free by the next call's plan.
+  std::size_t held_bytes() const {
+    std::size_t b = 0;
+    for (const Slot& sl : slots) b += sl.shape.device_bytes();
+    return b;
+  }
 
   void fit(const FitModelDesc& model, const FitConfigDesc& config, const FitInputDesc& in,
            const FitOutputDesc& out, void* stream_handle);
@@ -291,7 +295,7 @@ void FitCudaSession::Impl::fit(const FitModelDesc& model, const FitConfigDesc& c
   req.mask = in.mask != nullptr;
   req.pixel_major = in.layout == SpectrumLayout::pixel_major;
   // The slots this session holds are free for this call's plan.
-  req.free_device_bytes = free_bytes + held_bytes;
+  req.free_device_bytes = free_bytes + held_bytes();
   req.max_chunk = in.max_chunk;
   req.min_chunk = resident_threads();
   const FitChunkPlan plan = plan_fit_chunks(req);
@@ -305,11 +309,8 @@ void FitCudaSession::Impl::fit(const FitModelDesc& model, const FitConfigDesc& c
   for (const Slot& sl : slots) reuse = reuse && sl.shape.holds(need);
   if (!reuse) {
     slots.clear();
-    held_bytes = 0;
     slots.reserve(std::size_t(plan.slots));
-    for (int s = 0; s < plan.slots; ++s)
-      slots.emplace_back(cn, np, std::size_t(P), req.weights, req.mask, req.pixel_major);
-    held_bytes = std::size_t(plan.slots) * cn * plan.device_bytes_per_spectrum;
+    for (int s = 0; s < plan.slots; ++s) slots.emplace_back(need);
   } else {
     // An earlier call that failed may have left work or a pending chunk.
     for (Slot& sl : slots) {
@@ -320,11 +321,7 @@ void FitCudaSession::Impl::fit(const FitModelDesc& model, const FitConfigDesc& c
 
   // The sweep, shared by every chunk, copied in the caller's stream; every
   // slot's stream waits for it (and so for the caller's earlier work).
-  if (x_capacity < np) {
-    d_x = DeviceBuffer<float>(np);
-    x_capacity = np;
-  }
-  check(cudaMemcpyAsync(d_x.get(), in.x, np * sizeof(float), cudaMemcpyHostToDevice, caller),
+  check(cudaMemcpyAsync(d_x.ensure(np), in.x, np * sizeof(float), cudaMemcpyHostToDevice, caller),
         "copy to device");
   Event x_ready;
   check(cudaEventRecord(x_ready.get(), caller), "cudaEventRecord");

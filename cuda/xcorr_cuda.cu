@@ -15,53 +15,18 @@
 #include <tuple>
 #include <vector>
 
+#include "device_memory.cuh"
 #include "xcorr_cuda.hpp"
 #include "xcorr_kernels.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  cudaGetLastError();  // reset the runtime's last-error slot
-  throw std::runtime_error(std::string("CUDA xcorr: ") + what + ": " + cudaGetErrorString(err));
-}
+void check(cudaError_t err, const char* what) { throw_on_error(err, "xcorr", what); }
 void check(cufftResult r, const char* what) {
   if (r == CUFFT_SUCCESS) return;
   throw std::runtime_error(std::string("CUDA xcorr: ") + what + ": cuFFT error " + std::to_string(int(r)));
 }
-
-// A device array that grows on demand and keeps its memory between calls.
-template <class T> class DeviceArray {
- public:
-  DeviceArray() = default;
-  ~DeviceArray() { release(); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* ensure(std::size_t count) {
-    if (count > cap_) {
-      release();
-      check(cudaMalloc(&ptr_, count * sizeof(T)), "cudaMalloc");
-      // Zeroed once: slots that a fixed-batch transform covers beyond the
-      // pairs of a launch hold finite data, never uninitialised memory.
-      check(cudaMemset(ptr_, 0, count * sizeof(T)), "cudaMemset");
-      // The context's stream does not wait for the legacy default stream.
-      check(cudaDeviceSynchronize(), "cudaMemset");
-      cap_ = count;
-    }
-    return ptr_;
-  }
-  std::size_t bytes() const { return cap_ * sizeof(T); }
-  void release() {
-    if (ptr_) cudaFree(ptr_);
-    ptr_ = nullptr;
-    cap_ = 0;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  std::size_t cap_ = 0;
-};
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 

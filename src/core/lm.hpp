@@ -367,7 +367,7 @@ TESSERA_HD void lm_accept(const LMConfig<ScalarOf<T>, P>& c, const LMTrial<T, P>
   using M = MaskOf<T>;
   const M active = !s.done;
   const M fresh = active & s.fresh;
-  const M stepping = active & !s.fresh;
+  const M stepping = lm_stepping<P>(s);
   const T* pt = tr.pt;
   const M solved = tr.solved;
   const T pred = tr.pred, step2 = tr.step2, pnorm2 = tr.pnorm2, quad = tr.quad;

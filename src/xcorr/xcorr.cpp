@@ -143,10 +143,6 @@ class SpectrumCache {
   mutable std::map<SizeKey, CplxBuf> spectra_;
 };
 
-// The padded FFT size for an image and template shape and a search region:
-// see transform_numerator.
-SizeKey fft_size_for(int H, int W, int h, int w, Region r);
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -277,7 +273,7 @@ std::size_t PreparedImage::bytes() const {
 
 void PreparedImage::transform_for(int h, int w, const Options& options, Workspace& workspace) const {
   if (h > d_->H || w > d_->W) return;  // correlate() reports it
-  const SizeKey k = fft_size_for(d_->H, d_->W, h, w, search_region(d_->H, d_->W, h, w, options));
+  const SizeKey k = fft_size(d_->H, d_->W, h, w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
   d_->spectrum(k, b.real.get());
@@ -340,7 +336,7 @@ std::size_t PreparedTemplate::bytes() const {
 
 void PreparedTemplate::transform_for(int H, int W, const Options& options, Workspace& workspace) const {
   if (!d_->cache || d_->h > H || d_->w > W) return;
-  const SizeKey k = fft_size_for(H, W, d_->h, d_->w, search_region(H, W, d_->h, d_->w, options));
+  const SizeKey k = fft_size(H, W, d_->h, d_->w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
   d_->cached_spectrum(k, b.real.get());
@@ -348,28 +344,6 @@ void PreparedTemplate::transform_for(int H, int W, const Options& options, Works
 
 Workspace::Workspace() : b_(std::make_unique<Buffers>()) {}
 Workspace::~Workspace() = default;
-
-// ---------------------------------------------------------------------------
-void validate(const Options& o) {
-  if (!(o.eps >= 0) || !std::isfinite(o.eps))
-    throw std::invalid_argument("xcorr: eps must be finite and >= 0");
-  if (o.crop_y < 0 || o.crop_x < 0) throw std::invalid_argument("xcorr: crop must be >= 0");
-  if (o.exclusion < 0) throw std::invalid_argument("xcorr: exclusion must be >= 0");
-}
-
-Region search_region(int H, int W, int h, int w, const Options& o) {
-  const int mh = H + h - 1, mw = W + w - 1;
-  Region r{o.crop_y, mh - 1 - o.crop_y, o.crop_x, mw - 1 - o.crop_x};
-  if (o.mode == Mode::valid) {
-    r.y0 = std::max(r.y0, h - 1), r.y1 = std::min(r.y1, H - 1);
-    r.x0 = std::max(r.x0, w - 1), r.x1 = std::min(r.x1, W - 1);
-  }
-  if (r.y0 > r.y1 || r.x0 > r.x1)
-    throw std::invalid_argument("xcorr: crop " + std::to_string(o.crop_y) + "," +
-                                std::to_string(o.crop_x) + " leaves no placement of the " +
-                                std::to_string(mh) + "x" + std::to_string(mw) + " map to search");
-  return r;
-}
 
 namespace {
 
@@ -502,6 +476,15 @@ namespace {
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
                             Region r, Workspace::Buffers& b);
 
+// The first mh rows and mw columns of the padded array src (row stride
+// `stride`) into out, dense and row-major.
+void copy_map(const float* src, int stride, int mh, int mw, std::vector<float>& out) {
+  out.resize(std::size_t(mh) * mw);
+  for (int y = 0; y < mh; ++y)
+    std::copy(src + std::size_t(y) * stride, src + std::size_t(y) * stride + mw,
+              out.data() + std::size_t(y) * mw);
+}
+
 void check_fits(const PreparedImage::Data& im, const PreparedTemplate::Data& t) {
   if (t.h > im.H || t.w > im.W)
     throw std::invalid_argument("xcorr: template " + std::to_string(t.h) + "x" +
@@ -525,33 +508,18 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   float* real = b.real.get();
   // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
   normalise_region(im, t, full_map ? all : region, options.eps, real, k.second, b, region, b.rowmax);
-  if (full_map) {
-    full_map->resize(std::size_t(mh) * mw);
-    for (int y = 0; y < mh; ++y)
-      std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
-                full_map->data() + std::size_t(y) * mw);
-  }
+  if (full_map) copy_map(real, k.second, mh, mw, *full_map);
   return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax, true);
 }
 
 namespace {
 
 // The numerator for every placement of region r into b.real (row stride: the
-// padded width). The transform is circular: at size N along an axis, map index
-// y receives the linear correlation at y + m N for every integer m. The linear
-// correlation lives on [0, H+h-2], so rows [y0, y1] are exact when N > y1 (no
-// m < 0 term) and N >= H+h-1-y0 (no m > 0 term), and the image must fit,
-// N >= H: the full map needs N >= H+h-1, valid mode (y0 = h-1, y1 = H-1) only
-// N >= H, a crop A only max(H, H+h-1-A). Same for columns.
-SizeKey fft_size_for(int H, int W, int h, int w, Region r) {
-  return {fast_fft_size(std::max({H, r.y1 + 1, H + h - 1 - r.y0})),
-          fast_fft_size(std::max({W, r.x1 + 1, W + w - 1 - r.x0}), true)};
-}
-
+// padded width, fft_size(H, W, h, w, r)).
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
                             Region r, Workspace::Buffers& b) {
   check_fits(im, t);
-  const SizeKey k = fft_size_for(im.H, im.W, t.h, t.w, r);
+  const SizeKey k = fft_size(im.H, im.W, t.h, t.w, r);
   b.ensure(k);
   const std::size_t nr = n_real(k), nc = n_cplx(k);
 
@@ -576,10 +544,6 @@ SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplat
 
 }  // namespace
 
-std::pair<int, int> fft_size(int H, int W, int h, int w, const Options& options) {
-  return fft_size_for(H, W, h, w, search_region(H, W, h, w, options));
-}
-
 core::ZnccImageTables zncc_tables(const PreparedImage& image) {
   image.data().build_counts();
   return image.data().tables();
@@ -600,23 +564,9 @@ std::vector<float> numerator_map(const PreparedImage& image, const PreparedTempl
   const PreparedTemplate::Data& t = templ.data();
   const int mh = im.H + t.h - 1, mw = im.W + t.w - 1;
   const SizeKey k = transform_numerator(im, t, Region{0, mh - 1, 0, mw - 1}, workspace.buffers());
-  std::vector<float> m(std::size_t(mh) * mw);
-  const float* real = workspace.buffers().real.get();
-  for (int y = 0; y < mh; ++y)
-    std::copy(real + std::size_t(y) * k.second, real + std::size_t(y) * k.second + mw,
-              m.data() + std::size_t(y) * mw);
+  std::vector<float> m;
+  copy_map(workspace.buffers().real.get(), k.second, mh, mw, m);
   return m;
-}
-
-int fast_fft_size(int n, bool even_only) {
-  if (n < 1) n = 1;
-  for (int m = n;; ++m) {
-    if (even_only && (m & 1)) continue;
-    int r = m;
-    for (int f : {2, 3, 5, 7})
-      while (r % f == 0) r /= f;
-    if (r == 1) return m;
-  }
 }
 
 }  // namespace tessera::xcorr

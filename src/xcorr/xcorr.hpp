@@ -95,6 +95,9 @@ Region search_region(int H, int W, int h, int w, const Options& options);
 // 7-smooth, large enough that the circular correlation is exact on the search
 // region (the full map needs H+h-1 x W+w-1; valid mode only H x W).
 std::pair<int, int> fft_size(int H, int W, int h, int w, const Options& options);
+// The same for a given region r of the map: the smallest 7-smooth size (even
+// columns) on which the circular correlation is exact over r.
+std::pair<int, int> fft_size(int H, int W, int h, int w, Region r);
 
 class Workspace;
 

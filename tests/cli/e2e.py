@@ -8,6 +8,7 @@ A script defines case_<name>() functions and calls e2e.main(globals()).
 """
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -61,6 +62,20 @@ def bad_input(command, name, args, pattern, np_=2, out=None):
     check(len(lines) == np_, f"{name}: expected one line per rank, got:\n{p.stderr}")
     check(all(pattern in l for l in lines), f"{name}: '{pattern}' not in:\n{p.stderr}")
     check(not os.path.exists(out) and not os.path.exists(out + ".partial"), f"{name}: output left behind")
+
+
+def has_gpu():
+    """Whether `tessera info` sees a CUDA device."""
+    return re.search(r"cuda devices\s*:\s*none", run(["info"]).stdout) is None
+
+
+def check_cpu_fallback(command, args, out):
+    """Without a GPU, `tessera command args -o OUT` (--backend auto) on 2 ranks
+    runs on the CPU, says so in one line, and records backend = cpu."""
+    p = run([command, *args, "-o", out], np_=2)
+    check(p.stderr.count("using the CPU") == 1, "auto: no one-line notice:\n" + p.stderr)
+    with h5py.File(out) as f:
+        check(f.attrs["backend"] == "cpu", "backend attribute is not cpu")
 
 
 def main(cases):

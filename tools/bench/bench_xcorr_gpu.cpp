@@ -105,8 +105,8 @@ int main(int argc, char** argv) {
   const xcorr::TileSim s = xcorr::simulate_tiles(so);
   const std::size_t np = s.pairs.size() / 2;
   std::printf("case: %d images %dx%d, %d templates %dx%d, %zu pairs, full mode, FFT %dx%d\n", s.n, s.H, s.W, s.k,
-              s.h, s.w, np, xcorr::fft_size(s.H, s.W, s.h, s.w, {}).first,
-              xcorr::fft_size(s.H, s.W, s.h, s.w, {}).second);
+              s.h, s.w, np, xcorr::fft_size(s.H, s.W, s.h, s.w, xcorr::Options{}).first,
+              xcorr::fft_size(s.H, s.W, s.h, s.w, xcorr::Options{}).second);
 
   const xcorr::Options opt;
   auto t0 = Clock::now();
