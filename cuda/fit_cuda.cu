@@ -23,6 +23,8 @@
 #include "fit_cuda.hpp"
 #include "fit_kernels.cuh"
 #include "fit_plan.hpp"
+#include "core/models/decays.hpp"
+#include "core/peak_layout.hpp"
 
 namespace tessera::cuda {
 namespace {
@@ -236,11 +238,11 @@ int fit_n_params(const FitModelDesc& model) {
     case FitModelKind::lorentzian:
     case FitModelKind::gaussian:
       if (model.n_peaks < 1 || model.n_peaks > fit_max_peaks) return 0;
-      return (model.linear_background ? 2 : 1) + 3 * model.n_peaks;
+      return core::PeakLayout::n_params(model.n_peaks, model.linear_background);
     case FitModelKind::stretched_exp:
-      return 4;
+      return core::StretchedExp::n_params;
     case FitModelKind::damped_cosine:
-      return 5;
+      return core::DampedCosine::n_params;
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "core/fit_types.hpp"
+#include "core/peak_layout.hpp"
 
 namespace tessera::cuda {
 
@@ -22,8 +23,8 @@ enum class FitModelKind : int {
   damped_cosine = 3,
 };
 
-inline constexpr int fit_max_peaks = 8;
-inline constexpr int fit_max_params = 2 + 3 * fit_max_peaks;
+inline constexpr int fit_max_peaks = core::max_peaks;
+inline constexpr int fit_max_params = core::max_params;
 
 struct FitModelDesc {
   FitModelKind kind = FitModelKind::lorentzian;

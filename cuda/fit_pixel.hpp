@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/fit_input.hpp"
 #include "core/fit_types.hpp"
 #include "core/hd.hpp"
 #include "core/lm.hpp"
@@ -62,26 +63,18 @@ TESSERA_HD void write_unfitted(const SpectraChunk& c, int pix, core::FitState s)
   c.iterations[pix] = 0;
 }
 
-// The checks before a fit, with the same rules as the CPU backend
-// (src/fit/batch_impl.hpp): masked and non-finite spectra are not fitted (their
-// results are written here, and the function returns false).
+// The checks before a fit, by the rule of both backends (core::accept_spectrum):
+// masked and non-finite spectra are not fitted (their results are written
+// here, and the function returns false).
 template <int P>
 TESSERA_HD bool accept_input(const core::LMConfig<float, P>& cfg, const SpectraChunk& c, int pix) {
-  if (c.mask && c.mask[pix]) {
-    write_unfitted<P>(c, pix, core::FitState::masked);
-    return false;
-  }
   const bool use_w = c.w && cfg.estimator == core::Estimator::lse;
-  bool finite_input = true;
-  for (int i = 0; i < c.n_points; ++i) {
-    finite_input = finite_input && core::finite(c.y[std::size_t(i) * c.n + pix]);
-    if (use_w) finite_input = finite_input && core::finite(c.w[std::size_t(i) * c.n + pix]);
-  }
-  if (!finite_input) {
-    write_unfitted<P>(c, pix, core::FitState::nonfinite_input);
-    return false;
-  }
-  return true;
+  core::FitState unfitted;
+  if (core::accept_spectrum(c.mask && c.mask[pix], c.y + pix, use_w ? c.w + pix : nullptr, c.n_points, c.n,
+                            &unfitted))
+    return true;
+  write_unfitted<P>(c, pix, unfitted);
+  return false;
 }
 
 // Spectrum `pix` of the chunk as the engine reads it (stride: the chunk's width).

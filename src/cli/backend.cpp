@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "io/error.hpp"
+#include "mpi/collectives.hpp"
 #include "mpi/device_binding.hpp"
 #if defined(TESSERA_HAVE_CUDA)
 #include "cuda/device_info.hpp"
@@ -34,7 +34,7 @@ Backend choose_backend(const std::string& requested, int device_option, bool qui
   (void)device_option;
   why_not = "this build has no CUDA backend (nvcc was not found when it was configured)";
 #endif
-  const std::string agreed = io::agree_error(comm, why_not);
+  const std::string agreed = mpi::agree_error(comm, why_not);
   if (agreed.empty()) return {"cuda", device};
   if (requested == "cuda") throw UsageError("--backend cuda: " + agreed);
   if (ctx.is_root() && !quiet) std::fprintf(stderr, "tessera: using the CPU: %s\n", agreed.c_str());

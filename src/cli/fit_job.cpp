@@ -1,148 +1,124 @@
+// `tessera fit` as a sequence of named steps: check the options, open the
+// input, plan the part and the chunks, compute the automatic start from the
+// mean spectrum, fit chunk by chunk through the library (api::CubeFitter),
+// write each chunk's rows, then the attributes.
 #include "fit_job.hpp"
 
 #include <mpi.h>
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <memory>
 #include <stdexcept>
 
-#include "fit/batch.hpp"
+#include "api/fit.hpp"
+#include "backend.hpp"
+#include "fit/cube.hpp"
 #include "fit/guess.hpp"
-#include "fit/simulate.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
+#include "mpi/collectives.hpp"
 #include "mpi/decomposition.hpp"
-#include "mpi/device_binding.hpp"
-#include "backend.hpp"
 #include "part_file.hpp"
 #include "progress.hpp"
-
-#if defined(TESSERA_HAVE_CUDA)
-#include "cuda/device_info.hpp"
-#include "cuda_bridge.hpp"
-#endif
 
 namespace tessera::cli {
 
 namespace {
 
-// Region of the input and the binned output grid.
-struct Geometry {
-  std::int64_t n_sweep = 0, ny_in = 0, nx_in = 0;
-  std::int64_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;
-  int bin = 1;
-  std::int64_t ny = 0, nx = 0;  // output
+// Memory per output row of a chunk, for --memory-budget: the input floats as
+// read (data, and ref with sig/ref) and their binned spectra (one more copy of
+// the input at bin 1), then per output pixel its spectrum again (the chunk's
+// y) and three float arrays of n_params (start, parameters, sigma).
+constexpr std::uint64_t kInputCopies = 2;       // read + binned
+constexpr std::uint64_t kInputCopiesSigRef = 3;  // sig, ref + binned
+constexpr std::uint64_t kParamArrays = 3;        // start, params, sigma
+
+// What the run needs to know about its input file.
+struct FitInputInfo {
+  io::DatasetInfo cube;
+  std::string cube_name;  // the dataset fitted: --data, or --sig with --ref
+  std::vector<double> sweep;
+  std::string x_unit, y_unit;
+  fit::CubeGeometry geometry;
 };
 
-Geometry make_geometry(const std::vector<std::uint64_t>& dims, const std::string& roi, int bin) {
-  Geometry g;
-  g.n_sweep = std::int64_t(dims[0]);
-  g.ny_in = std::int64_t(dims[1]);
-  g.nx_in = std::int64_t(dims[2]);
-  g.y1 = g.ny_in;
-  g.x1 = g.nx_in;
-  if (!roi.empty()) {
-    long long a, b, c, d;
-    char tail;
-    if (std::sscanf(roi.c_str(), "%lld:%lld,%lld:%lld%c", &a, &b, &c, &d, &tail) != 4)
-      throw UsageError("--roi must look like y0:y1,x0:x1, got '" + roi + "'");
-    if (a < 0 || c < 0 || b > g.ny_in || d > g.nx_in || a >= b || c >= d)
-      throw UsageError("--roi " + roi + " is empty or outside the image (" + std::to_string(g.ny_in) +
-                       " x " + std::to_string(g.nx_in) + ")");
-    g.y0 = a, g.y1 = b, g.x0 = c, g.x1 = d;
-  }
-  if (bin < 1) throw UsageError("--bin must be at least 1");
-  g.bin = bin;
-  g.ny = (g.y1 - g.y0) / bin;
-  g.nx = (g.x1 - g.x0) / bin;
-  if (g.ny < 1 || g.nx < 1) throw UsageError("--bin " + std::to_string(bin) + " is larger than the region");
-  return g;
+// NAME=VALUE and NAME=LO:HI items of --fix and --bound.
+std::pair<std::string, std::string> split_item(const std::string& item, const std::string& opt) {
+  const auto eq = item.find('=');
+  if (eq == std::string::npos) throw UsageError(opt + " " + item + ": expected NAME=...");
+  return {item.substr(0, eq), item.substr(eq + 1)};
 }
 
-// Parses NAME=VALUE / NAME=LO:HI lists into constraints and fixed values.
-void parse_constraints(const FitRequest& r, const std::vector<std::string>& names,
-                       fit::FitOptions& o, std::vector<double>& fixed_values) {
-  o.constraints.assign(names.size(), {});
-  fixed_values.assign(names.size(), std::numeric_limits<double>::quiet_NaN());
-  auto index = [&](const std::string& item, const std::string& opt) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos) throw UsageError(opt + " " + item + ": expected NAME=...");
-    const std::string name = item.substr(0, eq);
-    const auto it = std::find(names.begin(), names.end(), name);
-    if (it == names.end()) {
-      std::string all;
-      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-      throw UsageError(opt + ": unknown parameter '" + name + "' (this model has " + all + ")");
-    }
-    return std::pair{size_t(it - names.begin()), item.substr(eq + 1)};
-  };
-  auto number = [](const std::string& s, const std::string& what) {
-    try {
-      size_t used = 0;
-      const double v = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      return v;
-    } catch (const std::exception&) {
-      throw UsageError(what + ": '" + s + "' is not a number");
-    }
-  };
+double parse_number(const std::string& s, const std::string& what) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size()) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    throw UsageError(what + ": '" + s + "' is not a number");
+  }
+}
+
+// The request's options in the library's terms (backend: the one chosen for all ranks).
+api::FitOptions library_options(const FitRequest& r) {
+  api::FitOptions o;
+  o.model = r.model;
+  o.peaks = r.peaks;
+  o.background = r.background;
   for (const auto& item : r.fix) {
-    const auto [j, v] = index(item, "--fix");
-    o.constraints[j].fixed = true;
-    fixed_values[j] = number(v, "--fix " + item);
-    if (!std::isfinite(fixed_values[j])) throw UsageError("--fix " + item + ": value must be finite");
+    auto [name, value] = split_item(item, "--fix");
+    const double v = parse_number(value, "--fix " + item);
+    if (!std::isfinite(v)) throw UsageError("--fix " + item + ": value must be finite");
+    o.fix.emplace_back(name, v);
   }
   for (const auto& item : r.bound) {
-    const auto [j, v] = index(item, "--bound");
-    const auto colon = v.find(':');
+    auto [name, value] = split_item(item, "--bound");
+    const auto colon = value.find(':');
     if (colon == std::string::npos) throw UsageError("--bound " + item + ": expected NAME=LO:HI");
-    o.constraints[j].lo = number(v.substr(0, colon), "--bound " + item);
-    o.constraints[j].hi = number(v.substr(colon + 1), "--bound " + item);
+    o.bounds.emplace_back(name, api::Bound{parse_number(value.substr(0, colon), "--bound " + item),
+                                           parse_number(value.substr(colon + 1), "--bound " + item)});
   }
+  o.estimator = r.estimator;
+  o.max_iter = r.max_iter;
+  o.tol = r.tol;
+  o.threads = r.threads;
+  o.backend = r.backend;
+  o.device = r.device;
+  o.gpu_kernel = r.gpu_kernel;
+  o.roi = fit::parse_roi(r.roi);
+  o.bin = r.bin;
+  return o;
 }
 
-// Reads the output rows [r0, r1) of this rank (all ranks call it together) and
-// returns them pixel-major [pix][n_sweep], binned and normalised (sig/ref).
-// A spectrum that is all zero (a dead pixel) becomes NaN, hence state 3.
-std::vector<float> read_rows(io::InputFile& in, const FitRequest& r, const Geometry& g,
-                             std::int64_t r0, std::int64_t r1) {
-  const std::int64_t rows = r1 - r0, n = g.n_sweep;
-  io::Block block{g.y0 + r0 * g.bin, g.y0 + r1 * g.bin, g.x0, g.x0 + g.nx * g.bin};
-  const bool sigref = !r.sig.empty();
-  std::vector<float> a(size_t(n * block.pixels())), b;
-  in.read_slab(sigref ? r.sig : r.data, block, a);
-  if (sigref) {
-    b.resize(a.size());
-    in.read_slab(r.ref, block, b);
+// Opens the cube and its sweep and checks their shapes and values.
+FitInputInfo open_input(io::InputFile& in, const FitRequest& r, const api::FitOptions& o) {
+  FitInputInfo info;
+  info.cube_name = r.sig.empty() ? r.data : r.sig;
+  info.cube = in.require(info.cube_name, 3, "[n_sweep, ny, nx]");
+  if (!r.sig.empty()) {
+    const io::DatasetInfo ref = in.require(r.ref, 3, "[n_sweep, ny, nx]");
+    if (ref.dims != info.cube.dims)
+      throw UsageError(r.input + ": " + r.ref + " and " + r.sig + " differ in shape");
   }
-  const std::int64_t cols_in = block.cols(), npix = rows * g.nx;
-  std::vector<float> y(size_t(npix * n));
-  const int B = g.bin;
-  for (std::int64_t oy = 0; oy < rows; ++oy)
-    for (std::int64_t ox = 0; ox < g.nx; ++ox) {
-      float* out = y.data() + (oy * g.nx + ox) * n;
-      bool all_zero = true;
-      for (std::int64_t i = 0; i < n; ++i) {
-        double s = 0, t = 0;
-        for (int dy = 0; dy < B; ++dy)
-          for (int dx = 0; dx < B; ++dx) {
-            const size_t at = size_t((i * block.rows() + oy * B + dy) * cols_in + ox * B + dx);
-            s += a[at];
-            if (sigref) t += b[at];
-          }
-        const double v = sigref ? s / t : s / (B * B);
-        out[i] = float(v);
-        all_zero = all_zero && s == 0;
-      }
-      if (all_zero) std::fill_n(out, n, std::numeric_limits<float>::quiet_NaN());
-    }
-  return y;
+  info.sweep = in.read_vector(r.sweep);
+  if (info.sweep.size() != info.cube.dims[0])
+    throw UsageError(r.input + ": " + r.sweep + " has " + std::to_string(info.sweep.size()) + " values but " +
+                     info.cube_name + " has " + std::to_string(info.cube.dims[0]) + " sweep points");
+  for (double v : info.sweep)
+    if (!std::isfinite(v)) throw UsageError(r.input + ": " + r.sweep + " holds a non-finite value");
+  // Units for the output's attributes, where the input says them.
+  info.x_unit = in.has_attribute("/", "x_unit") ? in.read_attribute_string("/", "x_unit") : "sweep unit";
+  info.y_unit = !r.sig.empty()                     ? "sig/ref"
+                : in.has_attribute("/", "y_unit") ? in.read_attribute_string("/", "y_unit")
+                                                  : "data unit";
+  const auto& d = info.cube.dims;
+  info.geometry = fit::make_geometry(std::int64_t(d[0]), std::int64_t(d[1]), std::int64_t(d[2]), o.roi, o.bin);
+  return info;
 }
 
 // What the fit's results depend on, one item per line (see part.hpp): the
@@ -150,8 +126,8 @@ std::vector<float> read_rows(io::InputFile& in, const FitRequest& r, const Geome
 // ranks, threads, chunks, the part or the output's name. Rank 0 looks at the
 // files; every rank gets the same text.
 std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::DatasetInfo& cube,
-                             const Geometry& g, const std::string& backend) {
-  auto files = broadcast_from_root(
+                             const fit::CubeGeometry& g, const std::string& backend) {
+  auto files = mpi::broadcast_from_root(
       comm, "input=" + file_identity(r.input) +
                 (r.guess == "auto" ? "\nguess=auto" : "\nguess=" + file_identity(r.guess)));
   std::string t = "command=fit\nversion=" + version_line() + "\n" + files + "\n";
@@ -160,8 +136,7 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   t += "cube=" + cube.name + " " + dims + " " + cube.type + "\n";
   t += "data=" + r.data + "\nsig=" + r.sig + "\nref=" + r.ref + "\nsweep=" + r.sweep + "\nmask=" + r.mask + "\n";
   t += "model=" + r.model + "\npeaks=" + std::to_string(r.peaks) + "\nbackground=" + r.background + "\n";
-  t += "roi=" + std::to_string(g.y0) + ":" + std::to_string(g.y1) + "," + std::to_string(g.x0) + ":" +
-       std::to_string(g.x1) + "\nbin=" + std::to_string(g.bin) + "\n";
+  t += "roi=" + fit::roi_text({g.y0, g.y1, g.x0, g.x1}) + "\nbin=" + std::to_string(g.bin) + "\n";
   auto sorted = [](std::vector<std::string> v) {
     std::sort(v.begin(), v.end());
     std::string out;
@@ -178,325 +153,314 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   return t;
 }
 
-}  // namespace
-
-int run_fit(const FitRequest& r, const RunContext& ctx) {
-  const auto t_start = Clock::now();
-  MPI_Comm comm = MPI_COMM_WORLD;
-  // ---- options that need no file -------------------------------------------------
-  if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
-    throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
-  if (r.gpu_kernel != "auto" && r.gpu_kernel != "thread" && r.gpu_kernel != "warp")
-    throw UsageError("--gpu-kernel must be auto, thread or warp, got '" + r.gpu_kernel + "'");
-  if (r.estimator != "lse" && r.estimator != "mle")
-    throw UsageError("--estimator must be lse or mle, got '" + r.estimator + "'");
-  if (r.sig.empty() != r.ref.empty()) throw UsageError("--sig and --ref go together");
-  const std::uint64_t budget = mpi::parse_size(r.memory_budget);
-  const Part part = parse_part(r.part);
-
-  // ---- input -------------------------------------------------------------------
-  io::InputFile in(comm, r.input);
-  const std::string cube = r.sig.empty() ? r.data : r.sig;
-  const io::DatasetInfo info = in.require(cube, 3, "[n_sweep, ny, nx]");
-  if (!r.sig.empty()) {
-    const io::DatasetInfo ref = in.require(r.ref, 3, "[n_sweep, ny, nx]");
-    if (ref.dims != info.dims) throw UsageError(r.input + ": " + r.ref + " and " + r.sig + " differ in shape");
-  }
-  const std::vector<double> sweep_d = in.read_vector(r.sweep);
-  if (sweep_d.size() != info.dims[0])
-    throw UsageError(r.input + ": " + r.sweep + " has " + std::to_string(sweep_d.size()) +
-                     " values but " + cube + " has " + std::to_string(info.dims[0]) + " sweep points");
-  for (double v : sweep_d)
-    if (!std::isfinite(v)) throw UsageError(r.input + ": " + r.sweep + " holds a non-finite value");
-  const std::vector<float> x(sweep_d.begin(), sweep_d.end());
-  // Units for the output's attributes, where the input says them.
-  const std::string x_unit =
-      in.has_attribute("/", "x_unit") ? in.read_attribute_string("/", "x_unit") : "sweep unit";
-  const std::string y_unit = !r.sig.empty() ? "sig/ref"
-                             : in.has_attribute("/", "y_unit") ? in.read_attribute_string("/", "y_unit")
-                                                               : "data unit";
-  const Geometry g = make_geometry(info.dims, r.roi, r.bin);
-
-  const fit::ModelSpec spec = fit::make_model_spec(r.model, r.peaks, r.background, x);
-  const auto names = spec.param_names();
-  const int P = spec.n_params();
-  fit::FitOptions opt;
-  opt.estimator = r.estimator == "mle" ? fit::Estimator::mle : fit::Estimator::lse;
-  opt.max_iter = r.max_iter;
-  opt.tol = r.tol;
-  opt.threads = r.threads;
-  std::vector<double> fixed_values;
-  parse_constraints(r, names, opt, fixed_values);
-  if (std::string msg = opt.validate(spec, int(g.n_sweep)); !msg.empty()) throw UsageError(msg);
-  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
-
-  // ---- the part of the output rows, and what the output will hold ---------------------
-  // B maps for Lorentzian peak pairs; pair k is peaks k and N-1-k, at parameter
-  // first_pos + 3 k (offset, [slope], then pos, fwhm, amp per peak).
-  const int n_pairs =
-      spec.kind == fit::ModelKind::lorentzian && spec.n_peaks % 2 == 0 ? spec.n_peaks / 2 : 0;
-  const int first_pos = spec.linear_background ? 2 : 1;
-  const mpi::Range band = part_range(g.ny, part);  // this job's output rows
+// The part's rows and datasets, and the shapes a complete output has.
+struct OutputPlan {
+  Part part;
+  mpi::Range band;  // this job's output rows
   PartStamp stamp;
-  stamp.part = part;
-  stamp.rows = band;
-  stamp.total_rows = g.ny;
-  for (const auto& n : names) stamp.datasets.push_back("/params/" + n);
-  for (const auto& n : names) stamp.datasets.push_back("/sigma/" + n);
-  for (const char* n : {"/chi2", "/state", "/iterations"}) stamp.datasets.emplace_back(n);
-  for (int k = 0; k < n_pairs; ++k) stamp.datasets.push_back("/derived/bnv" + std::to_string(k));
-  stamp.summed = {"ranks", "seconds_read_fit_write", "seconds_total", "state_counts"};
-  stamp.fingerprint_text = fingerprint_text(comm, r, info, g, backend.name);
-  const std::vector<std::uint64_t> dims{std::uint64_t(band.size()), std::uint64_t(g.nx)};
-  Shapes shapes{{"/sweep", {std::uint64_t(g.n_sweep)}}};
-  for (const auto& d : stamp.datasets) shapes.emplace_back(d, dims);
-  if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes)) return 0;
+  Shapes shapes;
+  std::vector<std::uint64_t> dims;  // of every map
+  fit::DerivedMaps derived;
+};
 
-  // ---- decomposition -------------------------------------------------------------
-  // The starting values need the mean spectrum of the whole image, so every part
-  // reads every row once for it (split over the ranks); the fit then covers the
-  // part's rows, split over the ranks again.
-  const mpi::Range mine = mpi::split_rows(g.ny, ctx.size, ctx.rank);
-  const mpi::Range fit_share = mpi::split_rows(band.size(), ctx.size, ctx.rank);
-  const mpi::Range fit_rows{band.begin + fit_share.begin, band.begin + fit_share.end};
+OutputPlan plan_output(MPI_Comm comm, const FitRequest& r, const FitInputInfo& info,
+                       const api::CubeFitter& fitter) {
+  const fit::CubeGeometry& g = info.geometry;
+  OutputPlan o;
+  o.part = parse_part(r.part);
+  o.band = part_range(g.ny, o.part);
+  o.derived = fit::derived_maps(fitter.spec());
+  PartStamp& s = o.stamp;
+  s.part = o.part;
+  s.rows = o.band;
+  s.total_rows = g.ny;
+  for (const auto& n : fitter.param_names()) s.datasets.push_back("/params/" + n);
+  for (const auto& n : fitter.param_names()) s.datasets.push_back("/sigma/" + n);
+  for (const char* n : {"/chi2", "/state", "/iterations"}) s.datasets.emplace_back(n);
+  for (const auto& n : o.derived.names) s.datasets.push_back("/derived/" + n);
+  s.summed = {"ranks", "seconds_read_fit_write", "seconds_total", "state_counts"};
+  s.fingerprint_text = fingerprint_text(comm, r, info.cube, g, fitter.backend());
+  o.dims = {std::uint64_t(o.band.size()), std::uint64_t(g.nx)};
+  o.shapes = {{"/sweep", {std::uint64_t(g.n_sweep)}}};
+  for (const auto& d : s.datasets) o.shapes.emplace_back(d, o.dims);
+  return o;
+}
+
+// Reads the input block of output rows [r0, r1) (all ranks call it together)
+// and returns its spectra, binned and normalised (fit::bin_spectra).
+std::vector<float> read_spectra(io::InputFile& in, const FitRequest& r, const fit::CubeGeometry& g,
+                                std::int64_t r0, std::int64_t r1) {
+  const fit::Roi b = g.input_block(r0, r1);
+  const io::Block block{b.y0, b.y1, b.x0, b.x1};
+  const bool sigref = !r.sig.empty();
+  std::vector<float> a(std::size_t(g.n_sweep * block.pixels())), ref;
+  in.read_slab(sigref ? r.sig : r.data, block, a);
+  if (sigref) {
+    ref.resize(a.size());
+    in.read_slab(r.ref, block, ref);
+  }
+  return fit::bin_spectra(g, r1 - r0, a.data(), sigref ? ref.data() : nullptr);
+}
+
+// The chunks of the two passes: every rank's share of all rows (the mean
+// spectrum) and of the part's rows (the fit).
+struct ChunkPlans {
+  mpi::Range mine, fit_rows;
+  mpi::ChunkPlan mean, fit;
+  bool keep = false;  // the mean pass keeps what it read for the fit pass
+};
+
+ChunkPlans plan_chunks(const FitRequest& r, const RunContext& ctx, const fit::CubeGeometry& g,
+                       const OutputPlan& o, int n_params) {
+  ChunkPlans c;
+  c.mine = mpi::split_rows(g.ny, ctx.size, ctx.rank);
+  const mpi::Range share = mpi::split_rows(o.band.size(), ctx.size, ctx.rank);
+  c.fit_rows = {o.band.begin + share.begin, o.band.begin + share.end};
+  const std::uint64_t copies = r.sig.empty() ? kInputCopies : kInputCopiesSigRef;
   const std::uint64_t bytes_per_row =
-      std::uint64_t(g.n_sweep) * g.nx * g.bin * g.bin * sizeof(float) * (r.sig.empty() ? 2 : 3) +
-      std::uint64_t(g.nx) * (g.n_sweep + 3 * P) * sizeof(float);
-  const mpi::ChunkPlan plan = mpi::plan_chunks(g.ny, ctx.size, budget, bytes_per_row);
-  const mpi::ChunkPlan fit_plan = mpi::plan_chunks(band.size(), ctx.size, budget, bytes_per_row);
-  // With the whole output and one chunk per rank, the mean pass keeps what it
-  // read for the fit pass, so the cube is read once.
-  const bool keep = part.count == 1 && plan.n_chunks == 1;
+      std::uint64_t(g.n_sweep) * g.nx * g.bin * g.bin * sizeof(float) * copies +
+      std::uint64_t(g.nx) * (g.n_sweep + kParamArrays * n_params) * sizeof(float);
+  const std::uint64_t budget = mpi::parse_size(r.memory_budget);
+  c.mean = mpi::plan_chunks(g.ny, ctx.size, budget, bytes_per_row);
+  c.fit = mpi::plan_chunks(o.band.size(), ctx.size, budget, bytes_per_row);
+  // With the whole output and one chunk per rank, the cube is read once.
+  c.keep = o.part.count == 1 && c.mean.n_chunks == 1;
+  return c;
+}
 
-  // ---- output ------------------------------------------------------------------
-  io::OutputFile out(comm, r.output, r.force);
-  for (const auto& d : stamp.datasets)
-    out.create_dataset(d, d == "/state" || d == "/iterations" ? io::DType::Int32 : io::DType::Float32, dims);
-  out.create_dataset("/sweep", io::DType::Float64, {std::uint64_t(g.n_sweep)});
-  out.write_all<double>("/sweep", sweep_d);
+// The automatic start: every rank sums its rows' spectra, the per-row sums of
+// all rows are gathered in row order, so the mean (and the start fitted to it)
+// has the same bits whatever the number of ranks. Returns what it read when
+// the plan keeps it.
+std::vector<float> start_from_mean(io::InputFile& in, const FitRequest& r, const FitInputInfo& info,
+                                   const ChunkPlans& c, MPI_Comm comm, api::CubeFitter& fitter) {
+  const fit::CubeGeometry& g = info.geometry;
+  std::vector<double> sums(std::size_t(c.mine.size() * g.n_sweep));
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(c.mine.size()));
+  std::vector<float> kept;
+  for (std::int64_t k = 0; k < c.mean.n_chunks; ++k) {
+    const mpi::Range ch = mpi::chunk_range(c.mine, c.mean.n_chunks, k);
+    auto y = read_spectra(in, r, g, ch.begin, ch.end);
+    if (!ch.empty())
+      fit::spectrum_row_sums(y.data(), int(ch.size()), int(g.nx), int(g.n_sweep),
+                             sums.data() + (ch.begin - c.mine.begin) * g.n_sweep,
+                             counts.data() + (ch.begin - c.mine.begin));
+    if (c.keep) kept = std::move(y);
+  }
+  const auto all_sums = mpi::allgather_rows(comm, sums, g.ny, g.n_sweep);
+  const auto all_counts = mpi::allgather_rows(comm, counts, g.ny, 1);
+  const auto mean = fit::mean_from_row_sums(all_sums, all_counts, int(g.n_sweep));
+  if (!std::isfinite(mean[0]))
+    throw UsageError(r.input + ": " + info.cube_name + " has no pixel with finite, non-zero data");
+  fitter.start_from_mean(mean);  // same on every rank
+  return kept;
+}
 
-  // ---- starting values: the mean spectrum of the whole image (auto) ------------------
-  const bool from_file = r.guess != "auto";
-  std::vector<double> global;
-  std::vector<float> kept;  // see `keep`
-  if (!from_file) {
-    std::vector<double> sums(size_t(mine.size() * g.n_sweep));
-    std::vector<std::int64_t> counts(size_t(mine.size()));
-    for (std::int64_t k = 0; k < plan.n_chunks; ++k) {
-      const mpi::Range c = mpi::chunk_range(mine, plan.n_chunks, k);
-      auto y = read_rows(in, r, g, c.begin, c.end);
-      if (!c.empty())
-        fit::spectrum_row_sums(y.data(), int(c.size()), int(g.nx), int(g.n_sweep),
-                               sums.data() + (c.begin - mine.begin) * g.n_sweep,
-                               counts.data() + (c.begin - mine.begin));
-      if (keep) kept = std::move(y);
-    }
-    // Every rank gets every row's sums, in row order: the mean has the same
-    // bits whatever the number of ranks.
-    std::vector<int> rc(ctx.size), rd(ctx.size), sc(ctx.size), sd(ctx.size);
-    for (int q = 0; q < ctx.size; ++q) {
-      const mpi::Range rq = mpi::split_rows(g.ny, ctx.size, q);
-      rc[q] = int(rq.size()), rd[q] = int(rq.begin);
-      sc[q] = int(rq.size() * g.n_sweep), sd[q] = int(rq.begin * g.n_sweep);
-    }
-    std::vector<double> all_sums(size_t(g.ny * g.n_sweep));
-    std::vector<std::int64_t> all_counts(size_t(g.ny));
-    MPI_Allgatherv(sums.data(), sc[ctx.rank], MPI_DOUBLE, all_sums.data(), sc.data(), sd.data(),
-                   MPI_DOUBLE, comm);
-    MPI_Allgatherv(counts.data(), rc[ctx.rank], MPI_INT64_T, all_counts.data(), rc.data(), rd.data(),
-                   MPI_INT64_T, comm);
-    const auto mean = fit::mean_from_row_sums(all_sums, all_counts, int(g.n_sweep));
-    if (!std::isfinite(mean[0]))
-      throw UsageError(r.input + ": " + cube + " has no pixel with finite, non-zero data");
-    fit::FitOptions one = opt;
-    one.threads = 1;
-    global = fit::spectrum_start(spec, x, mean, one, fixed_values);  // same on every rank
+// --guess FILE: a previous fit of the same grid, whose parameters start this one.
+std::unique_ptr<io::InputFile> open_previous(MPI_Comm comm, const FitRequest& r, const fit::CubeGeometry& g,
+                                             const std::vector<std::string>& names) {
+  auto previous = std::make_unique<io::InputFile>(comm, r.guess);
+  for (const auto& n : names) {
+    const auto d = previous->require("/params/" + n, 2, "[ny, nx]");
+    if (std::int64_t(d.dims[0]) != g.ny || std::int64_t(d.dims[1]) != g.nx)
+      throw UsageError(r.guess + ": /params/" + n + " is " + std::to_string(d.dims[0]) + " x " +
+                       std::to_string(d.dims[1]) + ", the fit is " + std::to_string(g.ny) + " x " +
+                       std::to_string(g.nx));
   }
-  std::unique_ptr<io::InputFile> previous;
-  if (from_file) {
-    previous = std::make_unique<io::InputFile>(comm, r.guess);
-    for (const auto& n : names) {
-      const auto d = previous->require("/params/" + n, 2, "[ny, nx]");
-      if (std::int64_t(d.dims[0]) != g.ny || std::int64_t(d.dims[1]) != g.nx)
-        throw UsageError(r.guess + ": /params/" + n + " is " + std::to_string(d.dims[0]) + " x " +
-                         std::to_string(d.dims[1]) + ", the fit is " + std::to_string(g.ny) + " x " +
-                         std::to_string(g.nx));
-    }
-  }
-  if (!r.mask.empty()) {
-    const auto d = in.require(r.mask, 2, "[ny, nx]");
-    if (std::int64_t(d.dims[0]) != g.ny_in || std::int64_t(d.dims[1]) != g.nx_in)
-      throw UsageError(r.input + ": " + r.mask + " must be " + std::to_string(g.ny_in) + " x " +
-                       std::to_string(g.nx_in) + " like the image");
-  }
+  return previous;
+}
 
-  // ---- fit, chunk by chunk -------------------------------------------------------
-  Progress progress(comm, band.size() * g.nx, r.quiet, "fit");
-  opt.progress = [&progress](std::int64_t n) { progress.add(n); };
-  double t_read = 0, t_fit = 0, t_write = 0;
-  std::int64_t counts[6] = {0, 0, 0, 0, 0, 0};
-#if defined(TESSERA_HAVE_CUDA)
-  // Device buffers, pinned staging and streams, kept across the chunks.
-  std::unique_ptr<cuda::FitCudaSession> gpu_session;
-#endif
-  for (std::int64_t k = 0; k < fit_plan.n_chunks; ++k) {
-    const mpi::Range c = mpi::chunk_range(fit_rows, fit_plan.n_chunks, k);
-    const std::int64_t w0 = c.begin - band.begin, w1 = c.end - band.begin;  // rows in the output
-    const std::int64_t npix = c.size() * g.nx;
+void check_mask(io::InputFile& in, const FitRequest& r, const fit::CubeGeometry& g) {
+  const auto d = in.require(r.mask, 2, "[ny, nx]");
+  if (std::int64_t(d.dims[0]) != g.ny_in || std::int64_t(d.dims[1]) != g.nx_in)
+    throw UsageError(r.input + ": " + r.mask + " must be " + std::to_string(g.ny_in) + " x " +
+                     std::to_string(g.nx_in) + " like the image");
+}
+
+// Start values of output rows [r0, r1) from the previous fit, [pixel][n_params];
+// NaN where that fit failed (state bad_start).
+std::vector<float> read_starts(io::InputFile& previous, const std::vector<std::string>& names, std::int64_t r0,
+                               std::int64_t r1, std::int64_t nx) {
+  const int P = int(names.size());
+  const std::int64_t npix = (r1 - r0) * nx;
+  std::vector<float> start(std::size_t(npix * P)), map(static_cast<std::size_t>(npix));
+  for (int j = 0; j < P; ++j) {
+    previous.read_block("/params/" + names[std::size_t(j)], io::Block{r0, r1, 0, nx}, map);
+    for (std::int64_t p = 0; p < npix; ++p) start[std::size_t(p * P + j)] = map[std::size_t(p)];
+  }
+  return start;
+}
+
+std::vector<std::uint8_t> read_mask(io::InputFile& in, const FitRequest& r, const fit::CubeGeometry& g,
+                                    std::int64_t r0, std::int64_t r1) {
+  const fit::Roi b = g.input_block(r0, r1);
+  const io::Block block{b.y0, b.y1, b.x0, b.x1};
+  std::vector<float> m(static_cast<std::size_t>(block.pixels()));
+  in.read_block(r.mask, block, m);
+  return fit::bin_mask(g, r1 - r0, m.data());
+}
+
+// Writes the maps of output rows [w0, w1) of the output file.
+void write_rows(io::OutputFile& out, const api::CubeFitter& fitter, const fit::DerivedMaps& derived,
+                const fit::FitResults& res, std::int64_t w0, std::int64_t w1, std::int64_t npix) {
+  const auto& names = fitter.param_names();
+  const int P = int(names.size());
+  std::vector<float> map(static_cast<std::size_t>(npix));
+  for (int j = 0; j < P; ++j) {
+    for (std::int64_t p = 0; p < npix; ++p) map[std::size_t(p)] = res.params[std::size_t(p * P + j)];
+    out.write_rows<float>("/params/" + names[std::size_t(j)], w0, w1, map);
+    for (std::int64_t p = 0; p < npix; ++p) map[std::size_t(p)] = res.sigma[std::size_t(p * P + j)];
+    out.write_rows<float>("/sigma/" + names[std::size_t(j)], w0, w1, map);
+  }
+  for (std::size_t k = 0; k < derived.names.size(); ++k) {
+    fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, map.data());
+    out.write_rows<float>("/derived/" + derived.names[k], w0, w1, map);
+  }
+  out.write_rows<float>("/chi2", w0, w1, res.chi2);
+  out.write_rows<std::int32_t>("/state", w0, w1, res.state);
+  out.write_rows<std::int32_t>("/iterations", w0, w1, res.iterations);
+}
+
+// What the chunk loop measured: the state counts of this rank and the seconds
+// spent reading, fitting and writing.
+struct FitTally {
+  std::vector<std::int64_t> states = std::vector<std::int64_t>(core::n_fit_states, 0);
+  std::vector<double> seconds = {0, 0, 0};
+};
+
+// Fits the part's rows chunk by chunk: read, fit through the library, write.
+FitTally fit_chunks(io::InputFile& in, io::OutputFile& out, const FitRequest& r, const FitInputInfo& info,
+                    const OutputPlan& o, const ChunkPlans& c, std::vector<float> kept,
+                    io::InputFile* previous, api::CubeFitter& fitter, Progress& progress) {
+  const fit::CubeGeometry& g = info.geometry;
+  FitTally tally;
+  for (std::int64_t k = 0; k < c.fit.n_chunks; ++k) {
+    const mpi::Range ch = mpi::chunk_range(c.fit_rows, c.fit.n_chunks, k);
+    const std::int64_t npix = ch.size() * g.nx;
     auto t0 = Clock::now();
     // Same decision on every rank, so the collective reads still match.
-    const auto y = keep && !from_file ? std::move(kept) : read_rows(in, r, g, c.begin, c.end);
-    std::vector<float> start(static_cast<size_t>(npix * P));
-    if (from_file) {
-      io::Block b{c.begin, c.end, 0, g.nx};
-      std::vector<float> map(static_cast<size_t>(npix));
-      for (int j = 0; j < P; ++j) {
-        previous->read_block("/params/" + names[j], b, map);
-        for (std::int64_t p = 0; p < npix; ++p)
-          start[size_t(p * P + j)] = map[p];  // NaN where that fit failed: state 5, bad start
-      }
-    }
+    const auto y = c.keep && !previous ? std::move(kept) : read_spectra(in, r, g, ch.begin, ch.end);
+    std::vector<float> start;
+    if (previous) start = read_starts(*previous, fitter.param_names(), ch.begin, ch.end, g.nx);
     std::vector<std::uint8_t> mask;
-    if (!r.mask.empty()) {
-      // A binned pixel is masked when any of its input pixels is.
-      io::Block b{g.y0 + c.begin * g.bin, g.y0 + c.end * g.bin, g.x0, g.x0 + g.nx * g.bin};
-      std::vector<float> m(size_t(b.pixels()));
-      in.read_block(r.mask, b, m);
-      mask.assign(size_t(npix), 0);
-      for (std::int64_t oy = 0; oy < c.size(); ++oy)
-        for (std::int64_t ox = 0; ox < g.nx; ++ox)
-          for (int dy = 0; dy < g.bin; ++dy)
-            for (int dx = 0; dx < g.bin; ++dx)
-              if (m[size_t((oy * g.bin + dy) * b.cols() + ox * g.bin + dx)] != 0) mask[size_t(oy * g.nx + ox)] = 1;
-    }
-    t_read += seconds_since(t0);
+    if (!r.mask.empty()) mask = read_mask(in, r, g, ch.begin, ch.end);
+    tally.seconds[0] += seconds_since(t0);
     t0 = Clock::now();
     fit::FitResults res;
     progress.run([&] {
-      if (npix == 0) {
-        res = fit::fit_batch(spec, fit::FitBatch{x, nullptr, nullptr, nullptr, nullptr, 0}, opt);
-        return;
-      }
-      if (!from_file)
-        fit::cube_starts(spec, x, y.data(), int(c.size()), int(g.nx), global, opt, start.data());
-      for (int j = 0; j < P; ++j)
-        if (opt.constraints[j].fixed)
-          for (std::int64_t p = 0; p < npix; ++p) start[size_t(p * P + j)] = float(fixed_values[j]);
-      fit::FitBatch batch{x, y.data(), nullptr, mask.empty() ? nullptr : mask.data(), start.data(), npix};
-#if defined(TESSERA_HAVE_CUDA)
-      if (backend.name == "cuda") {
-        // The device is per thread, and this is the worker thread.
-        if (std::string e = cuda::set_device(backend.device); !e.empty()) throw std::runtime_error(e);
-        res.n_params = P;
-        res.params.resize(size_t(npix * P));
-        res.sigma.resize(size_t(npix * P));
-        res.chi2.resize(size_t(npix));
-        res.state.resize(size_t(npix));
-        res.iterations.resize(size_t(npix));
-        cuda::FitInputDesc gin;
-        gin.x = x.data();
-        gin.n_points = int(g.n_sweep);
-        gin.y = y.data();
-        gin.mask = batch.mask;
-        gin.start = start.data();
-        gin.n_pix = npix;
-        const cuda::FitOutputDesc gout{res.params.data(), res.sigma.data(), res.chi2.data(),
-                                       res.state.data(), res.iterations.data()};
-        cuda::FitConfigDesc config = to_cuda(spec, opt);
-        config.kernel = to_cuda_kernel(r.gpu_kernel);
-        if (!gpu_session) gpu_session = std::make_unique<cuda::FitCudaSession>();
-        gpu_session->fit(to_cuda(spec), config, gin, gout);
-        progress.add(npix);
-        return;
-      }
-#endif
-      res = fit::fit_batch(spec, batch, opt);
+      res = fitter.fit_rows(y.data(), ch.size(), g.nx, mask.empty() ? nullptr : mask.data(),
+                            previous ? &start : nullptr);
     });
-    t_fit += seconds_since(t0);
+    tally.seconds[1] += seconds_since(t0);
     t0 = Clock::now();
-    std::vector<float> map(static_cast<size_t>(npix));
-    for (int j = 0; j < P; ++j) {
-      for (std::int64_t p = 0; p < npix; ++p) map[p] = res.params[size_t(p * P + j)];
-      out.write_rows<float>("/params/" + names[j], w0, w1, map);
-      for (std::int64_t p = 0; p < npix; ++p) map[p] = res.sigma[size_t(p * P + j)];
-      out.write_rows<float>("/sigma/" + names[j], w0, w1, map);
-    }
-    for (int kp = 0; kp < n_pairs; ++kp) {
-      const int lo = first_pos + 3 * kp, hi = first_pos + 3 * (spec.n_peaks - 1 - kp);
-      for (std::int64_t p = 0; p < npix; ++p)
-        map[p] = float((res.params[size_t(p * P + hi)] - res.params[size_t(p * P + lo)]) /
-                       (2 * fit::nv_gamma_mhz_per_mt));
-      out.write_rows<float>("/derived/bnv" + std::to_string(kp), w0, w1, map);
-    }
-    out.write_rows<float>("/chi2", w0, w1, res.chi2);
-    out.write_rows<std::int32_t>("/state", w0, w1, res.state);
-    out.write_rows<std::int32_t>("/iterations", w0, w1, res.iterations);
+    write_rows(out, fitter, o.derived, res, ch.begin - o.band.begin, ch.end - o.band.begin, npix);
     for (std::int32_t s : res.state)
-      if (s >= 0 && s < 6) ++counts[s];
-    t_write += seconds_since(t0);
+      if (s >= 0 && s < core::n_fit_states) ++tally.states[std::size_t(s)];
+    tally.seconds[2] += seconds_since(t0);
   }
-  progress.finish();
-#if defined(TESSERA_HAVE_CUDA)
-  if (gpu_session) {
-    // Freed with the device current, as in the worker threads that used it.
-    (void)cuda::set_device(backend.device);
-    gpu_session.reset();
-  }
-#endif
+  return tally;
+}
 
-  // ---- attributes (same values on every rank) ---------------------------------------
-  std::int64_t all_counts[6];
-  MPI_Allreduce(counts, all_counts, 6, MPI_INT64_T, MPI_SUM, comm);
-  double times[3] = {t_read, t_fit, t_write}, max_times[3];
-  MPI_Allreduce(times, max_times, 3, MPI_DOUBLE, MPI_MAX, comm);
+// The attributes of the output (the same values on every rank).
+void write_attributes(io::OutputFile& out, const FitRequest& r, const RunContext& ctx, const FitInputInfo& info,
+                      const api::CubeFitter& fitter, const OutputPlan& o,
+                      const std::vector<std::int64_t>& states, const std::vector<double>& seconds,
+                      Clock::time_point t_start) {
+  const fit::ModelSpec& spec = fitter.spec();
+  const fit::CubeGeometry& g = info.geometry;
   out.write_attribute("/", "model", spec.model_name());
   out.write_attribute("/", "peaks", std::int64_t(spec.is_peak_model() ? spec.n_peaks : 0));
   out.write_attribute("/", "background", spec.linear_background ? "linear" : "constant");
   out.write_attribute("/", "x_mid", spec.x_mid);
-  out.write_attribute("/", "param_names", names);
-  out.write_attribute("/", "param_units", spec.param_units(x_unit, y_unit));
+  out.write_attribute("/", "param_names", fitter.param_names());
+  out.write_attribute("/", "param_units", spec.param_units(info.x_unit, info.y_unit));
   out.write_attribute("/", "estimator", r.estimator);
   out.write_attribute("/", "tol", r.tol);
   out.write_attribute("/", "max_iter", std::int64_t(r.max_iter));
   out.write_attribute("/", "input", r.input);
-  out.write_attribute("/", "data", cube);
+  out.write_attribute("/", "data", info.cube_name);
   out.write_attribute("/", "roi", std::vector<double>{double(g.y0), double(g.y1), double(g.x0), double(g.x1)});
   out.write_attribute("/", "bin", std::int64_t(g.bin));
   out.write_attribute("/", "guess", r.guess);
   out.write_attribute("/", "command_line", r.command_line);
   out.write_attribute("/", "version", version_line());
   out.write_attribute("/", "ranks", std::int64_t(ctx.size));
-  out.write_attribute("/", "backend", backend.name);
-#if defined(TESSERA_HAVE_CUDA)
-  if (backend.name == "cuda")
-    out.write_attribute("/", "gpu_kernel",
-                        std::string(cuda::use_warp_per_fit(to_cuda_kernel(r.gpu_kernel), P)
-                                        ? "warp per fit"
-                                        : "thread per fit"));
-#endif
-  out.write_attribute("/", "state_names",
-                      std::vector<std::string>{"converged", "iteration_limit", "singular",
-                                               "nonfinite_input", "masked", "bad_start"});
-  out.write_attribute("/", "state_counts", std::vector<double>(all_counts, all_counts + 6));
-  out.write_attribute("/", "seconds_read_fit_write", std::vector<double>(max_times, max_times + 3));
+  out.write_attribute("/", "backend", fitter.backend());
+  if (!fitter.gpu_kernel().empty()) out.write_attribute("/", "gpu_kernel", fitter.gpu_kernel());
+  std::vector<std::string> state_names;
+  for (int s = 0; s < core::n_fit_states; ++s) state_names.emplace_back(core::state_name(core::FitState(s)));
+  out.write_attribute("/", "state_names", state_names);
+  out.write_attribute("/", "state_counts", std::vector<double>(states.begin(), states.end()));
+  out.write_attribute("/", "seconds_read_fit_write", seconds);
   out.write_attribute("/", "seconds_total", seconds_since(t_start));
-  if (n_pairs > 0)
-    out.write_attribute("/derived", "bnv_definition",
-                        "bnv{k} = (pos{N-1-k} - pos{k}) / (2 * 28.024 MHz/mT), in mT: pair k of "
-                        "peaks numbered by position from the outside in");
-  write_stamp(out, stamp);
+  if (!o.derived.names.empty()) out.write_attribute("/derived", "bnv_definition", o.derived.definition);
+}
+
+void report(const FitRequest& r, const fit::CubeGeometry& g, const OutputPlan& o,
+            const std::vector<std::int64_t>& n) {
+  const std::string where = o.part.count == 1 ? "" : "part " + part_name(o.part) + ", rows " +
+                                                        std::to_string(o.band.begin) + ":" +
+                                                        std::to_string(o.band.end) + " of ";
+  std::fprintf(stderr,
+               "tessera: wrote %s (%s%lld x %lld): %lld converged, %lld iteration limit, %lld singular, "
+               "%lld non-finite input, %lld masked, %lld bad start\n",
+               r.output.c_str(), where.c_str(), (long long)g.ny, (long long)g.nx, (long long)n[0],
+               (long long)n[1], (long long)n[2], (long long)n[3], (long long)n[4], (long long)n[5]);
+}
+
+}  // namespace
+
+int run_fit(const FitRequest& r, const RunContext& ctx) {
+  const auto t_start = Clock::now();
+  MPI_Comm comm = MPI_COMM_WORLD;
+  api::FitOptions opt = library_options(r);
+  if (std::string why; !opt.IsValid(&why)) throw UsageError(why);
+  if (r.sig.empty() != r.ref.empty()) throw UsageError("--sig and --ref go together");
+  (void)mpi::parse_size(r.memory_budget);  // checked before any file is opened
+  (void)parse_part(r.part);
+
+  io::InputFile in(comm, r.input);
+  const FitInputInfo info = open_input(in, r, opt);
+  const fit::CubeGeometry& g = info.geometry;
+  const std::vector<float> x(info.sweep.begin(), info.sweep.end());
+  {
+    // The options against the model and sweep, before the ranks agree on a
+    // backend (which may say that the GPU was not found).
+    api::FitOptions check = opt;
+    check.backend = "cpu";
+    (void)api::CubeFitter(check, x);
+  }
+  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  opt.backend = backend.name;
+  opt.device = backend.device;
+  api::CubeFitter fitter(opt, x);
+
+  const OutputPlan o = plan_output(comm, r, info, fitter);
+  if (skip_complete_output(comm, r.output, r.resume, r.force, o.stamp, o.shapes)) return 0;
+  const ChunkPlans chunks = plan_chunks(r, ctx, g, o, fitter.spec().n_params());
+  io::OutputFile out(comm, r.output, r.force);
+  for (const auto& d : o.stamp.datasets)
+    out.create_dataset(d, d == "/state" || d == "/iterations" ? io::DType::Int32 : io::DType::Float32, o.dims);
+  out.create_dataset("/sweep", io::DType::Float64, {std::uint64_t(g.n_sweep)});
+  out.write_all<double>("/sweep", info.sweep);
+
+  std::vector<float> kept;
+  std::unique_ptr<io::InputFile> previous;
+  if (r.guess == "auto") kept = start_from_mean(in, r, info, chunks, comm, fitter);
+  else previous = open_previous(comm, r, g, fitter.param_names());
+  if (!r.mask.empty()) check_mask(in, r, g);
+
+  Progress progress(comm, o.band.size() * g.nx, r.quiet, "fit");
+  fitter.set_progress([&progress](std::int64_t n) { progress.add(n); });
+  const FitTally tally = fit_chunks(in, out, r, info, o, chunks, std::move(kept), previous.get(), fitter, progress);
+  progress.finish();
+
+  const auto states = mpi::sum_all(comm, tally.states);
+  write_attributes(out, r, ctx, info, fitter, o, states, mpi::max_all(comm, tally.seconds), t_start);
+  write_stamp(out, o.stamp);
   write_complete(out);  // last: an output without it was never finished
   out.commit();
-  if (ctx.is_root() && !r.quiet)
-    std::fprintf(stderr,
-                 "tessera: wrote %s (%s%lld x %lld): %lld converged, %lld iteration limit, %lld singular, "
-                 "%lld non-finite input, %lld masked, %lld bad start\n",
-                 r.output.c_str(),
-                 part.count == 1 ? "" : ("part " + part_name(part) + ", rows " + std::to_string(band.begin) +
-                                         ":" + std::to_string(band.end) + " of ").c_str(),
-                 (long long)g.ny, (long long)g.nx, (long long)all_counts[0],
-                 (long long)all_counts[1], (long long)all_counts[2], (long long)all_counts[3],
-                 (long long)all_counts[4], (long long)all_counts[5]);
+  if (ctx.is_root() && !r.quiet) report(r, g, o, states);
   return 0;
 }
 

@@ -101,14 +101,4 @@ std::string file_identity(const std::string& path) {
          std::to_string(std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
 }
 
-std::string broadcast_from_root(MPI_Comm comm, const std::string& s) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  unsigned long long length = rank == 0 ? s.size() : 0;
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-  std::string out = rank == 0 ? s : std::string(length, '\0');
-  MPI_Bcast(out.data(), int(length), MPI_CHAR, 0, comm);
-  return out;
-}
-
 }  // namespace tessera::cli

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "mpi/collectives.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "part.hpp"
@@ -50,6 +51,6 @@ using Shapes = std::vector<std::pair<std::string, std::vector<std::uint64_t>>>;
 [[nodiscard]] std::string file_identity(const std::string& path);
 
 // Collective: rank 0's string on every rank.
-[[nodiscard]] std::string broadcast_from_root(MPI_Comm comm, const std::string& s);
+using mpi::broadcast_from_root;
 
 }  // namespace tessera::cli

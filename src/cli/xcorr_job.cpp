@@ -5,379 +5,346 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
-#include <cmath>
+#include <cstdint>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <limits>
-#include <map>
-#include <memory>
-#include <sstream>
-#include <thread>
+#include <span>
+#include <string>
 #include <vector>
 
+#include "api/xcorr.hpp"
 #include "backend.hpp"
-#include "fit/batch.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "mpi/decomposition.hpp"
+#include "mpi/pair_gather.hpp"
 #include "mpi/pairs.hpp"
 #include "part.hpp"
 #include "part_file.hpp"
 #include "progress.hpp"
 #include "xcorr/xcorr.hpp"
 #include "xcorr_csv.hpp"
-#if defined(TESSERA_HAVE_CUDA)
-#include "cuda/device_info.hpp"
-#include "xcorr_cuda_bridge.hpp"
-#endif
 
 namespace tessera::cli {
 namespace {
 
-void parse_crop(const std::string& s, xcorr::Options& o) {
+// ---- the memory model of a rank's batches (what --memory-budget bounds) ----------
+// Estimates of the large buffers only, each constant named for what it counts.
+
+// An image or template while it is correlated: its pixels as read and the
+// prepared object's own float copy (centred or not).
+constexpr std::uint64_t kPreparedPixelBytes = 2 * sizeof(float);
+// An image's two prefix tables (sums and sums of squares), doubles over (H+1) x (W+1).
+constexpr std::uint64_t kImagePrefixCellBytes = 2 * sizeof(double);
+// A template's one prefix table (its centred values), doubles over (h+1) x (w+1).
+constexpr std::uint64_t kTemplatePrefixCellBytes = sizeof(double);
+// A bin of a real-to-complex spectrum: a complex float.
+constexpr std::uint64_t kSpectrumBinBytes = 2 * sizeof(float);
+// An image's window table: one double per searched placement.
+constexpr std::uint64_t kWindowCellBytes = sizeof(double);
+// A thread's workspace: the transform's real buffer (one float per cell of the
+// padded size) and two spectra (the product, and an uncached template's).
+constexpr std::uint64_t kWorkspaceRealBytes = sizeof(float);
+constexpr std::uint64_t kWorkspaceSpectra = 2;
+// An image waiting in a batch: on the CPU only as read, since each thread
+// prepares the image it takes; the GPU path prepares the batch's images all at
+// once, without host tables or spectra: as read and as prepared.
+constexpr std::uint64_t kWaitingPixelBytesCpu = sizeof(float);
+constexpr std::uint64_t kWaitingPixelBytesGpu = 2 * sizeof(float);
+// Of the budget left after the workspaces, the batch's images take up to half
+// and the cached template spectra up to a quarter; the last quarter is left
+// for what the model does not count (results, HDF5 buffers, allocator slack).
+constexpr std::uint64_t kImageShareDivisor = 2;
+constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
+// In the split of the pairs over ranks, taking up an image (its read, prefix
+// sums and transform) costs about as much as correlating two pairs.
+constexpr double kImageCostInPairs = 2.0;
+
+// The request's options for the library; UsageError with the option's message.
+api::XcorrOptions options_of(const XcorrRequest& r) {
+  api::XcorrOptions o;
   int a = 0, b = 0;
   char tail = 0;
-  const int n = std::sscanf(s.c_str(), "%d,%d%c", &a, &b, &tail);
-  if (n == 1 && s.find(',') == std::string::npos) b = a;
-  else if (n != 2) throw UsageError("--crop must be A,B or A (rows, columns dropped on each side), got '" + s + "'");
-  if (a < 0 || b < 0) throw UsageError("--crop must not be negative, got '" + s + "'");
+  const int n = std::sscanf(r.crop.c_str(), "%d,%d%c", &a, &b, &tail);
+  if (n == 1 && r.crop.find(',') == std::string::npos) b = a;
+  else if (n != 2) throw UsageError("--crop must be A,B or A (rows, columns dropped on each side), got '" + r.crop + "'");
   o.crop_y = a;
   o.crop_x = b;
+  o.eps = r.eps;
+  o.normalize_input = r.normalize_input;
+  o.mode = r.mode;
+  o.exclusion = r.exclusion;
+  o.threads = r.threads;
+  o.backend = r.backend;
+  o.device = r.device;
+  if (std::string why; !o.IsValid(&why)) throw UsageError(why);
+  return o;
 }
 
-// What one pair's result travels as to rank 0 (all values exact in double).
-constexpr int kFields = 8;  // index, y, x, value, sub_y, sub_x, sharpness, peak_ratio
+// What the input holds, checked as the library checks it.
+struct InputLayout {
+  io::DatasetInfo images, templates, pairs;
+  std::vector<std::int64_t> all_pairs;  // [p][2]: image, template
+  std::int64_t n_img = 0, n_tpl = 0;
+  int H = 0, W = 0, h = 0, w = 0;
+  xcorr::Region region{};
+};
 
-// Checks that a stack of frames is finite; "" or the message for the first bad value.
-std::string check_finite(const std::vector<float>& data, std::span<const std::int64_t> frames,
-                         std::uint64_t h, std::uint64_t w, const std::string& file,
-                         const std::string& dataset, const char* what) {
-  const std::uint64_t plane = h * w;
-  for (std::size_t f = 0; f < frames.size(); ++f)
-    for (std::uint64_t i = 0; i < plane; ++i) {
-      const float v = data[f * plane + i];
-      if (!std::isfinite(v))
-        return io::message(file, dataset,
-                           std::string(what) + " " + std::to_string(frames[f]) +
-                               " has a non-finite value (" + std::to_string(v) + ") at (" +
-                               std::to_string(i / w) + ", " + std::to_string(i % w) + ")");
-    }
-  return {};
-}
-
-}  // namespace
-
-int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
-  const auto t_start = Clock::now();
-  MPI_Comm comm = MPI_COMM_WORLD;
-
-  // ---- options that need no file -------------------------------------------------
-  xcorr::Options opt;
-  parse_crop(r.crop, opt);
-  if (!(r.eps >= 0) || !std::isfinite(r.eps)) throw UsageError("--eps must be finite and >= 0");
-  opt.eps = r.eps;
-  opt.normalize_input = r.normalize_input;
-  if (r.mode != "full" && r.mode != "valid") throw UsageError("--mode must be full or valid, got '" + r.mode + "'");
-  opt.mode = r.mode == "valid" ? xcorr::Mode::valid : xcorr::Mode::full;
-  if (r.exclusion < 0) throw UsageError("--exclusion must be >= 0");
-  opt.exclusion = r.exclusion;
-  if (r.threads < 0) throw UsageError("--threads must be >= 0");
-  if (r.backend != "auto" && r.backend != "cpu" && r.backend != "cuda")
-    throw UsageError("--backend must be auto, cpu or cuda, got '" + r.backend + "'");
-  const std::uint64_t budget = mpi::parse_size(r.memory_budget);
-  const int threads = r.threads > 0 ? r.threads : fit::usable_cores();
-  // Keep freed buffers (prepared images, ~30 MB each for 1024^2) in the process
-  // for the next image instead of handing them back to the kernel and faulting
-  // fresh pages in again: blocks below 32 MiB come from malloc's heaps, which
-  // are trimmed only beyond 1 GiB free.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  // The CSV table is checked before any work, like the output file.
-  if (!r.csv.empty()) io::throw_if_any(comm, ctx.is_root() ? csv_problem(r.csv, r.force) : "");
-
-  // ---- input ---------------------------------------------------------------------
-  io::InputFile in(comm, r.input);
-  const io::DatasetInfo ii = in.require(r.images, 3, "[n, H, W]");
-  const io::DatasetInfo ti = in.require(r.templates, 3, "[k, h, w]");
-  const io::DatasetInfo pi = in.describe(r.pairs);
+InputLayout check_input(io::InputFile& in, const XcorrRequest& r, const xcorr::Options& opt) {
+  InputLayout s;
+  s.images = in.require(r.images, 3, "[n, H, W]");
+  s.templates = in.require(r.templates, 3, "[k, h, w]");
+  s.pairs = in.describe(r.pairs);
+  const io::DatasetInfo& pi = s.pairs;
   if (pi.rank() != 2 || (pi.dims.size() == 2 && pi.dims[1] != 2))
     throw UsageError(io::message(r.input, pi.name, "must be [p, 2] (image index, template index), got " +
                                                        std::to_string(pi.rank()) + " dimensions"));
-  const std::vector<std::int64_t> all_pairs = in.read_integers(r.pairs, 2, "[p, 2]");
-  const std::int64_t n_img = std::int64_t(ii.dims[0]), n_tpl = std::int64_t(ti.dims[0]);
-  const std::int64_t total_pairs = std::int64_t(all_pairs.size() / 2);
-  for (std::int64_t p = 0; p < total_pairs; ++p) {
-    const std::int64_t a = all_pairs[std::size_t(2 * p)], b = all_pairs[std::size_t(2 * p + 1)];
-    if (a < 0 || a >= n_img)
-      throw UsageError(io::message(r.input, pi.name, "pair " + std::to_string(p) + " names image " +
-                                                         std::to_string(a) + ", outside [0, " +
-                                                         std::to_string(n_img) + ")"));
-    if (b < 0 || b >= n_tpl)
-      throw UsageError(io::message(r.input, pi.name, "pair " + std::to_string(p) + " names template " +
-                                                         std::to_string(b) + ", outside [0, " +
-                                                         std::to_string(n_tpl) + ")"));
-  }
-  const int H = int(ii.dims[1]), W = int(ii.dims[2]), h = int(ti.dims[1]), w = int(ti.dims[2]);
-  if (ii.dims[1] > std::uint64_t(std::numeric_limits<int>::max() / 2) ||
-      ii.dims[2] > std::uint64_t(std::numeric_limits<int>::max() / 2))
-    throw UsageError(io::message(r.input, ii.name, "images are too large"));
-  if (h > H || w > W)
-    throw UsageError(r.input + ": templates " + std::to_string(h) + "x" + std::to_string(w) +
-                     " are larger than the images " + std::to_string(H) + "x" + std::to_string(W) +
-                     " (as normxcorr2, each template must fit inside its image)");
-  xcorr::Region region{};
+  s.all_pairs = in.read_integers(r.pairs, 2, "[p, 2]");
+  s.n_img = std::int64_t(s.images.dims[0]);
+  s.n_tpl = std::int64_t(s.templates.dims[0]);
+  if (std::string e = api::check_pair_indices(s.all_pairs, s.n_img, s.n_tpl); !e.empty())
+    throw UsageError(io::message(r.input, pi.name, e));
+  const auto& id = s.images.dims;
+  const auto& td = s.templates.dims;
+  if (std::string e = api::check_image_size(std::int64_t(std::min<std::uint64_t>(id[1], INT64_MAX)),
+                                            std::int64_t(std::min<std::uint64_t>(id[2], INT64_MAX)));
+      !e.empty())
+    throw UsageError(io::message(r.input, s.images.name, e));
+  s.H = int(id[1]), s.W = int(id[2]), s.h = int(td[1]), s.w = int(td[2]);
+  if (std::string e = api::check_template_fits(std::int64_t(id[1]), std::int64_t(id[2]),
+                                               std::int64_t(td[1]), std::int64_t(td[2]));
+      !e.empty())
+    throw UsageError(r.input + ": " + e);
   try {
-    region = xcorr::search_region(H, W, h, w, opt);
+    s.region = xcorr::search_region(s.H, s.W, s.h, s.w, opt);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--crop: ") + e.what());
   }
-  // Before the output exists: --backend cuda without a device writes nothing.
-  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  return s;
+}
 
-  // ---- the part of the pair list, and what the output will hold -------------------
-  // Part I of N covers the pairs split_rows(total, N, I-1); results are per pair,
-  // so merged parts equal a whole run bit for bit (part.hpp).
-  const Part part = parse_part(r.part);
-  const mpi::Range band = part_range(total_pairs, part);
-  const std::vector<std::int64_t> pairs(all_pairs.begin() + 2 * band.begin, all_pairs.begin() + 2 * band.end);
-  const std::int64_t n_pairs = band.size();  // this job's pairs; index p is pair band.begin + p
+// This job's share of the pair list: part I of N covers the pairs
+// split_rows(total, N, I-1); results are per pair, so merged parts equal a
+// whole run bit for bit (part.hpp).
+struct JobPart {
+  Part part;
+  mpi::Range band;
+  std::int64_t total_pairs = 0;
+  std::vector<std::int64_t> pairs;  // [n_pairs][2]; index p is pair band.begin + p
+  std::int64_t n_pairs = 0;
+};
+
+JobPart job_part(const XcorrRequest& r, const InputLayout& s) {
+  JobPart j;
+  j.part = parse_part(r.part);
+  j.total_pairs = std::int64_t(s.all_pairs.size() / 2);
+  j.band = part_range(j.total_pairs, j.part);
+  j.pairs.assign(s.all_pairs.begin() + 2 * j.band.begin, s.all_pairs.begin() + 2 * j.band.end);
+  j.n_pairs = j.band.size();
+  return j;
+}
+
+std::string dims_text(const io::DatasetInfo& d) {
+  std::string t;
+  for (auto v : d.dims) {
+    if (!t.empty()) t += 'x';
+    t += std::to_string(v);
+  }
+  return d.name + " " + t + " " + d.type;
+}
+
+// Collective (the input's identity comes from rank 0).
+PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s, const xcorr::Options& opt,
+                     const JobPart& j, const Backend& backend) {
   PartStamp stamp;
-  stamp.part = part;
-  stamp.rows = band;
-  stamp.total_rows = total_pairs;
+  stamp.part = j.part;
+  stamp.rows = j.band;
+  stamp.total_rows = j.total_pairs;
   stamp.datasets = {"/coords", "/peaks", "/quality"};
   if (r.subpixel) stamp.datasets.emplace_back("/subpixel");
   stamp.summed = {"ranks", "seconds_read_correlate", "seconds_total"};
-  {
-    auto dims = [](const io::DatasetInfo& d) {
-      std::string t;
-      for (auto v : d.dims) {
-        if (!t.empty()) t += 'x';
-        t += std::to_string(v);
-      }
-      return d.name + " " + t + " " + d.type;
-    };
-    char eps[40];
-    *std::to_chars(eps, eps + sizeof eps - 1, opt.eps).ptr = '\0';  // shortest exact form
-    stamp.fingerprint_text =
-        "command=xcorr\nversion=" + version_line() + "\n" +
-        broadcast_from_root(comm, "input=" + file_identity(r.input)) + "\nimages=" + dims(ii) +
-        "\ntemplates=" + dims(ti) + "\npairs=" + dims(pi) + "\ncrop=" + std::to_string(opt.crop_y) + "," +
-        std::to_string(opt.crop_x) + "\neps=" + eps + "\nnormalize_input=" + std::to_string(opt.normalize_input) +
-        "\nmode=" + r.mode + "\nexclusion=" + std::to_string(opt.exclusion) +
-        "\nsubpixel=" + std::to_string(r.subpixel) + "\nbackend=" + backend.name + "\n";
-  }
-  Shapes shapes;
+  char eps[40];
+  *std::to_chars(eps, eps + sizeof eps - 1, opt.eps).ptr = '\0';  // shortest exact form
+  stamp.fingerprint_text =
+      "command=xcorr\nversion=" + version_line() + "\n" +
+      broadcast_from_root(comm, "input=" + file_identity(r.input)) + "\nimages=" + dims_text(s.images) +
+      "\ntemplates=" + dims_text(s.templates) + "\npairs=" + dims_text(s.pairs) +
+      "\ncrop=" + std::to_string(opt.crop_y) + "," + std::to_string(opt.crop_x) + "\neps=" + eps +
+      "\nnormalize_input=" + std::to_string(opt.normalize_input) + "\nmode=" + r.mode +
+      "\nexclusion=" + std::to_string(opt.exclusion) + "\nsubpixel=" + std::to_string(r.subpixel) +
+      "\nbackend=" + backend.name + "\n";
+  return stamp;
+}
+
+// The datasets of the output, with their element types and dimensions.
+struct OutputDataset {
+  const char* name;
+  io::DType type;
+  std::vector<std::uint64_t> dims;
+};
+
+std::vector<OutputDataset> output_datasets(std::int64_t n_pairs, bool subpixel) {
   const auto P = std::uint64_t(n_pairs);
-  shapes.emplace_back("/coords", std::vector<std::uint64_t>{P, 2});
-  shapes.emplace_back("/peaks", std::vector<std::uint64_t>{P});
-  shapes.emplace_back("/quality", std::vector<std::uint64_t>{P, 2});
-  if (r.subpixel) shapes.emplace_back("/subpixel", std::vector<std::uint64_t>{P, 2});
-  if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes)) return 0;
+  std::vector<OutputDataset> d{{"/coords", io::DType::Int64, {P, 2}},
+                               {"/peaks", io::DType::Float32, {P}},
+                               {"/quality", io::DType::Float32, {P, 2}}};
+  if (subpixel) d.push_back({"/subpixel", io::DType::Float64, {P, 2}});
+  return d;
+}
 
-  // ---- output (refused now if it exists, before any work) -------------------------
-  io::OutputFile out(comm, r.output, r.force);
-  out.create_dataset("/coords", io::DType::Int64, {P, 2});
-  out.create_dataset("/peaks", io::DType::Float32, {P});
-  out.create_dataset("/quality", io::DType::Float32, {P, 2});
-  if (r.subpixel) out.create_dataset("/subpixel", io::DType::Float64, {P, 2});
+Shapes shapes_of(const std::vector<OutputDataset>& datasets) {
+  Shapes shapes;
+  for (const auto& d : datasets) shapes.emplace_back(d.name, d.dims);
+  return shapes;
+}
 
-  // ---- this rank's pairs, in batches that fit the budget -------------------------------
-  std::vector<std::int64_t> image_of(static_cast<std::size_t>(n_pairs));
-  for (std::int64_t p = 0; p < n_pairs; ++p) image_of[std::size_t(p)] = pairs[std::size_t(2 * p)];
-  // An image costs its transform and prefix sums, about two pairs' worth.
-  const auto shares = mpi::assign_pairs(image_of, ctx.size, 2.0);
-  const std::vector<std::int64_t>& mine = shares[std::size_t(ctx.rank)];
-  const auto [fft_rows, fft_cols] = xcorr::fft_size(H, W, h, w, opt);
-  const auto py = std::uint64_t(fft_rows), px = std::uint64_t(fft_cols);
-  const std::uint64_t spectrum_bytes = py * (px / 2 + 1) * 8;
-  // Per image: pixels (read and prepared), two prefix tables, its spectrum and
-  // its window table (one double per searched placement).
+// This rank's pairs in batches whose images fit the budget, and the budget of
+// the template spectra cache.
+struct BatchPlan {
+  std::vector<std::int64_t> image_of;  // image of each of the job's pairs
+  std::vector<std::int64_t> mine;      // this rank's pairs, ordered by (image, index)
+  std::vector<mpi::PairBatch> batches;  // ranges of `mine`
+  std::int64_t n_rounds = 0;  // the most batches of any rank: every rank joins every read
+  std::uint64_t template_cache_bytes = 0, bytes_per_template = 0;
+  std::pair<int, int> fft{};
+};
+
+// Collective (the number of rounds is agreed).
+BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, const InputLayout& s,
+                       const xcorr::Options& opt, std::uint64_t budget, int threads, bool gpu) {
+  BatchPlan b;
+  b.image_of.resize(std::size_t(j.n_pairs));
+  for (std::int64_t p = 0; p < j.n_pairs; ++p) b.image_of[std::size_t(p)] = j.pairs[std::size_t(2 * p)];
+  auto shares = mpi::assign_pairs(b.image_of, ctx.size, kImageCostInPairs);
+  b.mine = std::move(shares[std::size_t(ctx.rank)]);
+  b.fft = xcorr::fft_size(s.H, s.W, s.h, s.w, opt);
+  const auto py = std::uint64_t(b.fft.first), px = std::uint64_t(b.fft.second);
+  const auto H = std::uint64_t(s.H), W = std::uint64_t(s.W), h = std::uint64_t(s.h), w = std::uint64_t(s.w);
+  const std::uint64_t spectrum_bytes = py * (px / 2 + 1) * kSpectrumBinBytes;
   const std::uint64_t image_bytes =
-      std::uint64_t(H) * W * 8 + (std::uint64_t(H) + 1) * (std::uint64_t(W) + 1) * 16 + spectrum_bytes +
-      std::uint64_t(region.y1 - region.y0 + 1) * std::uint64_t(region.x1 - region.x0 + 1) * 8;
-  const std::uint64_t template_bytes = std::uint64_t(h) * w * 8 + (std::uint64_t(h) + 1) * (std::uint64_t(w) + 1) * 8;
-  // Per thread: its FFT buffers and, on the CPU, the one image it has prepared
-  // (correlate_image_groups); the batch's other images wait as read, 4 bytes a
-  // pixel. The GPU path prepares the batch's images all at once, without host
-  // tables or spectra (the device builds its own, in groups that fit its
-  // memory): the pixels as read and as prepared, 8 bytes a pixel.
-  const bool gpu_batch = backend.name == "cuda";
+      H * W * kPreparedPixelBytes + (H + 1) * (W + 1) * kImagePrefixCellBytes + spectrum_bytes +
+      std::uint64_t(s.region.y1 - s.region.y0 + 1) * std::uint64_t(s.region.x1 - s.region.x0 + 1) * kWindowCellBytes;
+  b.bytes_per_template = spectrum_bytes + h * w * kPreparedPixelBytes + (h + 1) * (w + 1) * kTemplatePrefixCellBytes;
+  // Per thread: its workspace and, on the CPU, the one image it has prepared.
   const std::uint64_t workspace_bytes =
-      std::uint64_t(threads) * (py * px * 4 + 2 * spectrum_bytes + (gpu_batch ? 0 : image_bytes));
-  const std::uint64_t waiting_bytes = std::uint64_t(H) * W * (gpu_batch ? 8 : 4);
-  // Half the budget (after the workspaces) for images, a quarter for template spectra.
+      std::uint64_t(threads) * (py * px * kWorkspaceRealBytes + kWorkspaceSpectra * spectrum_bytes + (gpu ? 0 : image_bytes));
+  const std::uint64_t waiting_bytes = H * W * (gpu ? kWaitingPixelBytesGpu : kWaitingPixelBytesCpu);
   const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
-  const std::int64_t max_images = std::max<std::int64_t>(1, std::int64_t(free_bytes / 2 / waiting_bytes));
-  const auto batches = mpi::batch_by_image(mine, image_of, max_images);
-  std::int64_t n_rounds = std::int64_t(batches.size());
-  MPI_Allreduce(MPI_IN_PLACE, &n_rounds, 1, MPI_INT64_T, MPI_MAX, comm);
+  const std::int64_t max_images =
+      std::max<std::int64_t>(1, std::int64_t(free_bytes / kImageShareDivisor / waiting_bytes));
+  b.template_cache_bytes = free_bytes / kTemplateCacheShareDivisor;
+  b.batches = mpi::batch_by_image(b.mine, b.image_of, max_images);
+  b.n_rounds = std::int64_t(b.batches.size());
+  MPI_Allreduce(MPI_IN_PLACE, &b.n_rounds, 1, MPI_INT64_T, MPI_MAX, comm);
+  return b;
+}
 
-  std::vector<double> results;  // kFields per pair of this rank
-  results.reserve(mine.size() * kFields);
-  double t_read = 0, t_correlate = 0;
-  Progress progress(comm, n_pairs, r.quiet, "xcorr", "pairs");
-#if defined(TESSERA_HAVE_CUDA)
-  std::unique_ptr<cuda::XcorrCuda> gpu;  // plans and device caches, kept across batches
-#endif
-  const bool on_gpu = backend.name == "cuda";
-  for (std::int64_t round = 0; round < n_rounds; ++round) {
-    auto t0 = Clock::now();
-    std::span<const std::int64_t> batch;
-    if (round < std::int64_t(batches.size()))
-      batch = std::span<const std::int64_t>(mine).subspan(
-          std::size_t(batches[std::size_t(round)].begin),
-          std::size_t(batches[std::size_t(round)].end - batches[std::size_t(round)].begin));
-    // The distinct images and templates of the batch, in increasing order.
-    std::vector<std::int64_t> imgs, tpls;
-    for (std::int64_t p : batch) {
-      imgs.push_back(pairs[std::size_t(2 * p)]);
-      tpls.push_back(pairs[std::size_t(2 * p + 1)]);
-    }
-    for (auto* v : {&imgs, &tpls}) {
-      std::sort(v->begin(), v->end());
-      v->erase(std::unique(v->begin(), v->end()), v->end());
-    }
-    std::vector<float> img_data(imgs.size() * std::size_t(H) * W),
-        tpl_data(tpls.size() * std::size_t(h) * w);
-    in.read_frames(r.images, imgs, img_data);
-    in.read_frames(r.templates, tpls, tpl_data);
-    std::string bad = check_finite(img_data, imgs, H, W, r.input, ii.name, "image");
-    if (bad.empty()) bad = check_finite(tpl_data, tpls, h, w, r.input, ti.name, "template");
-    io::throw_if_any(comm, bad);
-    t_read += seconds_since(t0);
-    t0 = Clock::now();
+// One round's pairs and the distinct images and templates they use, read.
+struct BatchData {
+  std::span<const std::int64_t> pairs;  // indices into the job's pairs
+  std::vector<std::int64_t> imgs, tpls;  // increasing
+  std::vector<float> img_data, tpl_data;
+};
 
-    std::vector<double> batch_results(batch.size() * kFields);
-    progress.run([&] {
-      if (batch.empty()) return;
-      std::vector<std::unique_ptr<xcorr::PreparedImage>> pimg(imgs.size());
-      std::vector<std::unique_ptr<xcorr::PreparedTemplate>> ptpl(tpls.size());
-      // The GPU transforms on the device: no host spectra.
-      const bool cache = !on_gpu && tpls.size() * (spectrum_bytes + template_bytes) <= free_bytes / 4;
-      // The CPU prepares each image in the thread that correlates it
-      // (correlate_image_groups); the GPU path takes them prepared.
-      const std::size_t n_prep = on_gpu ? imgs.size() : 0;
-      xcorr::parallel_for(n_prep + tpls.size(), threads, [&](std::size_t i) {
-        if (i < n_prep)
-          pimg[i] = std::make_unique<xcorr::PreparedImage>(
-              xcorr::View{img_data.data() + i * std::size_t(H) * W, H, W}, opt.normalize_input,
-              /*host_tables=*/false);  // the device builds its own
-        else {
-          const std::size_t j = i - n_prep;
-          ptpl[j] = std::make_unique<xcorr::PreparedTemplate>(
-              xcorr::View{tpl_data.data() + j * std::size_t(h) * w, h, w}, cache);
-        }
-      });
-      std::vector<const xcorr::PreparedImage*> ip;
-      std::vector<const xcorr::PreparedTemplate*> tp;
-      for (auto& p : pimg) ip.push_back(p.get());
-      for (auto& p : ptpl) tp.push_back(p.get());
-      std::vector<std::pair<int, int>> local(batch.size());
-      for (std::size_t k = 0; k < batch.size(); ++k) {
-        const std::int64_t p = batch[k];
-        local[k] = {int(std::lower_bound(imgs.begin(), imgs.end(), pairs[std::size_t(2 * p)]) - imgs.begin()),
-                    int(std::lower_bound(tpls.begin(), tpls.end(), pairs[std::size_t(2 * p + 1)]) - tpls.begin())};
-      }
-      std::vector<xcorr::Peak> peaks;
-#if defined(TESSERA_HAVE_CUDA)
-      if (on_gpu) {
-        // The device is per thread, and this is the worker thread.
-        if (std::string e = cuda::set_device(backend.device); !e.empty()) throw std::runtime_error(e);
-        if (!gpu) gpu = std::make_unique<cuda::XcorrCuda>();
-        peaks = correlate_pairs_cuda(*gpu, ip, tp, local, opt, [&](std::int64_t n) { progress.add(n); });
-      }
-#endif
-      if (!on_gpu) {
-        std::vector<xcorr::View> views(imgs.size());
-        for (std::size_t i = 0; i < imgs.size(); ++i)
-          views[i] = xcorr::View{img_data.data() + i * std::size_t(H) * W, H, W};
-        peaks = xcorr::correlate_image_groups(views, opt.normalize_input, tp, local, opt, threads,
-                                              [&](std::size_t n) { progress.add(std::int64_t(n)); });
-      }
-      for (std::size_t k = 0; k < batch.size(); ++k) {
-        const xcorr::Peak& q = peaks[k];
-        double* f = batch_results.data() + k * kFields;
-        f[0] = double(batch[k]);
-        f[1] = q.y;
-        f[2] = q.x;
-        f[3] = q.value;
-        f[4] = q.sub_y;
-        f[5] = q.sub_x;
-        f[6] = q.sharpness;
-        f[7] = q.peak_ratio;
-      }
-    });
-    results.insert(results.end(), batch_results.begin(), batch_results.end());
-    t_correlate += seconds_since(t0);
+// Collective: every rank joins the reads, with its batch or with none.
+BatchData read_batch(io::InputFile& in, const XcorrRequest& r, const InputLayout& s, const JobPart& j,
+                     const BatchPlan& plan, std::int64_t round) {
+  BatchData b;
+  if (round < std::int64_t(plan.batches.size())) {
+    const mpi::PairBatch& pb = plan.batches[std::size_t(round)];
+    b.pairs = std::span<const std::int64_t>(plan.mine).subspan(std::size_t(pb.begin), std::size_t(pb.end - pb.begin));
   }
-  progress.finish();
-
-  // ---- gather to rank 0, in the order of the pair list -----------------------------
-  int my_count = int(results.size());
-  std::vector<int> counts(std::size_t(ctx.size)), displs(std::size_t(ctx.size));
-  MPI_Gather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
-  std::vector<double> all;
-  if (ctx.is_root()) {
-    for (int i = 1; i < ctx.size; ++i) displs[std::size_t(i)] = displs[std::size_t(i - 1)] + counts[std::size_t(i - 1)];
-    all.resize(std::size_t(n_pairs) * kFields);
+  for (std::int64_t p : b.pairs) {
+    b.imgs.push_back(j.pairs[std::size_t(2 * p)]);
+    b.tpls.push_back(j.pairs[std::size_t(2 * p + 1)]);
   }
-  MPI_Gatherv(results.data(), my_count, MPI_DOUBLE, all.data(), counts.data(), displs.data(),
-              MPI_DOUBLE, 0, comm);
-  std::vector<std::int64_t> coords;
-  std::vector<float> peaks, quality;
-  std::vector<double> sub;
-  if (ctx.is_root()) {
-    coords.assign(std::size_t(n_pairs) * 2, -1);
-    peaks.assign(std::size_t(n_pairs), std::numeric_limits<float>::quiet_NaN());
-    quality.assign(std::size_t(n_pairs) * 2, std::numeric_limits<float>::quiet_NaN());
-    sub.assign(std::size_t(n_pairs) * 2, std::numeric_limits<double>::quiet_NaN());
-    std::vector<char> seen(std::size_t(n_pairs), 0);
-    for (std::int64_t k = 0; k < n_pairs; ++k) {
-      const double* f = all.data() + std::size_t(k) * kFields;
-      const auto p = std::size_t(f[0]);
-      seen[p] = 1;
-      coords[2 * p] = std::int64_t(f[1]);
-      coords[2 * p + 1] = std::int64_t(f[2]);
-      peaks[p] = float(f[3]);
-      sub[2 * p] = f[4];
-      sub[2 * p + 1] = f[5];
-      quality[2 * p] = float(f[6]);
-      quality[2 * p + 1] = float(f[7]);
+  for (auto* v : {&b.imgs, &b.tpls}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  b.img_data.resize(b.imgs.size() * std::size_t(s.H) * std::size_t(s.W));
+  b.tpl_data.resize(b.tpls.size() * std::size_t(s.h) * std::size_t(s.w));
+  in.read_frames(r.images, b.imgs, b.img_data);
+  in.read_frames(r.templates, b.tpls, b.tpl_data);
+  std::string bad = api::check_finite(b.img_data, b.imgs, s.H, s.W, "image");
+  if (!bad.empty()) bad = io::message(r.input, s.images.name, bad);
+  else if (bad = api::check_finite(b.tpl_data, b.tpls, s.h, s.w, "template"); !bad.empty())
+    bad = io::message(r.input, s.templates.name, bad);
+  io::throw_if_any(in.comm(), bad);
+  return b;
+}
+
+mpi::PairRecord record_of(std::int64_t index, const xcorr::Peak& q) {
+  return {index, q.y, q.x, q.value, q.sub_y, q.sub_x, q.sharpness, q.peak_ratio};
+}
+
+xcorr::Peak peak_of(const mpi::PairRecord& r) {
+  return {int(r.y), int(r.x), r.value, r.sub_y, r.sub_x, r.sharpness, r.peak_ratio};
+}
+
+// The batch's pairs through the library's engine, on a worker thread while
+// this thread forwards the progress.
+std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const BatchData& b, const JobPart& j,
+                                             const InputLayout& s, const BatchPlan& plan, Progress& progress) {
+  std::vector<mpi::PairRecord> records(b.pairs.size());
+  const bool cache = b.tpls.size() * plan.bytes_per_template <= plan.template_cache_bytes;
+  progress.run([&] {
+    if (b.pairs.empty()) return;
+    std::vector<std::pair<int, int>> local(b.pairs.size());
+    for (std::size_t k = 0; k < b.pairs.size(); ++k) {
+      const std::int64_t p = b.pairs[k];
+      local[k] = {int(std::lower_bound(b.imgs.begin(), b.imgs.end(), j.pairs[std::size_t(2 * p)]) - b.imgs.begin()),
+                  int(std::lower_bound(b.tpls.begin(), b.tpls.end(), j.pairs[std::size_t(2 * p + 1)]) - b.tpls.begin())};
     }
-    if (std::count(seen.begin(), seen.end(), 0) != 0)
-      throw std::logic_error("xcorr: a pair was not computed by any rank");
-  }
-  out.write_all<std::int64_t>("/coords", coords);
-  out.write_all<float>("/peaks", peaks);
-  out.write_all<float>("/quality", quality);
-  if (r.subpixel) out.write_all<double>("/subpixel", sub);
+    const std::vector<xcorr::Peak> peaks =
+        engine.correlate({b.img_data.data(), std::int64_t(b.imgs.size()), s.H, s.W},
+                         {b.tpl_data.data(), std::int64_t(b.tpls.size()), s.h, s.w}, local, cache,
+                         [&](std::int64_t n) { progress.add(n); });
+    for (std::size_t k = 0; k < b.pairs.size(); ++k) records[k] = record_of(b.pairs[k], peaks[k]);
+  });
+  return records;
+}
 
-  // ---- attributes (same values on every rank) -------------------------------------
-  double times[2] = {t_read, t_correlate}, max_times[2];
+// Collective: the job's results on rank 0 in the order of its pairs (empty elsewhere).
+api::XcorrResult gather_results(MPI_Comm comm, const RunContext& ctx, std::int64_t n_pairs,
+                                const std::vector<mpi::PairRecord>& mine) {
+  const std::vector<mpi::PairRecord> all = mpi::gather_pairs_in_order(comm, n_pairs, mine);
+  api::XcorrResult result;
+  if (!ctx.is_root()) return result;
+  result.resize(n_pairs);
+  for (const mpi::PairRecord& r : all) result.set(r.index, peak_of(r));
+  return result;
+}
+
+struct Timings {
+  Clock::time_point start;
+  double read = 0, correlate = 0;
+};
+
+// Collective: the root attributes and the datasets' definitions (same values on every rank).
+void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r, const RunContext& ctx,
+                      const InputLayout& s, const xcorr::Options& opt, const BatchPlan& plan, int threads,
+                      const Backend& backend, const Timings& t) {
+  double times[2] = {t.read, t.correlate}, max_times[2];
   MPI_Allreduce(times, max_times, 2, MPI_DOUBLE, MPI_MAX, comm);
+  const xcorr::Region& g = s.region;
   out.write_attribute("/", "input", r.input);
-  out.write_attribute("/", "images", ii.name);
-  out.write_attribute("/", "templates", ti.name);
-  out.write_attribute("/", "pairs", pi.name);
-  out.write_attribute("/", "image_shape", std::vector<double>{double(n_img), double(H), double(W)});
-  out.write_attribute("/", "template_shape", std::vector<double>{double(n_tpl), double(h), double(w)});
+  out.write_attribute("/", "images", s.images.name);
+  out.write_attribute("/", "templates", s.templates.name);
+  out.write_attribute("/", "pairs", s.pairs.name);
+  out.write_attribute("/", "image_shape", std::vector<double>{double(s.n_img), double(s.H), double(s.W)});
+  out.write_attribute("/", "template_shape", std::vector<double>{double(s.n_tpl), double(s.h), double(s.w)});
   out.write_attribute("/", "mode", r.mode);
   out.write_attribute("/", "crop", std::vector<double>{double(opt.crop_y), double(opt.crop_x)});
-  out.write_attribute("/", "search_region",
-                      std::vector<double>{double(region.y0), double(region.y1), double(region.x0), double(region.x1)});
+  out.write_attribute("/", "search_region", std::vector<double>{double(g.y0), double(g.y1), double(g.x0), double(g.x1)});
   out.write_attribute("/", "eps", opt.eps);
   out.write_attribute("/", "normalize_input", std::int64_t(opt.normalize_input));
   out.write_attribute("/", "exclusion", std::int64_t(opt.exclusion));
-  out.write_attribute("/", "fft_size", std::vector<double>{double(py), double(px)});
+  out.write_attribute("/", "fft_size", std::vector<double>{double(plan.fft.first), double(plan.fft.second)});
   out.write_attribute("/coords", "definition",
                       "(y, x) in the full (H+h-1) x (W+w-1) map: the template's top-left corner "
                       "lies at image position (y-h+1, x-w+1)");
-  out.write_attribute("/quality", "columns",
-                      std::vector<std::string>{"sharpness", "peak_ratio"});
+  out.write_attribute("/quality", "columns", std::vector<std::string>{"sharpness", "peak_ratio"});
   out.write_attribute("/quality", "definition",
                       "sharpness = peak - mean of its (up to 8) neighbours in the searched region; "
                       "peak_ratio = peak / largest value at Chebyshev distance > exclusion "
@@ -393,24 +360,86 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   out.write_attribute("/", "threads", std::int64_t(threads));
   out.write_attribute("/", "backend", backend.name);
   out.write_attribute("/", "seconds_read_correlate", std::vector<double>(max_times, max_times + 2));
-  out.write_attribute("/", "seconds_total", seconds_since(t_start));
+  out.write_attribute("/", "seconds_total", seconds_since(t.start));
+}
+
+// Collective: rank 0's results into the datasets.
+void write_results(io::OutputFile& out, const api::XcorrResult& result, bool subpixel) {
+  out.write_all<std::int64_t>("/coords", result.coords);
+  out.write_all<float>("/peaks", result.peaks);
+  out.write_all<float>("/quality", result.quality);
+  if (subpixel) out.write_all<double>("/subpixel", result.subpixel);
+}
+
+// Collective: the CSV table (after the HDF5 file is complete), then rank 0's summary line.
+void finish(MPI_Comm comm, const XcorrRequest& r, const RunContext& ctx, const InputLayout& s, const JobPart& j,
+            const api::XcorrResult& result, const Timings& t) {
+  std::string csv_error;
+  if (ctx.is_root() && !r.csv.empty())
+    csv_error = write_xcorr_csv(r.csv, j.band.begin, j.pairs, result.coords, result.peaks, result.quality,
+                                r.subpixel ? result.subpixel : std::vector<double>{});
+  io::throw_if_any(comm, csv_error);
+  if (!ctx.is_root() || r.quiet) return;
+  const std::string which = j.part.count == 1 ? "" : "part " + part_name(j.part) + ", pairs " +
+                                                         std::to_string(j.band.begin) + ":" +
+                                                         std::to_string(j.band.end) + " of ";
+  std::fprintf(stderr, "tessera: wrote %s: %s%lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
+               r.output.c_str(), which.c_str(), (long long)(j.part.count == 1 ? j.n_pairs : j.total_pairs),
+               (long long)s.n_img, s.H, s.W, (long long)s.n_tpl, s.h, s.w, seconds_since(t.start));
+}
+
+}  // namespace
+
+int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
+  Timings t{Clock::now()};
+  MPI_Comm comm = MPI_COMM_WORLD;
+  const api::XcorrOptions options = options_of(r);
+  const xcorr::Options opt = options.internal();
+  const std::uint64_t budget = mpi::parse_size(r.memory_budget);
+  const int threads = options.thread_count();
+  // Keep freed buffers (prepared images, ~30 MB each for 1024^2) in the process
+  // for the next image instead of handing them back to the kernel and faulting
+  // fresh pages in again: blocks below 32 MiB come from malloc's heaps, which
+  // are trimmed only beyond 1 GiB free.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // The CSV table is checked before any work, like the output file.
+  if (!r.csv.empty()) io::throw_if_any(comm, ctx.is_root() ? csv_problem(r.csv, r.force) : "");
+
+  io::InputFile in(comm, r.input);
+  const InputLayout s = check_input(in, r, opt);
+  // Before the output exists: --backend cuda without a device writes nothing.
+  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  const JobPart j = job_part(r, s);
+  const PartStamp stamp = make_stamp(comm, r, s, opt, j, backend);
+  const std::vector<OutputDataset> datasets = output_datasets(j.n_pairs, r.subpixel);
+  if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes_of(datasets))) return 0;
+  io::OutputFile out(comm, r.output, r.force);  // refused now if it exists, before any work
+  for (const OutputDataset& d : datasets) out.create_dataset(d.name, d.type, d.dims);
+
+  const BatchPlan plan = plan_batches(comm, ctx, j, s, opt, budget, threads, backend.name == "cuda");
+  api::PairCorrelator engine(opt, threads, backend.name, backend.device);
+  std::vector<mpi::PairRecord> records;
+  records.reserve(plan.mine.size());
+  Progress progress(comm, j.n_pairs, r.quiet, "xcorr", "pairs");
+  for (std::int64_t round = 0; round < plan.n_rounds; ++round) {
+    auto t0 = Clock::now();
+    const BatchData batch = read_batch(in, r, s, j, plan, round);
+    t.read += seconds_since(t0);
+    t0 = Clock::now();
+    const std::vector<mpi::PairRecord> done = correlate_batch(engine, batch, j, s, plan, progress);
+    records.insert(records.end(), done.begin(), done.end());
+    t.correlate += seconds_since(t0);
+  }
+  progress.finish();
+
+  const api::XcorrResult result = gather_results(comm, ctx, j.n_pairs, records);
+  write_results(out, result, r.subpixel);
+  write_attributes(out, comm, r, ctx, s, opt, plan, threads, backend, t);
   write_stamp(out, stamp);
   write_complete(out);  // last: an output without it was never finished
   out.commit();
-
-  // ---- the CSV table, after the HDF5 file is complete --------------------------------
-  std::string csv_error;
-  if (ctx.is_root() && !r.csv.empty())
-    csv_error = write_xcorr_csv(r.csv, band.begin, pairs, coords, peaks, quality,
-                                r.subpixel ? sub : std::vector<double>{});
-  io::throw_if_any(comm, csv_error);
-  if (ctx.is_root() && !r.quiet)
-    std::fprintf(stderr, "tessera: wrote %s: %s%lld pairs (%lld images x %dx%d, %lld templates x %dx%d) in %.2f s\n",
-                 r.output.c_str(),
-                 part.count == 1 ? "" : ("part " + part_name(part) + ", pairs " + std::to_string(band.begin) +
-                                         ":" + std::to_string(band.end) + " of ").c_str(),
-                 (long long)(part.count == 1 ? n_pairs : total_pairs), (long long)n_img, H, W, (long long)n_tpl, h, w,
-                 seconds_since(t_start));
+  finish(comm, r, ctx, s, j, result, t);
   return 0;
 }
 

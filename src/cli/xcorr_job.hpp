@@ -1,8 +1,9 @@
 // `tessera xcorr`: what the user asked for, and the run itself. The pair list
 // is split over the ranks by image groups (mpi/pairs.hpp); each rank reads only
 // the images and templates its pairs need, in batches that fit the memory
-// budget, correlates its pairs over its threads (src/xcorr), and rank 0 gathers
-// the peaks back into the order of the pair list and writes them.
+// budget, correlates its pairs through the library's engine
+// (api::PairCorrelator, src/api/xcorr.hpp), and rank 0 gathers the peaks back
+// into the order of the pair list (mpi/pair_gather.hpp) and writes them.
 #pragma once
 
 #include <string>

@@ -23,4 +23,19 @@ enum class Estimator : int {
 
 TESSERA_HD constexpr int state_value(FitState s) { return static_cast<int>(s); }
 
+// The number of FitState values, and each one's name as outputs record it (the
+// `state_names` attribute, which the plots read): the one list of these names.
+inline constexpr int n_fit_states = 6;
+constexpr const char* state_name(FitState s) {
+  switch (s) {
+    case FitState::converged: return "converged";
+    case FitState::iteration_limit: return "iteration_limit";
+    case FitState::singular: return "singular";
+    case FitState::nonfinite_input: return "nonfinite_input";
+    case FitState::masked: return "masked";
+    case FitState::bad_start: return "bad_start";
+  }
+  return "unknown";
+}
+
 }  // namespace tessera::core

@@ -8,3 +8,11 @@
 #else
 #define TESSERA_HD
 #endif
+
+// True while nvcc compiles device code (a kernel's view of a TESSERA_HD
+// function), false on the host: the one place that looks at __CUDA_ARCH__.
+#if defined(__CUDA_ARCH__)
+#define TESSERA_DEVICE_CODE 1
+#else
+#define TESSERA_DEVICE_CODE 0
+#endif

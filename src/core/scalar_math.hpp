@@ -19,7 +19,7 @@ template <class T> struct Traits {
   // a scalar fit sums in the same order as a CPU lane and gives the same bits;
   // on a device a tile would live in local memory, so a thread takes one point
   // at a time (its results differ from the CPU's by rounding only).
-#if defined(__CUDA_ARCH__)
+#if TESSERA_DEVICE_CODE
   static constexpr int eval_tile = 1;
 #else
   static constexpr int eval_tile = 16;

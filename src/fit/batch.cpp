@@ -57,6 +57,4 @@ FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOpti
   return r;
 }
 
-int usable_cores() { return detail::usable_cores(); }
-
 }  // namespace tessera::fit

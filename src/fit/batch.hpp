@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/fit_types.hpp"
+#include "core/threads.hpp"
 #include "model_spec.hpp"
 
 namespace tessera::fit {
@@ -62,9 +63,7 @@ struct FitResults {
 // Throws std::invalid_argument when options.validate() fails.
 FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOptions& options);
 
-// The cores this process may run on (its affinity mask: under mpirun or srun
-// with binding, a rank's own cores), at least 1: the default thread count of
-// fit_batch, and of tessera xcorr.
-int usable_cores();
+// The default thread count of fit_batch (threads = 0), and of tessera xcorr.
+using core::usable_cores;
 
 }  // namespace tessera::fit

@@ -10,13 +10,12 @@
 #include <thread>
 #include <vector>
 
-#if defined(__linux__)
-#include <sched.h>
-#endif
 
 #include "batch.hpp"
+#include "core/fit_input.hpp"
 #include "core/lm.hpp"
 #include "core/pack.hpp"
+#include "core/threads.hpp"
 
 namespace tessera::fit::detail {
 
@@ -64,12 +63,6 @@ void set_lane(core::LMState<Lane, P>& s, int lane, const core::LMState<float, P>
   s.state.set(lane, one.state);
   s.fresh.set(lane, one.fresh);
   s.done.set(lane, one.done);
-}
-
-inline bool all_finite(const float* v, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
 }
 
 template <class Model> class BatchWorker {
@@ -136,12 +129,9 @@ template <class Model> class BatchWorker {
       if (pix < 0) return;
       const float* y = batch_.y + pix * n_;
       const float* w = batch_.weights ? batch_.weights + pix * n_ : nullptr;
-      if (batch_.mask && batch_.mask[pix]) {
-        write_unfitted(pix, FitState::masked);
-        continue;
-      }
-      if (!all_finite(y, n_) || (w && !all_finite(w, n_))) {
-        write_unfitted(pix, FitState::nonfinite_input);
+      FitState unfitted;
+      if (!core::accept_spectrum(batch_.mask && batch_.mask[pix], y, w, n_, 1, &unfitted)) {
+        write_unfitted(pix, unfitted);
         continue;
       }
       for (int i = 0; i < n_; ++i) y_[i].set(l, y[i]);
@@ -185,35 +175,18 @@ template <class Model> class BatchWorker {
   std::int64_t finished_ = 0;
 };
 
-// The cores this process may run on (its affinity mask: under mpirun or srun
-// with binding, a rank's own cores), at least 1.
-inline int usable_cores() {
-#if defined(__linux__)
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-#endif
-  return std::max(1, int(std::thread::hardware_concurrency()));
-}
-
 template <class Model>
 void run_batch(const Model& model, const FitBatch& batch, const FitOptions& options,
                FitResults& res) {
   constexpr int P = Model::n_params;
   const auto cfg = make_config<P>(options);
   std::atomic<std::int64_t> next{0};
-  int threads = options.threads > 0 ? options.threads : usable_cores();
+  const int threads = options.threads > 0 ? options.threads : core::usable_cores();
   const std::int64_t chunks = (batch.n_pix + chunk_pixels - 1) / chunk_pixels;
-  threads = int(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, chunks)));
-  auto work = [&] {
+  core::run_threads(int(std::clamp<std::int64_t>(chunks, 1, threads)), [&] {
     BatchWorker<Model> worker(model, batch, cfg, res);
     worker.run(next, options.progress);
-  };
-  if (threads == 1) {
-    work();
-    return;
-  }
-  std::vector<std::jthread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  });
 }
 
 }  // namespace tessera::fit::detail

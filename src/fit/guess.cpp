@@ -23,11 +23,11 @@ void normalise(const ModelSpec& spec, double* p) {
     const int f = first_peak(spec);
     std::vector<std::array<double, 3>> pk(spec.n_peaks);
     for (int k = 0; k < spec.n_peaks; ++k)
-      pk[k] = {p[f + 3 * k], std::abs(p[f + 3 * k + 1]), p[f + 3 * k + 2]};
+      pk[k] = {p[f + per_peak * k], std::abs(p[f + per_peak * k + 1]), p[f + per_peak * k + 2]};
     std::stable_sort(pk.begin(), pk.end(),
                      [](const auto& a, const auto& b) { return a[0] < b[0]; });
     for (int k = 0; k < spec.n_peaks; ++k)
-      for (int j = 0; j < 3; ++j) p[f + 3 * k + j] = pk[k][j];
+      for (int j = 0; j < per_peak; ++j) p[f + per_peak * k + j] = pk[k][j];
   } else if (spec.kind == ModelKind::damped_cosine) {
     if (p[1] < 0) {
       p[1] = -p[1];
@@ -57,7 +57,7 @@ std::vector<double> default_start(const ModelSpec& spec, const Sweep& sw) {
   std::vector<double> p(spec.n_params(), 0.0);
   p[0] = 1;
   for (int k = 0; k < spec.n_peaks; ++k) {
-    const int b = first_peak(spec) + 3 * k;
+    const int b = first_peak(spec) + per_peak * k;
     p[b] = sw.lo + sw.span * (k + 1) / (spec.n_peaks + 1);
     p[b + 1] = sw.span / (4 * spec.n_peaks);
     p[b + 2] = -0.01;

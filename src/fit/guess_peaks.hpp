@@ -77,9 +77,9 @@ inline std::vector<double> peaks_scratch(const ModelSpec& spec, const Sweep& sw,
       d = tiny;
     }
     for (int i = 0; i < n; ++i) r[i] -= d * line_shape(gauss, 2 * (sw.x[i] - pos) / fwhm);
-    p[first + 3 * k] = pos;
-    p[first + 3 * k + 1] = fwhm;
-    p[first + 3 * k + 2] = sgn * d;
+    p[first + per_peak * k] = pos;
+    p[first + per_peak * k + 1] = fwhm;
+    p[first + per_peak * k + 2] = sgn * d;
   }
   return p;
 }
@@ -182,9 +182,9 @@ struct PeakSearch {
     tb.inv_var = std::move(inv_var);
     return tb;
   }
-  double pos(int k) const { return g[first + 3 * k]; }
-  double width(int k) const { return g[first + 3 * k + 1]; }
-  double amp(int k) const { return g[first + 3 * k + 2]; }
+  double pos(int k) const { return g[first + per_peak * k]; }
+  double width(int k) const { return g[first + per_peak * k + 1]; }
+  double amp(int k) const { return g[first + per_peak * k + 2]; }
   double reach(int k) const { return std::max(2.5 * width(k), 5 * sw.dx); }
   double shape(int i, double p, double w) const { return line_shape(gauss, 2 * (sw.x[i] - p) / w); }
 
@@ -401,9 +401,9 @@ struct PeakSearch {
     out[0] = a;
     if (lb) out[1] = b;
     for (int k = 0; k < N; ++k) {
-      out[first + 3 * k] = pos(k);
-      out[first + 3 * k + 1] = width(k);
-      out[first + 3 * k + 2] = scale * amp(k);
+      out[first + per_peak * k] = pos(k);
+      out[first + per_peak * k + 1] = width(k);
+      out[first + per_peak * k + 2] = scale * amp(k);
     }
     // Steps 2 to 4 for each width of the ladder.
     std::vector<double> r0(n), trial(spec.n_params());
@@ -444,9 +444,9 @@ struct PeakSearch {
     out[0] = c[0];
     if (lb) out[1] = c[1];
     for (int k = 0; k < N; ++k) {
-      out[first + 3 * k] = P[k];
-      out[first + 3 * k + 1] = W[k];
-      out[first + 3 * k + 2] = c[first + k] * amp(k) > 0 ? c[first + k] : A[k];
+      out[first + per_peak * k] = P[k];
+      out[first + per_peak * k + 1] = W[k];
+      out[first + per_peak * k + 2] = c[first + k] * amp(k) > 0 ? c[first + k] : A[k];
     }
     return chi2;
   }

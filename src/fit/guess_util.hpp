@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/fit_input.hpp"
+#include "core/threads.hpp"
 #include "model_spec.hpp"
 
 namespace tessera::fit::guess_detail {
@@ -64,11 +66,7 @@ inline std::vector<double> gather(const Sweep& s, const float* y) {
   return v;
 }
 
-inline bool all_finite(const float* v, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
-}
+using core::all_finite;
 
 // Light smoothing: binomial 1-4-6-4-1 weights, renormalised at the ends.
 inline std::vector<double> smooth5(const std::vector<double>& v) {
@@ -186,25 +184,16 @@ inline double line_shape(bool gauss, double u) {
   return gauss ? std::exp(-ln2 * u * u) : 1.0 / (1.0 + u * u);
 }
 
-inline int first_peak(const ModelSpec& s) { return s.linear_background ? 2 : 1; }
+// Where the peak parameters are (core/peak_layout.hpp): peak k's pos, fwhm and
+// amp at first_peak(s) + per_peak * k + 0, 1, 2.
+inline int first_peak(const ModelSpec& s) { return s.layout().first_peak(); }
+inline constexpr int per_peak = core::PeakLayout::per_peak;
 
-// Calls f(pixel) for every pixel, on `threads` threads (0: all cores); the
-// pixels are independent, so the result does not depend on the thread count.
+// Calls f(pixel) for every pixel, 16 at a time, on `threads` threads (0: the
+// cores this process may use); the pixels are independent, so the result does
+// not depend on the thread count.
 template <class F> void parallel_pixels(std::int64_t n_pix, int threads, F&& f) {
-  constexpr std::int64_t chunk = 16;
-  int t = threads > 0 ? threads : int(std::thread::hardware_concurrency());
-  t = int(std::clamp<std::int64_t>((n_pix + chunk - 1) / chunk, 1, std::max(1, t)));
-  std::atomic<std::int64_t> next{0};
-  auto work = [&] {
-    for (;;) {
-      const std::int64_t b = next.fetch_add(chunk);
-      if (b >= n_pix) return;
-      for (std::int64_t p = b; p < std::min(b + chunk, n_pix); ++p) f(p);
-    }
-  };
-  if (t == 1) return work();
-  std::vector<std::jthread> pool;
-  for (int i = 0; i < t; ++i) pool.emplace_back(work);
+  core::parallel_for(n_pix, threads, 16, f);
 }
 
 }  // namespace tessera::fit::guess_detail

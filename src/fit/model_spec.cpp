@@ -9,7 +9,7 @@ namespace tessera::fit {
 int ModelSpec::n_params() const {
   switch (kind) {
     case ModelKind::lorentzian:
-    case ModelKind::gaussian: return 1 + (linear_background ? 1 : 0) + 3 * n_peaks;
+    case ModelKind::gaussian: return layout().n_params();
     case ModelKind::stretched_exp: return core::StretchedExp::n_params;
     case ModelKind::damped_cosine: return core::DampedCosine::n_params;
   }

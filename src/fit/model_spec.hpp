@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "core/peak_layout.hpp"
+
 namespace tessera::fit {
 
 enum class ModelKind { lorentzian, gaussian, stretched_exp, damped_cosine };
 
-inline constexpr int max_peaks = 8;
+using core::max_peaks;
 
 struct ModelSpec {
   ModelKind kind = ModelKind::lorentzian;
@@ -26,6 +28,8 @@ struct ModelSpec {
   // Unit of each parameter given the unit of x (e.g. "MHz") and of the data.
   std::vector<std::string> param_units(const std::string& x_unit, const std::string& y_unit) const;
   bool is_peak_model() const { return kind == ModelKind::lorentzian || kind == ModelKind::gaussian; }
+  // Where the peak parameters are (peak models only).
+  core::PeakLayout layout() const { return {n_peaks, linear_background}; }
 };
 
 // Builds a spec from user words; throws std::invalid_argument with a one-line

@@ -17,11 +17,9 @@
 #include <vector>
 
 #include "model_spec.hpp"
+#include "nv.hpp"
 
 namespace tessera::fit {
-
-inline constexpr double nv_zero_field_mhz = 2870.0;
-inline constexpr double nv_gamma_mhz_per_mt = 28.024;
 
 struct SimOptions {
   int ny = 64, nx = 64;

@@ -14,7 +14,7 @@
 //    same calls on the same file;
 //  - errors that come from one rank's own arguments (a slab outside the
 //    dataset, a buffer of the wrong size) are checked first and agreed with
-//    agree_error before the collective transfer, so every rank throws the
+//    mpi::agree_error (mpi/collectives.hpp) before the collective transfer, so every rank throws the
 //    same message;
 //  - file-system checks (does the file exist, is it HDF5, does the output
 //    exist) are made by rank 0 and broadcast.
@@ -44,16 +44,9 @@ class Error : public std::runtime_error {
 [[nodiscard]] std::string message(const std::string& file, const std::string& dataset,
                                   const std::string& what);
 
-// Collective over comm. True on every rank when local_ok is true on every rank.
-[[nodiscard]] bool all_ok(MPI_Comm comm, bool local_ok);
-
-// Collective over comm. Every rank passes its own error ("" when fine); every
-// rank gets back the message of the lowest-numbered rank that failed, or ""
-// when none did.
-[[nodiscard]] std::string agree_error(MPI_Comm comm, const std::string& local_error);
-
 // Collective over comm. When any rank passes a non-empty message, every rank
-// throws Error with the agreed message (that of the lowest failing rank).
+// throws Error with the agreed message (that of the lowest failing rank,
+// mpi::agree_error).
 void throw_if_any(MPI_Comm comm, const std::string& local_error);
 
 // Collective over comm. Runs f() on this rank, catching any std::exception,

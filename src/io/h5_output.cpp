@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "h5_detail.hpp"
+#include "mpi/collectives.hpp"
 
 namespace tessera::io {
 
@@ -312,7 +313,7 @@ void OutputFile::commit() {
   std::string error;
   if (!file_) error = at("", "the file is closed");
   else if (file_.reset() < 0) error = message(partial_, "", "cannot close" + hdf5_suffix());
-  error = agree_error(comm_, error);
+  error = mpi::agree_error(comm_, error);
   MPI_Barrier(comm_);  // every rank has closed before the rename
   if (rank_ == 0 && error.empty()) {
     std::error_code ec;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/threads.hpp"
 #include "xcorr.hpp"
 
 namespace tessera::xcorr {
@@ -54,30 +55,7 @@ void transform_templates(std::span<const std::pair<int, int>> pairs,
 }  // namespace
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f) {
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&] {
-    for (;;) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= n || failed.load()) return;
-      try {
-        f(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        failed = true;
-        return;
-      }
-    }
-  };
-  const std::size_t t = std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(threads, 1)), n));
-  std::vector<std::thread> pool;
-  for (std::size_t i = 1; i < t; ++i) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
+  core::parallel_for(std::int64_t(n), std::max(threads, 1), 1, [&](std::int64_t i) { f(std::size_t(i)); });
 }
 
 std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,

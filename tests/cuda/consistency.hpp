@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/cuda_bridge.hpp"
+#include "api/fit_cuda_bridge.hpp"
 #include "cuda/fit_cuda.hpp"
 #include "fit/batch.hpp"
 #include "fit/model_spec.hpp"
@@ -80,7 +80,7 @@ Problem make_problem(const ModelSpec& spec, std::vector<float> x, std::int64_t n
   return p;
 }
 
-using tessera::cli::to_cuda;  // the command's own conversion (src/cli/cuda_bridge.hpp)
+using tessera::api::to_cuda;  // the library's own conversion (src/api/fit_cuda_bridge.hpp)
 
 inline FitResults fit_cpu(const Problem& p, const FitOptions& o) {
   tessera::fit::FitBatch b;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/xcorr_cuda_bridge.hpp"
+#include "api/xcorr_cuda_bridge.hpp"
 #include "cuda/device_info.hpp"
 #include "cuda/xcorr_cuda.hpp"
 #include "xcorr/simulate_tiles.hpp"
@@ -101,7 +101,7 @@ TEST_F(CudaXcorr, MatchesCpuBackend) {
       cfg.memory_budget = budget;
       cuda::XcorrCuda gpu(cfg);
       std::int64_t reported = 0;
-      const auto g = cli::correlate_pairs_cuda(gpu, bare.ip, bare.tp, bare.pairs, o,
+      const auto g = api::correlate_pairs_cuda(gpu, bare.ip, bare.tp, bare.pairs, o,
                                                [&](std::int64_t n) { reported += n; });
       EXPECT_EQ(reported, std::int64_t(set.pairs.size()));
       expect_close(cpu, g, "mode " + std::to_string(int(o.mode)) + " batch " + std::to_string(batch));
@@ -128,7 +128,7 @@ TEST_F(CudaXcorr, FlatAndConstantInputs) {
     xcorr::Options o;
     o.mode = mode;
     cuda::XcorrCuda gpu;
-    const auto g = cli::correlate_pairs_cuda(gpu, ip, tp, pairs, o);
+    const auto g = api::correlate_pairs_cuda(gpu, ip, tp, pairs, o);
     expect_close(xcorr::correlate_pairs(ip, tp, pairs, o, 1), g, "flat");
     if (mode == xcorr::Mode::valid) {
       EXPECT_EQ(g[0].value, 0.0f);

@@ -14,6 +14,7 @@
 
 #include "h5_test_util.hpp"
 #include "io/error.hpp"
+#include "mpi/collectives.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "io/layout.hpp"
@@ -61,12 +62,12 @@ std::string write_typed_cube(const std::string& name, hsize_t ny) {
 
 TEST(Agreement, AllOkAndFirstFailingRank) {
   const int rank = world_rank(), size = world_size();
-  EXPECT_TRUE(io::all_ok(MPI_COMM_WORLD, true));
-  EXPECT_FALSE(io::all_ok(MPI_COMM_WORLD, rank != size - 1));
-  EXPECT_EQ(io::agree_error(MPI_COMM_WORLD, ""), "");
+  EXPECT_TRUE(mpi::all_ok(MPI_COMM_WORLD, true));
+  EXPECT_FALSE(mpi::all_ok(MPI_COMM_WORLD, rank != size - 1));
+  EXPECT_EQ(mpi::agree_error(MPI_COMM_WORLD, ""), "");
   // Ranks >= size / 2 fail; the lowest failing rank's message wins everywhere.
   const std::string mine = rank >= size / 2 ? "failed on rank " + std::to_string(rank) : "";
-  EXPECT_EQ(io::agree_error(MPI_COMM_WORLD, mine), "failed on rank " + std::to_string(size / 2));
+  EXPECT_EQ(mpi::agree_error(MPI_COMM_WORLD, mine), "failed on rank " + std::to_string(size / 2));
   const std::string msg = error_of([&] {
     (void)io::run_agreed(MPI_COMM_WORLD, [&] {
       if (rank == size - 1) throw std::runtime_error("bad thing on the last rank");

@@ -146,10 +146,10 @@ Accuracy centre_accuracy(const OdmrCase& c, const SimulatedCube& cube, std::int6
   std::vector<std::int64_t> n_dip(c.n_peaks, 0);
   for (std::int64_t i = 0; i < n_pix; ++i) {
     bool finite = true;
-    for (int k = 0; k < c.n_peaks; ++k) finite = finite && std::isfinite(param(i, 1 + 3 * k));
+    for (int k = 0; k < c.n_peaks; ++k) finite = finite && std::isfinite(param(i, bench::pos_index(k)));
     if (!finite) { ++a.nonfinite_pix; continue; }
     for (int k = 0; k < c.n_peaks; ++k) {
-      const double e = param(i, 1 + 3 * k) - cube.truth[i * cube.n_params + 1 + 3 * k];
+      const double e = param(i, bench::pos_index(k)) - cube.truth[i * cube.n_params + bench::pos_index(k)];
       abs_err.push_back(std::abs(e));
       se_dip[k] += e * e;
       ++n_dip[k];
@@ -197,8 +197,7 @@ std::string cpu_model() {
 }
 
 const char* state_name(int s) {
-  static const char* names[] = {"converged", "iteration_limit", "singular", "nonfinite_input", "masked", "bad_start"};
-  return s >= 0 && s < 6 ? names[s] : "other";
+  return s >= 0 && s < core::n_fit_states ? core::state_name(core::FitState(s)) : "other";
 }
 
 struct CaseSummary {
@@ -236,7 +235,7 @@ CentreDiff centre_diff(const OdmrCase& c, std::int64_t n_pix, A&& param_a, B&& p
   std::int64_t n = 0;
   for (std::int64_t i = 0; i < n_pix; ++i)
     for (int k = 0; k < c.n_peaks; ++k) {
-      const double d = param_a(i, 1 + 3 * k) - param_b(i, 1 + 3 * k);
+      const double d = param_a(i, bench::pos_index(k)) - param_b(i, bench::pos_index(k));
       if (!std::isfinite(d)) continue;
       se += d * d;
       if (std::abs(d) > r.max) {
@@ -278,13 +277,13 @@ void print_worst(const OdmrCase& c, const SimulatedCube& cube, const fit::FitRes
               static_cast<long long>(i), tr.state[i], tr.iterations[i], chi2_at(c, cube, i, tess), ref_name,
               chi2_at(c, cube, i, ref));
   std::printf("    centres: truth");
-  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.truth[i * cube.n_params + 1 + 3 * k]);
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.truth[i * cube.n_params + bench::pos_index(k)]);
   std::printf("; start");
-  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.start[i * cube.n_params + 1 + 3 * k]);
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", cube.start[i * cube.n_params + bench::pos_index(k)]);
   std::printf("; tessera");
-  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", tess(i, 1 + 3 * k));
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", tess(i, bench::pos_index(k)));
   std::printf("; %s", ref_name);
-  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", ref(i, 1 + 3 * k));
+  for (int k = 0; k < c.n_peaks; ++k) std::printf(" %.3f", ref(i, bench::pos_index(k)));
   std::printf("\n");
 }
 

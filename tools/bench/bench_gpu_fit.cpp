@@ -11,8 +11,6 @@
 // Exit status: 0 when the GPU agrees with the CPU, and also when no CUDA device
 // is visible (it says so and measures nothing); 1 when the results disagree;
 // 2 for bad arguments or a CUDA error.
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -101,13 +99,6 @@ Args parse_args(int argc, char** argv) {
   if (a.min_time < 0 || a.threads < 0 || a.device < 0)
     throw std::invalid_argument("--min-time, --threads and --device must not be negative");
   return a;
-}
-
-// The cores this process may run on, as fit_batch counts them for threads = 0.
-int usable_cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
 struct Timing {
@@ -212,7 +203,7 @@ bool run_case(const OdmrCase& c, const Args& args, bool have_gpu) {
   std::printf("  %-4s %10s %8s %12s %10s %10s\n", "", "fits", "wall s", "fits/s", "mean iter", "converged");
   std::printf("  %-4s %10lld %8.2f %12.0f %10.2f %9.2f%%   (%d threads)\n", "cpu", (long long)t_cpu.fits,
               t_cpu.wall, t_cpu.fits_per_s(), mean_iterations(cpu, n_cpu),
-              100 * converged_fraction(cpu, n_cpu), opt.threads > 0 ? opt.threads : usable_cores());
+              100 * converged_fraction(cpu, n_cpu), opt.threads > 0 ? opt.threads : fit::usable_cores());
   if (!have_gpu) return true;
 
   // The GPU side: the spectra as the host holds them (copies, transpose and

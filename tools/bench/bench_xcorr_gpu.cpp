@@ -25,8 +25,9 @@
 
 #include "xcorr/simulate_tiles.hpp"
 #include "xcorr/xcorr.hpp"
+#include "core/threads.hpp"
 #if defined(TESSERA_HAVE_CUDA)
-#include "cli/xcorr_cuda_bridge.hpp"
+#include "api/xcorr_cuda_bridge.hpp"
 #include "cuda/device_info.hpp"
 #include "cuda/xcorr_cuda.hpp"
 #endif
@@ -72,7 +73,7 @@ Args parse(int argc, char** argv) {
       std::exit(2);
     }
   }
-  if (a.threads <= 0) a.threads = std::max(1, int(std::thread::hardware_concurrency()));
+  if (a.threads <= 0) a.threads = tessera::core::usable_cores();
   return a;
 }
 
@@ -135,11 +136,11 @@ int main(int argc, char** argv) {
   cuda::XcorrCudaConfig cfg;
   cfg.batch = a.batch;
   cuda::XcorrCuda gpu(cfg);
-  std::vector<xcorr::Peak> g = cli::correlate_pairs_cuda(gpu, ip, tp, pairs, opt);
+  std::vector<xcorr::Peak> g = api::correlate_pairs_cuda(gpu, ip, tp, pairs, opt);
   double t_gpu = 1e300;
   for (int r = 0; r < a.repeat; ++r) {
     t0 = Clock::now();
-    g = cli::correlate_pairs_cuda(gpu, ip, tp, pairs, opt);
+    g = api::correlate_pairs_cuda(gpu, ip, tp, pairs, opt);
     t_gpu = std::min(t_gpu, since(t0));
   }
   std::printf("gpu: %.4f s, %.1f pairs/s (batch %d, device memory %.0f MiB)\n", t_gpu, double(np) / t_gpu,

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "odmr_cases.hpp"
+
 namespace tessera::bench {
 namespace {
 
@@ -21,9 +23,9 @@ template <int NPeaks> struct LorentzianDipsResidual {
   template <class T> bool operator()(const T* p, T* r) const {
     T pos[NPeaks], two_over_fwhm[NPeaks], amp[NPeaks];
     for (int k = 0; k < NPeaks; ++k) {
-      pos[k] = p[1 + 3 * k];
-      two_over_fwhm[k] = T(2.0) / p[2 + 3 * k];
-      amp[k] = p[3 + 3 * k];
+      pos[k] = p[pos_index(k)];
+      two_over_fwhm[k] = T(2.0) / p[fwhm_index(k)];
+      amp[k] = p[amp_index(k)];
     }
     for (int i = 0; i < n_points; ++i) {
       T f = p[0];

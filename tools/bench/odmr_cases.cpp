@@ -38,9 +38,9 @@ void pack_dips(std::vector<Dip> dips, double offset, double* p) {
   std::sort(dips.begin(), dips.end(), [](const Dip& l, const Dip& r) { return l.pos < r.pos; });
   p[0] = offset;
   for (std::size_t k = 0; k < dips.size(); ++k) {
-    p[1 + 3 * k] = dips[k].pos;
-    p[2 + 3 * k] = dips[k].fwhm;
-    p[3 + 3 * k] = dips[k].amp;
+    p[pos_index(k)] = dips[k].pos;
+    p[fwhm_index(k)] = dips[k].fwhm;
+    p[amp_index(k)] = dips[k].amp;
   }
 }
 
@@ -83,7 +83,7 @@ void truth_b(std::int64_t i, double* p) {
 void perturb_start(int n_peaks, const double* truth, float* start) {
   start[0] = static_cast<float>(truth[0] + 0.002);
   for (int k = 0; k < n_peaks; ++k) {
-    const int b = 1 + 3 * k;
+    const int b = pos_index(k);
     start[b] = static_cast<float>(truth[b] + (k % 2 == 0 ? 1.5 : -1.5));
     start[b + 1] = static_cast<float>(truth[b + 1] * 1.15);
     start[b + 2] = static_cast<float>(truth[b + 2] * 0.85);
@@ -119,8 +119,8 @@ OdmrCase case_b() {
 double lorentzian_dips(std::span<const double> p, int n_peaks, double x) {
   double f = p[0];
   for (int k = 0; k < n_peaks; ++k) {
-    const double u = 2.0 * (x - p[1 + 3 * k]) / p[2 + 3 * k];
-    f += p[3 + 3 * k] / (1.0 + u * u);
+    const double u = 2.0 * (x - p[pos_index(k)]) / p[fwhm_index(k)];
+    f += p[amp_index(k)] / (1.0 + u * u);
   }
   return f;
 }
@@ -155,7 +155,7 @@ std::vector<double> centre_crb_variance(const OdmrCase& c, std::span<const doubl
     const double x = c.sweep[j];
     jac(j, 0) = 1.0;
     for (int k = 0; k < c.n_peaks; ++k) {
-      const int b = 1 + 3 * k;
+      const int b = pos_index(k);
       const double pos = p[b], fwhm = p[b + 1], amp = p[b + 2];
       const double u = 2.0 * (x - pos) / fwhm, s = 1.0 / (1.0 + u * u);
       const double ds_du = -2.0 * u * s * s;
@@ -167,7 +167,7 @@ std::vector<double> centre_crb_variance(const OdmrCase& c, std::span<const doubl
   const Eigen::MatrixXd cov =
       (jac.transpose() * jac).ldlt().solve(Eigen::MatrixXd::Identity(n, n)) * (noise_sigma * noise_sigma);
   std::vector<double> var(c.n_peaks);
-  for (int k = 0; k < c.n_peaks; ++k) var[k] = cov(1 + 3 * k, 1 + 3 * k);
+  for (int k = 0; k < c.n_peaks; ++k) var[k] = cov(pos_index(k), pos_index(k));
   return var;
 }
 

@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include "core/peak_layout.hpp"
+
 namespace tessera::bench {
 
 enum class CaseId { a, b };
@@ -40,6 +42,11 @@ struct SimulatedCube {
 };
 
 inline constexpr double noise_sigma = 2e-3;
+
+// The cases' parameter layout: offset, then pos, fwhm, amp per dip (no slope).
+inline constexpr int pos_index(int k) { return core::PeakLayout::n_params(k, false); }
+inline constexpr int fwhm_index(int k) { return pos_index(k) + 1; }
+inline constexpr int amp_index(int k) { return pos_index(k) + 2; }
 
 // Deterministic for a given seed: pixel i gets the same truth, start and noise
 // whatever n_pix is (the noise stream is drawn pixel after pixel).

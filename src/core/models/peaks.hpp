@@ -7,6 +7,7 @@
 
 #include "../hd.hpp"
 #include "../model.hpp"
+#include "../peak_layout.hpp"
 #include "../scalar_math.hpp"
 
 namespace tessera::core {
@@ -32,8 +33,9 @@ template <class Shape, int NPeaks, bool Linear> struct PeakModel {
   static_assert(NPeaks >= 1, "at least one peak");
   static constexpr int n_peaks = NPeaks;
   static constexpr bool linear = Linear;
-  static constexpr int first_peak = Linear ? 2 : 1;
-  static constexpr int n_params = first_peak + 3 * NPeaks;
+  static_assert(NPeaks <= max_peaks, "more peaks than the kernels are built for");
+  static constexpr int first_peak = PeakLayout::first_peak(Linear);
+  static constexpr int n_params = PeakLayout::n_params(NPeaks, Linear);
   static constexpr bool additive_offset = true;
 
   double x_mid = 0;  // centre of the sweep, origin of the slope term
@@ -50,7 +52,7 @@ template <class Shape, int NPeaks, bool Linear> struct PeakModel {
       J[1] = dx;
     }
     for (int k = 0; k < NPeaks; ++k) {
-      const int b = first_peak + 3 * k;
+      const int b = first_peak + PeakLayout::per_peak * k;
       const T pos = p[b], fwhm = p[b + 1], amp = p[b + 2];
       const T inv_fwhm = T(1) / fwhm;
       const T u = T(2) * (T(x) - pos) * inv_fwhm;
@@ -65,7 +67,7 @@ template <class Shape, int NPeaks, bool Linear> struct PeakModel {
   }
 
   static constexpr bool is_position(int j) {
-    return j >= first_peak && (j - first_peak) % 3 == 0;
+    return j >= first_peak && (j - first_peak) % PeakLayout::per_peak == 0;
   }
 };
 

@@ -7,7 +7,7 @@
 #include "cuda/fit_cuda.hpp"
 #include "fit/batch.hpp"
 
-namespace tessera::cli {
+namespace tessera::api {
 
 inline cuda::FitModelDesc to_cuda(const fit::ModelSpec& s) {
   cuda::FitModelDesc m;
@@ -38,4 +38,4 @@ inline cuda::FitKernel to_cuda_kernel(const std::string& name) {
   return cuda::FitKernel::automatic;
 }
 
-}  // namespace tessera::cli
+}  // namespace tessera::api

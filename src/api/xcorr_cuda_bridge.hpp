@@ -16,7 +16,7 @@
 #include "cuda/xcorr_cuda.hpp"
 #include "xcorr/xcorr.hpp"
 
-namespace tessera::cli {
+namespace tessera::api {
 
 // xcorr::correlate_pairs on the GPU: the same pairs, options and result order.
 // Every image must have one shape and every template one shape.
@@ -78,4 +78,4 @@ inline std::vector<xcorr::Peak> correlate_pairs_cuda(
   return out;
 }
 
-}  // namespace tessera::cli
+}  // namespace tessera::api

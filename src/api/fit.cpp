@@ -1,0 +1,403 @@
+#include "fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "fit/guess.hpp"
+
+#if defined(TESSERA_HAVE_CUDA)
+#include "api/fit_cuda_bridge.hpp"
+#include "cuda/device_info.hpp"
+#endif
+
+namespace tessera::api {
+
+namespace {
+
+std::string one_of(const std::string& option, const std::string& value,
+                   std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (value == a) return {};
+  std::string list;
+  std::size_t i = 0;
+  for (const char* a : allowed) {
+    list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ");
+    list += a;
+    ++i;
+  }
+  return option + " must be " + list + ", got '" + value + "'";
+}
+
+// Spectra per block of fit_cube: the cancel flag is looked at between blocks,
+// and each block's converted input and spectra stay small.
+constexpr std::int64_t kBlockPixels = 16384;
+
+}  // namespace
+
+bool FitOptions::IsValid(std::string* why) const {
+  std::string m = one_of("--backend", backend, {"auto", "cpu", "cuda"});
+  if (m.empty()) m = one_of("--gpu-kernel", gpu_kernel, {"auto", "thread", "warp"});
+  if (m.empty()) m = one_of("--estimator", estimator, {"lse", "mle"});
+  if (m.empty()) {
+    try {
+      (void)fit::make_model_spec(model, peaks, background, {});
+    } catch (const std::invalid_argument& e) {
+      m = e.what();
+    }
+  }
+  if (m.empty() && bin < 1) m = "--bin must be at least 1";
+  if (m.empty() && max_iter < 1) m = "--max-iter must be at least 1";
+  if (m.empty() && (!(tol > 0) || !std::isfinite(tol) || tol >= 1)) m = "--tol must be in (0, 1)";
+  if (m.empty() && threads < 0) m = "--threads must be 0 (all cores) or positive";
+  if (why) *why = m;
+  return m.empty();
+}
+
+const std::vector<float>& FitResult::param(const std::string& name) const {
+  const auto it = std::find(param_names.begin(), param_names.end(), name);
+  if (it == param_names.end()) throw std::out_of_range("no parameter '" + name + "' in this fit");
+  return params[std::size_t(it - param_names.begin())];
+}
+
+// ---- CubeFitter --------------------------------------------------------------------
+
+struct CubeFitter::Impl {
+  FitOptions options;
+  std::vector<float> x;
+  fit::ModelSpec spec;
+  std::vector<std::string> names;
+  fit::FitOptions engine;
+  std::vector<double> fixed_values;  // NaN where not fixed
+  std::vector<double> global;        // the mean spectrum's fit (automatic starts)
+  std::string backend = "cpu";
+  int device = -1;
+#if defined(TESSERA_HAVE_CUDA)
+  std::unique_ptr<cuda::FitCudaSession> gpu;  // device buffers kept across calls
+#endif
+
+  void set_constraints();
+  void bind_backend();
+  fit::FitResults fit_gpu(const fit::FitBatch& batch);
+};
+
+void CubeFitter::Impl::set_constraints() {
+  const std::size_t P = names.size();
+  engine.constraints.assign(P, {});
+  fixed_values.assign(P, std::numeric_limits<double>::quiet_NaN());
+  auto index = [&](const std::string& name, const char* opt) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      throw std::invalid_argument(std::string(opt) + ": unknown parameter '" + name +
+                                  "' (this model has " + all + ")");
+    }
+    return std::size_t(it - names.begin());
+  };
+  for (const auto& [name, value] : options.fix) {
+    const std::size_t j = index(name, "--fix");
+    engine.constraints[j].fixed = true;
+    fixed_values[j] = value;
+    if (!std::isfinite(value))
+      throw std::invalid_argument("--fix " + name + "=" + std::to_string(value) + ": value must be finite");
+  }
+  for (const auto& [name, b] : options.bounds) {
+    const std::size_t j = index(name, "--bound");
+    engine.constraints[j].lo = b.lo;
+    engine.constraints[j].hi = b.hi;
+  }
+}
+
+void CubeFitter::Impl::bind_backend() {
+  if (options.backend == "cpu") return;
+#if defined(TESSERA_HAVE_CUDA)
+  const auto q = cuda::query_devices();
+  const int n = int(q.devices.size());
+  const int want = options.device >= 0 ? options.device : 0;
+  std::string why_not;
+  if (n == 0) why_not = "no CUDA device visible" + (q.message.empty() ? "" : " (" + q.message + ")");
+  else if (want >= n)
+    why_not = "device " + std::to_string(want) + ": only " + std::to_string(n) + " visible";
+  if (why_not.empty()) {
+    backend = "cuda";
+    device = want;
+    return;
+  }
+#else
+  const std::string why_not = "this build has no CUDA backend";
+#endif
+  if (options.backend == "cuda") throw std::invalid_argument("--backend cuda: " + why_not);
+}
+
+fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch) {
+  fit::FitResults res;
+#if defined(TESSERA_HAVE_CUDA)
+  // The device is per thread: set it in the thread that fits.
+  if (std::string e = cuda::set_device(device); !e.empty()) throw std::runtime_error(e);
+  const int P = spec.n_params();
+  const std::int64_t npix = batch.n_pix;
+  res.n_params = P;
+  res.params.resize(std::size_t(npix * P));
+  res.sigma.resize(std::size_t(npix * P));
+  res.chi2.resize(std::size_t(npix));
+  res.state.resize(std::size_t(npix));
+  res.iterations.resize(std::size_t(npix));
+  cuda::FitInputDesc in;
+  in.x = x.data();
+  in.n_points = int(x.size());
+  in.y = batch.y;
+  in.mask = batch.mask;
+  in.start = batch.start;
+  in.n_pix = npix;
+  const cuda::FitOutputDesc out{res.params.data(), res.sigma.data(), res.chi2.data(), res.state.data(),
+                                res.iterations.data()};
+  cuda::FitConfigDesc config = to_cuda(spec, engine);
+  config.kernel = to_cuda_kernel(options.gpu_kernel);
+  if (!gpu) gpu = std::make_unique<cuda::FitCudaSession>();
+  gpu->fit(to_cuda(spec), config, in, out);
+  if (engine.progress) engine.progress(npix);
+#else
+  (void)batch;
+#endif
+  return res;
+}
+
+CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.options = options;
+  if (std::string why; !options.IsValid(&why)) throw std::invalid_argument(why);
+  for (float v : sweep)
+    if (!std::isfinite(v)) throw std::invalid_argument("the sweep holds a non-finite value");
+  m.x.assign(sweep.begin(), sweep.end());
+  m.spec = fit::make_model_spec(options.model, options.peaks, options.background, m.x);
+  m.names = m.spec.param_names();
+  m.engine.estimator = options.estimator == "mle" ? fit::Estimator::mle : fit::Estimator::lse;
+  m.engine.max_iter = options.max_iter;
+  m.engine.tol = options.tol;
+  m.engine.threads = options.threads;
+  m.engine.progress = options.progress;
+  m.set_constraints();
+  if (std::string msg = m.engine.validate(m.spec, int(m.x.size())); !msg.empty())
+    throw std::invalid_argument(msg);
+  m.bind_backend();
+}
+
+CubeFitter::~CubeFitter() {
+#if defined(TESSERA_HAVE_CUDA)
+  if (impl_ && impl_->gpu) {
+    // Freed with the device current, as in the threads that used it.
+    (void)cuda::set_device(impl_->device);
+    impl_->gpu.reset();
+  }
+#endif
+}
+
+const fit::ModelSpec& CubeFitter::spec() const { return impl_->spec; }
+const std::vector<std::string>& CubeFitter::param_names() const { return impl_->names; }
+const std::string& CubeFitter::backend() const { return impl_->backend; }
+
+std::string CubeFitter::gpu_kernel() const {
+#if defined(TESSERA_HAVE_CUDA)
+  if (impl_->backend == "cuda")
+    return cuda::use_warp_per_fit(to_cuda_kernel(impl_->options.gpu_kernel), impl_->spec.n_params())
+               ? "warp per fit"
+               : "thread per fit";
+#endif
+  return {};
+}
+
+void CubeFitter::set_progress(std::function<void(std::int64_t)> progress) {
+  impl_->engine.progress = std::move(progress);
+}
+
+void CubeFitter::start_from_mean(std::span<const float> mean) {
+  Impl& m = *impl_;
+  if (mean.empty() || !std::isfinite(mean[0]))
+    throw std::invalid_argument("the cube has no pixel with finite, non-zero data");
+  fit::FitOptions one = m.engine;
+  one.threads = 1;
+  one.progress = nullptr;
+  m.global = fit::spectrum_start(m.spec, m.x, mean, one, m.fixed_values);
+}
+
+fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t rows, std::int64_t nx,
+                                     const std::uint8_t* mask, std::vector<float>* start) {
+  Impl& m = *impl_;
+  const int P = m.spec.n_params();
+  const std::int64_t npix = rows * nx;
+  if (npix == 0) return fit::fit_batch(m.spec, fit::FitBatch{m.x, nullptr, nullptr, nullptr, nullptr, 0}, m.engine);
+  std::vector<float> automatic;
+  if (start == nullptr) {
+    if (m.global.empty()) throw std::logic_error("CubeFitter: automatic starts before start_from_mean");
+    automatic.resize(std::size_t(npix * P));
+    fit::cube_starts(m.spec, m.x, y, int(rows), int(nx), m.global, m.engine, automatic.data());
+    start = &automatic;
+  }
+  if (std::int64_t(start->size()) != npix * P) throw std::invalid_argument("internal: start of the wrong size");
+  for (int j = 0; j < P; ++j)
+    if (m.engine.constraints[std::size_t(j)].fixed)
+      for (std::int64_t p = 0; p < npix; ++p) (*start)[std::size_t(p * P + j)] = float(m.fixed_values[std::size_t(j)]);
+  const fit::FitBatch batch{m.x, y, nullptr, mask, start->data(), npix};
+  if (m.backend == "cuda") return m.fit_gpu(batch);
+  return fit::fit_batch(m.spec, batch, m.engine);
+}
+
+// ---- fit_cube ------------------------------------------------------------------------
+
+namespace {
+
+void check_shape(const char* what, const Array3& a, const Array3& like) {
+  if (a.shape != like.shape)
+    throw std::invalid_argument(std::string(what) + " differs in shape from the data");
+}
+
+// The input block of output rows [r0, r1) as float [n_sweep][rows][cols], as a
+// read of the same block from a file gives it.
+std::vector<float> block_as_float(const Array3& a, const fit::Roi& b) {
+  const std::int64_t n = a.shape[0], rows = b.y1 - b.y0, cols = b.x1 - b.x0;
+  std::vector<float> out(std::size_t(n * rows * cols));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t r = 0; r < rows; ++r)
+      convert_to_float(element(a.data, i * a.strides[0] + (b.y0 + r) * a.strides[1] + b.x0 * a.strides[2]),
+                       a.type, a.strides[2], cols, out.data() + (i * rows + r) * cols);
+  return out;
+}
+
+std::vector<float> block_as_float(const Array2& a, const fit::Roi& b) {
+  const std::int64_t rows = b.y1 - b.y0, cols = b.x1 - b.x0;
+  std::vector<float> out(std::size_t(rows * cols));
+  for (std::int64_t r = 0; r < rows; ++r)
+    convert_to_float(element(a.data, (b.y0 + r) * a.strides[0] + b.x0 * a.strides[1]), a.type,
+                     a.strides[1], cols, out.data() + r * cols);
+  return out;
+}
+
+// The binned spectra of output rows [r0, r1).
+std::vector<float> spectra_of_rows(const FitInput& in, const fit::CubeGeometry& g, std::int64_t r0,
+                                   std::int64_t r1) {
+  const fit::Roi b = g.input_block(r0, r1);
+  const auto a = block_as_float(in.data, b);
+  if (!in.ref.present()) return fit::bin_spectra(g, r1 - r0, a.data(), nullptr);
+  const auto ref = block_as_float(in.ref, b);
+  return fit::bin_spectra(g, r1 - r0, a.data(), ref.data());
+}
+
+}  // namespace
+
+FitResult fit_cube(const FitInput& in, const FitOptions& options) {
+  if (!in.data.present()) throw std::invalid_argument("no data: the cube [n_sweep, ny, nx] is required");
+  if (in.ref.present()) check_shape("ref", in.ref, in.data);
+  const std::int64_t n_sweep = in.data.shape[0], ny_in = in.data.shape[1], nx_in = in.data.shape[2];
+  if (!in.sweep.present() || in.sweep.shape[0] != n_sweep)
+    throw std::invalid_argument("the sweep has " + std::to_string(in.sweep.present() ? in.sweep.shape[0] : 0) +
+                                " values but the cube has " + std::to_string(n_sweep) + " sweep points");
+  std::vector<double> sweep_d(static_cast<std::size_t>(n_sweep));
+  convert_to_double(in.sweep.data, in.sweep.type, in.sweep.strides[0], n_sweep, sweep_d.data());
+  for (double v : sweep_d)
+    if (!std::isfinite(v)) throw std::invalid_argument("the sweep holds a non-finite value");
+  const std::vector<float> x(sweep_d.begin(), sweep_d.end());
+  const fit::CubeGeometry g = fit::make_geometry(n_sweep, ny_in, nx_in, options.roi, options.bin);
+  if (in.mask.present() && (in.mask.shape[0] != ny_in || in.mask.shape[1] != nx_in))
+    throw std::invalid_argument("the mask must be " + std::to_string(ny_in) + " x " + std::to_string(nx_in) +
+                                " like the image");
+  CubeFitter fitter(options, x);
+  const int P = fitter.spec().n_params();
+  if (!in.start.empty()) {
+    if (std::int64_t(in.start.size()) != P)
+      throw std::invalid_argument("start: " + std::to_string(in.start.size()) + " maps for " + std::to_string(P) +
+                                  " parameters");
+    for (const auto& s : in.start)
+      if (s.shape[0] != g.ny || s.shape[1] != g.nx)
+        throw std::invalid_argument("start: maps must be " + std::to_string(g.ny) + " x " + std::to_string(g.nx) +
+                                    " like the fit");
+  }
+  const std::int64_t rows_per_block = std::max<std::int64_t>(1, kBlockPixels / g.nx);
+
+  // Automatic starts: the mean spectrum of every pixel, summed row by row.
+  if (in.start.empty()) {
+    std::vector<double> sums(std::size_t(g.ny * g.n_sweep));
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(g.ny));
+    for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
+      throw_if_cancelled(options.cancel);
+      const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
+      const auto y = spectra_of_rows(in, g, r0, r1);
+      fit::spectrum_row_sums(y.data(), int(r1 - r0), int(g.nx), int(g.n_sweep), sums.data() + r0 * g.n_sweep,
+                             counts.data() + r0);
+    }
+    fitter.start_from_mean(fit::mean_from_row_sums(sums, counts, int(g.n_sweep)));
+  }
+
+  FitResult r;
+  r.ny = g.ny;
+  r.nx = g.nx;
+  r.model = fitter.spec().model_name();
+  r.param_names = fitter.param_names();
+  r.backend = fitter.backend();
+  const fit::DerivedMaps dm = fit::derived_maps(fitter.spec());
+  r.derived_names = dm.names;
+  r.derived_definition = dm.definition;
+  const std::size_t npix_all = std::size_t(g.ny * g.nx);
+  r.params.assign(std::size_t(P), std::vector<float>(npix_all));
+  r.sigma.assign(std::size_t(P), std::vector<float>(npix_all));
+  r.derived.assign(dm.names.size(), std::vector<float>(npix_all));
+  r.chi2.resize(npix_all);
+  r.state.resize(npix_all);
+  r.iterations.resize(npix_all);
+  for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
+    throw_if_cancelled(options.cancel);
+    const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block), npix = (r1 - r0) * g.nx;
+    const auto y = spectra_of_rows(in, g, r0, r1);
+    std::vector<std::uint8_t> mask;
+    if (in.mask.present()) {
+      const auto m = block_as_float(in.mask, g.input_block(r0, r1));
+      mask = fit::bin_mask(g, r1 - r0, m.data());
+    }
+    std::vector<float> start;
+    if (!in.start.empty()) {
+      start.resize(std::size_t(npix * P));
+      std::vector<float> row(static_cast<std::size_t>(g.nx));
+      for (int j = 0; j < P; ++j)
+        for (std::int64_t q = r0; q < r1; ++q) {
+          const Array2& s = in.start[std::size_t(j)];
+          convert_to_float(element(s.data, q * s.strides[0]), s.type, s.strides[1], g.nx, row.data());
+          for (std::int64_t c = 0; c < g.nx; ++c) start[std::size_t(((q - r0) * g.nx + c) * P + j)] = row[std::size_t(c)];
+        }
+    }
+    const fit::FitResults res =
+        fitter.fit_rows(y.data(), r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(), in.start.empty() ? nullptr : &start);
+    const std::size_t at = std::size_t(r0 * g.nx);
+    for (std::int64_t p = 0; p < npix; ++p)
+      for (int j = 0; j < P; ++j) {
+        r.params[std::size_t(j)][at + std::size_t(p)] = res.params[std::size_t(p * P + j)];
+        r.sigma[std::size_t(j)][at + std::size_t(p)] = res.sigma[std::size_t(p * P + j)];
+      }
+    for (std::size_t k = 0; k < dm.names.size(); ++k)
+      fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, r.derived[k].data() + at);
+    std::copy(res.chi2.begin(), res.chi2.end(), r.chi2.begin() + std::ptrdiff_t(at));
+    std::copy(res.state.begin(), res.state.end(), r.state.begin() + std::ptrdiff_t(at));
+    std::copy(res.iterations.begin(), res.iterations.end(), r.iterations.begin() + std::ptrdiff_t(at));
+  }
+  for (std::int32_t s : r.state)
+    if (s >= 0 && s < core::n_fit_states) ++r.state_counts[std::size_t(s)];
+  return r;
+}
+
+FitResult fit_spectra(const Array2& spectra, const Array1& sweep, const FitOptions& options) {
+  if (!spectra.present()) throw std::invalid_argument("no spectra: [n_fits, n_sweep] is required");
+  // The batch as a cube of one row: [n_sweep, 1, n_fits].
+  FitInput in;
+  in.data.data = spectra.data;
+  in.data.type = spectra.type;
+  in.data.shape = {spectra.shape[1], 1, spectra.shape[0]};
+  in.data.strides = {spectra.strides[1], 0, spectra.strides[0]};
+  in.sweep = sweep;
+  FitOptions o = options;
+  o.roi = {};
+  o.bin = 1;
+  return fit_cube(in, o);
+}
+
+}  // namespace tessera::api

@@ -1,0 +1,140 @@
+// The library's pixel-wise fit: a cube [n_sweep, ny, nx] (any numeric type,
+// any strides) or a batch of spectra, fitted in memory with the options of
+// `tessera fit`, returning the maps that command writes, bit for bit.
+//
+//   tessera::api::FitOptions o;
+//   o.model = "lorentzian";
+//   o.peaks = 8;
+//   std::string why;
+//   if (!o.IsValid(&why)) ...;
+//   auto r = tessera::api::fit_cube({.data = Array3::contiguous(cube, {n, ny, nx}),
+//                                    .sweep = Array1::contiguous(x, {n})}, o);
+//   r.param("pos0"), r.state, r.derived[0] ...
+//
+// CubeFitter is the engine underneath, which `tessera fit` also drives one slab
+// of rows at a time: the start values come from the fit of the mean spectrum of
+// the whole image, then each pixel's fit depends on its own spectrum only, so
+// any split of the rows (chunks, MPI ranks) gives the same bits.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/array.hpp"
+#include "api/cancel.hpp"
+#include "core/fit_types.hpp"
+#include "fit/batch.hpp"
+#include "fit/cube.hpp"
+#include "fit/model_spec.hpp"
+
+namespace tessera::api {
+
+struct Bound {
+  double lo, hi;
+};
+
+struct FitOptions {
+  std::string model = "lorentzian";  // lorentzian, gaussian, stretched_exp, damped_cosine
+  int peaks = 2;                     // peak models: 1..core::max_peaks
+  std::string background = "constant";  // peak models: constant or linear (adds `slope`)
+  std::vector<std::pair<std::string, double>> fix;    // parameter name, value
+  std::vector<std::pair<std::string, Bound>> bounds;  // parameter name, [lo, hi]
+  std::string estimator = "lse";     // lse (least squares) or mle (Poisson likelihood)
+  int max_iter = 100;
+  double tol = 1e-6;
+  int threads = 0;                   // 0: the cores this process may run on
+  std::string backend = "cpu";       // cpu, cuda, or auto (the GPU when one is visible)
+  int device = -1;                   // CUDA device; -1: device 0
+  std::string gpu_kernel = "auto";   // CUDA: auto, thread or warp (per fit)
+  fit::Roi roi;                      // whole image when all zero
+  int bin = 1;                       // output pixel = mean of bin x bin input pixels
+  // Called from worker threads with the number of spectra just finished.
+  std::function<void(std::int64_t)> progress;
+  // Checked between blocks of rows; when it becomes true the call throws Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+
+  // The checks that need no data (names, ranges of numbers); false with a
+  // one-line message in *why.
+  bool IsValid(std::string* why) const;
+};
+
+struct FitInput {
+  Array3 data;   // [n_sweep, ny, nx]: the spectra, or the signal frames when ref is given
+  Array3 ref;    // optional reference frames, same shape: fitted as sig/ref
+  Array1 sweep;  // [n_sweep]
+  Array2 mask;   // optional [ny, nx] of the input image: nonzero = skip (state masked)
+  // Optional start values, one [ny, nx] map of the OUTPUT grid per parameter (a
+  // previous fit's /params maps); empty: automatic starts. A NaN start gives state bad_start.
+  std::vector<Array2> start;
+};
+
+struct FitResult {
+  std::int64_t ny = 0, nx = 0;  // the output grid (after region and binning)
+  std::string model;
+  std::vector<std::string> param_names;
+  std::vector<std::vector<float>> params, sigma;  // per parameter, [ny * nx] row-major
+  std::vector<float> chi2;
+  std::vector<std::int32_t> state, iterations;
+  std::vector<std::string> derived_names;
+  std::vector<std::vector<float>> derived;  // per derived map, [ny * nx]
+  std::string derived_definition;
+  std::array<std::int64_t, core::n_fit_states> state_counts{};
+  std::string backend;  // what ran: cpu or cuda
+
+  // The map of a parameter by name; throws std::out_of_range for an unknown name.
+  const std::vector<float>& param(const std::string& name) const;
+};
+
+// Fits every pixel of the cube. Throws std::invalid_argument with a one-line
+// message for bad options or input (shapes, a non-finite sweep, no pixel with
+// data), Cancelled when options.cancel is set.
+FitResult fit_cube(const FitInput& input, const FitOptions& options);
+
+// Fits a batch of spectra [n_fits, n_sweep] (automatic starts from their mean
+// spectrum, as for a cube); the result is a 1 x n_fits grid.
+FitResult fit_spectra(const Array2& spectra, const Array1& sweep, const FitOptions& options);
+
+// The engine of fit_cube and of `tessera fit`: the options checked against the
+// model and sweep, the backend bound, then rows of spectra fitted.
+class CubeFitter {
+ public:
+  // Throws std::invalid_argument for bad options or sweep. backend "auto"
+  // takes the GPU when the build has one and this process sees a device.
+  CubeFitter(const FitOptions& options, std::span<const float> sweep);
+  ~CubeFitter();
+  CubeFitter(const CubeFitter&) = delete;
+  CubeFitter& operator=(const CubeFitter&) = delete;
+
+  const fit::ModelSpec& spec() const;
+  const std::vector<std::string>& param_names() const;
+  const std::string& backend() const;  // "cpu" or "cuda"
+  // The GPU kernel that runs ("thread per fit" or "warp per fit"); "" on the CPU.
+  std::string gpu_kernel() const;
+  // Replaces options.progress (called from worker threads with spectra finished).
+  void set_progress(std::function<void(std::int64_t)> progress);
+
+  // The automatic start: fits the mean spectrum of the whole image
+  // (fit::mean_from_row_sums over the sums of ALL its rows, in row order).
+  // Throws std::invalid_argument when that mean is not finite.
+  void start_from_mean(std::span<const float> mean);
+
+  // Fits the spectra of `rows` whole output rows of nx pixels, pixel-major
+  // [pixel][n_sweep]. mask: null or [pixel], nonzero = skip. start: null for
+  // the automatic start (start_from_mean first), or [pixel][n_params] values
+  // (fixed parameters are set to their values here).
+  fit::FitResults fit_rows(const float* y, std::int64_t rows, std::int64_t nx,
+                           const std::uint8_t* mask, std::vector<float>* start);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::api
