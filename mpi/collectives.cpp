@@ -95,4 +95,32 @@ std::vector<double> max_all(MPI_Comm comm, std::span<const double> values) {
   return out;
 }
 
+std::int64_t max_all(MPI_Comm comm, std::int64_t value) {
+  std::int64_t out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, comm);
+  return out;
+}
+
+std::vector<std::string> gather_to_root(MPI_Comm comm, const std::string& mine) {
+  const int rank = rank_of(comm), size = size_of(comm);
+  const int len = int(mine.size());
+  std::vector<int> lens(rank == 0 ? std::size_t(size) : 0), offsets;
+  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, comm);
+  std::vector<char> all;
+  if (rank == 0) {
+    offsets.resize(std::size_t(size));
+    int total = 0;
+    for (int r = 0; r < size; ++r) {
+      offsets[std::size_t(r)] = total;
+      total += lens[std::size_t(r)];
+    }
+    all.resize(std::size_t(total) + 1);
+  }
+  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, 0, comm);
+  std::vector<std::string> out;
+  for (int r = 0; rank == 0 && r < size; ++r)
+    out.emplace_back(all.data() + offsets[std::size_t(r)], std::size_t(lens[std::size_t(r)]));
+  return out;
+}
+
 }  // namespace tessera::mpi

@@ -33,8 +33,12 @@ namespace tessera::mpi {
 [[nodiscard]] std::vector<std::int64_t> allgather_rows(MPI_Comm comm, std::span<const std::int64_t> mine,
                                                        std::int64_t n_rows, std::int64_t per_row);
 
-// Element-wise sum (integers) and maximum (doubles) over the ranks, on every rank.
+// Every rank's string, in rank order, on rank 0 (an empty list elsewhere).
+[[nodiscard]] std::vector<std::string> gather_to_root(MPI_Comm comm, const std::string& mine);
+
+// Element-wise sum (integers) and maximum over the ranks, on every rank.
 [[nodiscard]] std::vector<std::int64_t> sum_all(MPI_Comm comm, std::span<const std::int64_t> values);
 [[nodiscard]] std::vector<double> max_all(MPI_Comm comm, std::span<const double> values);
+[[nodiscard]] std::int64_t max_all(MPI_Comm comm, std::int64_t value);
 
 }  // namespace tessera::mpi

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "mpi/collectives.hpp"
+#include "mpi/session.hpp"
 #include "mpi/device_binding.hpp"
 #if defined(TESSERA_HAVE_CUDA)
 #include "cuda/device_info.hpp"
@@ -21,12 +22,7 @@ Backend choose_backend(const std::string& requested, int device_option, bool qui
   if (n == 0) {
     why_not = "no CUDA device visible" + (q.message.empty() ? "" : " (" + q.message + ")");
   } else {
-    MPI_Comm node;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
-    int local = 0;
-    MPI_Comm_rank(node, &local);
-    MPI_Comm_free(&node);
-    const mpi::DeviceChoice choice = mpi::choose_device(local, n, device_option);
+    const mpi::DeviceChoice choice = mpi::choose_device(mpi::node_place(comm).local_rank, n, device_option);
     device = choice.device;
     why_not = device < 0 ? choice.why_not : cuda::set_device(device);
   }

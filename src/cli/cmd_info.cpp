@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "command.hpp"
+#include "mpi/collectives.hpp"
 #include "mpi/device_binding.hpp"
+#include "mpi/session.hpp"
 
 #ifdef TESSERA_HAVE_CUDA
 #include "cuda/device_info.hpp"
@@ -52,18 +54,6 @@ const char* simd_this_cpu() {
 #else
   return nullptr;
 #endif
-}
-
-std::string mpi_library() {
-  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(buf, &len);
-  std::string s(buf, buf + len);
-  s = s.substr(0, s.find_first_of("\r\n"));  // the first line names library and version
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  int major = 0, minor = 0;
-  MPI_Get_version(&major, &minor);
-  return s + " (MPI " + std::to_string(major) + "." + std::to_string(minor) + ")";
 }
 
 std::string hdf5_library() {
@@ -110,19 +100,11 @@ void print_cuda(std::ostream& out) {
 // sees, and the device `tessera fit --device` (same override) would bind, by
 // the rule of mpi/device_binding.hpp.
 std::string binding_line(const RunContext& ctx, int device_override) {
-  char host[MPI_MAX_PROCESSOR_NAME] = {};
-  int host_len = 0;
-  MPI_Get_processor_name(host, &host_len);
-  MPI_Comm node;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node);
-  int local = 0, local_size = 1;
-  MPI_Comm_rank(node, &local);
-  MPI_Comm_size(node, &local_size);
-  MPI_Comm_free(&node);
-
+  const mpi::NodePlace place = mpi::node_place(MPI_COMM_WORLD);
+  const int local = place.local_rank;
   std::ostringstream s;
-  s << "  rank " << ctx.rank << " on " << std::string(host, host + host_len) << ": local rank "
-    << local << " of " << local_size << ", CUDA_VISIBLE_DEVICES";
+  s << "  rank " << ctx.rank << " on " << place.host << ": local rank " << local << " of "
+    << place.local_size << ", CUDA_VISIBLE_DEVICES";
   if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) s << '=' << v;
   else s << " unset";
 #ifdef TESSERA_HAVE_CUDA
@@ -144,32 +126,9 @@ std::string binding_line(const RunContext& ctx, int device_override) {
   return s.str();
 }
 
-// Every rank's line, in rank order, on rank 0 (empty elsewhere).
-std::vector<std::string> gather_lines(const std::string& mine, const RunContext& ctx) {
-  const int len = int(mine.size());
-  std::vector<int> lens(ctx.is_root() ? std::size_t(ctx.size) : 0), offsets;
-  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-  std::vector<char> all;
-  if (ctx.is_root()) {
-    offsets.resize(std::size_t(ctx.size));
-    int total = 0;
-    for (int r = 0; r < ctx.size; ++r) {
-      offsets[std::size_t(r)] = total;
-      total += lens[std::size_t(r)];
-    }
-    all.resize(std::size_t(total) + 1);
-  }
-  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, 0,
-              MPI_COMM_WORLD);
-  std::vector<std::string> lines;
-  for (int r = 0; ctx.is_root() && r < ctx.size; ++r)
-    lines.emplace_back(all.data() + offsets[std::size_t(r)], std::size_t(lens[std::size_t(r)]));
-  return lines;
-}
-
 int run_info(const RunContext& ctx, int device_override) {
   // Collective: every rank reports its binding before rank 0 prints.
-  const std::vector<std::string> bindings = gather_lines(binding_line(ctx, device_override), ctx);
+  const std::vector<std::string> bindings = mpi::gather_to_root(MPI_COMM_WORLD, binding_line(ctx, device_override));
   if (!ctx.is_root()) return 0;
   std::ostream& out = std::cout;
   out << version_line() << '\n';
@@ -184,7 +143,7 @@ int run_info(const RunContext& ctx, int device_override) {
   out << '\n';
   out << "cpu threads      : " << std::thread::hardware_concurrency() << '\n';
   print_cuda(out);
-  out << "mpi library      : " << mpi_library() << '\n';
+  out << "mpi library      : " << mpi::library_version() << '\n';
   out << "mpi ranks        : " << ctx.size << '\n';
   out << "hdf5             : " << hdf5_library() << '\n';
   out << "gpu binding      : node-local rank modulo visible devices"

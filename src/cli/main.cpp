@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "mpi/session.hpp"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "unknown"
@@ -20,24 +21,6 @@ namespace tessera::cli {
 std::string version_line() { return std::string("tessera ") + TESSERA_VERSION; }
 
 namespace {
-
-// MPI for the lifetime of main. Funneled: worker threads never call MPI.
-class MpiSession {
- public:
-  MpiSession(int& argc, char**& argv) {
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &ctx_.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ctx_.size);
-  }
-  ~MpiSession() { MPI_Finalize(); }
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
-  const RunContext& context() const { return ctx_; }
-
- private:
-  RunContext ctx_;
-};
 
 std::string one_line(std::string s) {
   for (char& c : s)
@@ -108,8 +91,10 @@ int run(int argc, char** argv, const RunContext& ctx) {
 }  // namespace tessera::cli
 
 int main(int argc, char** argv) {
-  tessera::cli::MpiSession mpi(argc, argv);
-  tessera::cli::RunContext ctx = mpi.context();
+  tessera::mpi::Session mpi(argc, argv);
+  tessera::cli::RunContext ctx;
+  ctx.rank = mpi.rank();
+  ctx.size = mpi.size();
   for (int i = 0; i < argc; ++i) ctx.command_line += (i ? " " : "") + std::string(argv[i]);
   const int status = tessera::cli::run(argc, argv, ctx);
   std::fflush(stdout);

@@ -1,7 +1,7 @@
 // Progress of a long run across all ranks, reported by rank 0 on stderr: a bar
 // on a terminal, a line every few seconds otherwise. Worker threads add to a
-// rank's count; the rank's main thread forwards it to rank 0 with small
-// point-to-point messages (MPI_THREAD_FUNNELED: only main threads call MPI).
+// rank's count; the rank's main thread relays it to rank 0
+// (mpi/count_relay.hpp).
 #pragma once
 
 #include <mpi.h>
@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "mpi/count_relay.hpp"
 
 namespace tessera::cli {
 
@@ -34,20 +36,13 @@ class Progress {
   void finish();
 
  private:
-  void forward();  // non-root: send the count when it changed
-  void receive();  // root: take every message that has arrived
   void print(bool final);
 
-  MPI_Comm comm_;
-  int rank_ = 0, size_ = 1;
+  mpi::CountRelay relay_;
   std::int64_t total_;
   bool quiet_, tty_;
   std::string what_, unit_;
   std::atomic<std::int64_t> done_{0};
-  std::int64_t sent_value_ = 0;
-  std::int64_t messages_sent_ = 0;
-  std::vector<std::int64_t> counts_;    // root: last count heard from each rank
-  std::int64_t messages_received_ = 0;  // root
   std::chrono::steady_clock::time_point start_, last_print_;
 };
 

@@ -16,6 +16,7 @@
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
+#include "mpi/collectives.hpp"
 #include "mpi/decomposition.hpp"
 #include "mpi/pair_gather.hpp"
 #include "mpi/pairs.hpp"
@@ -235,7 +236,7 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
   b.template_cache_bytes = free_bytes / kTemplateCacheShareDivisor;
   b.batches = mpi::batch_by_image(b.mine, b.image_of, max_images);
   b.n_rounds = std::int64_t(b.batches.size());
-  MPI_Allreduce(MPI_IN_PLACE, &b.n_rounds, 1, MPI_INT64_T, MPI_MAX, comm);
+  b.n_rounds = mpi::max_all(comm, b.n_rounds);
   return b;
 }
 
@@ -325,8 +326,7 @@ struct Timings {
 void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r, const RunContext& ctx,
                       const InputLayout& s, const xcorr::Options& opt, const BatchPlan& plan, int threads,
                       const Backend& backend, const Timings& t) {
-  double times[2] = {t.read, t.correlate}, max_times[2];
-  MPI_Allreduce(times, max_times, 2, MPI_DOUBLE, MPI_MAX, comm);
+  const std::vector<double> max_times = mpi::max_all(comm, std::vector<double>{t.read, t.correlate});
   const xcorr::Region& g = s.region;
   out.write_attribute("/", "input", r.input);
   out.write_attribute("/", "images", s.images.name);
@@ -359,7 +359,7 @@ void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r,
   out.write_attribute("/", "ranks", std::int64_t(ctx.size));
   out.write_attribute("/", "threads", std::int64_t(threads));
   out.write_attribute("/", "backend", backend.name);
-  out.write_attribute("/", "seconds_read_correlate", std::vector<double>(max_times, max_times + 2));
+  out.write_attribute("/", "seconds_read_correlate", max_times);
   out.write_attribute("/", "seconds_total", seconds_since(t.start));
 }
 
