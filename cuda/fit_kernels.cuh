@@ -4,24 +4,8 @@
 // same core::lm_* steps with the evaluation split over the lanes). The spectra
 // are sweep-major (see SpectraChunk), so the thread kernel's loads coalesce.
 //
-// Resources, from nvcc -O3 --generate-code=arch=compute_90,code=sm_90
-// --resource-usage, CUDA 13.0, Lorentzian (README "GPU backend"):
-//
-//   peaks,       thread per fit                      warp per fit (block of 4 warps)
-//   const / lin  registers  stack (B)     spills (B)  registers  stack (B)  shared (B)
-//   1            92 / 110       0 / 0         0 / 0     56 / 64     0 / 8    4976 / 5856
-//   2           150 / 168       0 / 0         0 / 0     64 / 64     0 / 32   7760 / 8784
-//   3           225 / 255     560 / 1312      0 / 88    96 / 127  376 / 432 10976 / 12144
-//   4           255 / 255    1696 / 2040    188 / 344   95 / 95   520 / 592 14624 / 15936
-//   5           255 / 255    2928 / 3808    944 / 724   95 / 80   736 / 816 18704 / 20160
-//   6           255 / 168    4912 / 6256   1372 / 2748  95 / 96   992 / 1088 23216 / 24816
-//   7            64 / 72     8544 / 8960   6890 / 6446 123 / 96  1280 / 1392 28160 / 29904
-//   8 (P=25/26)  80 / 80    10544 / 11560  8028 / 8740 127 / 128 1600 / 1720 33536 / 35424
-//
-// (The warp kernel's stack is lane 0's, used once per iteration or once per
-// fit, never per point: mostly lm_finalize's P x P matrix. Its spills are 0
-// from 3 peaks on; 1 and 2 peaks, which run one thread per fit, spill up to
-// 112 B. Its registers are capped at 128 by fit_warp_min_blocks.)
+// The registers, stack, spills and shared memory of each kernel, as ptxas
+// reports them, are in tools/bench/README.md ("GPU kernel resources").
 //
 // Why one thread per fit for small models:
 // - Registers. A fit's state is P parameters, gradient and scaling, the packed

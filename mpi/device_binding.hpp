@@ -2,7 +2,7 @@
 // and `tessera info` (which reports the binding of every rank) apply one rule,
 // tested without MPI or a GPU (tests/mpi/test_device_binding.cpp).
 //
-// Rule (DESIGN.md, issue 5): the rank's node-local rank, from
+// Rule (DESIGN.md): the rank's node-local rank, from
 // MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), modulo the devices this process
 // sees (CUDA numbers them after CUDA_VISIBLE_DEVICES); an explicit --device N
 // overrides it, and must be one of the visible devices.

@@ -1,9 +1,10 @@
 // A SIMD pack of W scalars: one lane per pixel. The CPU backend instantiates the
-// core templates with Pack<float, 16> so that sixteen independent fits advance in
-// lock-step, one per AVX-512 lane; every operation is lane-wise, so a lane's result
-// never depends on what the other lanes hold. Host only (never seen by nvcc's
-// device pass). Built on GCC/Clang vector extensions, which fall back to narrower
-// instructions when the target lacks AVX-512.
+// core templates with Pack<float, W>, W the floats of one vector register of the
+// target (16 with AVX-512, 8 with AVX2, 4 otherwise: fit/batch_impl.hpp), so W
+// independent fits advance in lock-step; every operation is lane-wise, so a
+// lane's result never depends on what the other lanes hold (and a fit's bits do
+// not depend on W). Host only (never seen by nvcc's device pass). Built on
+// GCC/Clang vector extensions.
 #pragma once
 
 #include <cmath>

@@ -1,7 +1,8 @@
 // The CPU batch API: fits many spectra with several threads. Inside a thread the
-// spectra advance sixteen at a time, one per SIMD lane (core::Pack<float, 16>);
-// a lane whose fit ends is refilled with the next spectrum at once, so a slow
-// fit does not hold fifteen finished lanes. Each fit is computed by the same
+// spectra advance one per SIMD lane of a core::Pack<float, W>, W the floats of
+// one vector register of the target (16 with AVX-512, 8 with AVX2, else 4;
+// batch_impl.hpp); a lane whose fit ends is refilled with the next spectrum at
+// once, so a slow fit does not hold the finished lanes. Each fit is computed by the same
 // instruction sequence whatever its lane, thread or batch, so results are
 // bit-identical for any thread count and batch size.
 #pragma once

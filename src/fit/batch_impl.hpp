@@ -1,5 +1,5 @@
 // The CPU batch engine behind fit_batch (batch.hpp): threads take chunks of
-// spectra; each thread keeps sixteen fits in flight, one per SIMD lane, and
+// spectra; each thread keeps one fit in flight per SIMD lane (`lanes`), and
 // refills a lane as soon as its fit ends. Included only by the batch_*.cpp files
 // that instantiate it for a family of models.
 #pragma once

@@ -1,4 +1,4 @@
-// Automatic start values (`--guess auto`, issue 3): a start for one spectrum
+// Automatic start values (`--guess auto`): a start for one spectrum
 // with no prior (the mean spectrum of a cube), and per-pixel starts for a cube
 // that survive peaks moving by a linewidth or more across the image.
 //
@@ -25,9 +25,7 @@
 // crossing refined on a grid (beta from `global`, else 1); damped_cosine takes
 // the frequency from the strongest DFT peaks and tau, amplitude and phase from a
 // linear least-squares fit of offset + exp(-x/tau)(a cos + b sin) on a tau grid.
-// Cost on one core (measured, 141-241 points): about 65 us per pixel for 2
-// Lorentzian peaks and 110 us for 8 (15 and 2 times the fit), 5 us for
-// stretched_exp and 40 us for damped_cosine (1 and 2 times the fit).
+// Their cost per pixel, against the fit's, is in tools/bench/README.md.
 //
 // Constraints: a fixed parameter takes its value from `global` (cube_starts) or
 // from `fixed_values` (spectrum_start); every start is clamped into its bounds.
