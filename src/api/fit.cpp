@@ -285,51 +285,74 @@ std::vector<float> spectra_of_rows(const FitInput& in, const fit::CubeGeometry& 
   return fit::bin_spectra(g, r1 - r0, a.data(), ref.data());
 }
 
-}  // namespace
+// The sweep (as the engine takes it, float) and the output grid of a cube,
+// after checking the input's shapes and values.
+struct CheckedCube {
+  std::vector<float> x;
+  fit::CubeGeometry g;
+};
 
-FitResult fit_cube(const FitInput& in, const FitOptions& options) {
+CheckedCube check_cube(const FitInput& in, const FitOptions& options) {
   if (!in.data.present()) throw std::invalid_argument("no data: the cube [n_sweep, ny, nx] is required");
   if (in.ref.present()) check_shape("ref", in.ref, in.data);
   const std::int64_t n_sweep = in.data.shape[0], ny_in = in.data.shape[1], nx_in = in.data.shape[2];
   if (!in.sweep.present() || in.sweep.shape[0] != n_sweep)
     throw std::invalid_argument("the sweep has " + std::to_string(in.sweep.present() ? in.sweep.shape[0] : 0) +
                                 " values but the cube has " + std::to_string(n_sweep) + " sweep points");
-  std::vector<double> sweep_d(static_cast<std::size_t>(n_sweep));
-  convert_to_double(in.sweep.data, in.sweep.type, in.sweep.strides[0], n_sweep, sweep_d.data());
-  for (double v : sweep_d)
+  std::vector<double> sweep(static_cast<std::size_t>(n_sweep));
+  convert_to_double(in.sweep.data, in.sweep.type, in.sweep.strides[0], n_sweep, sweep.data());
+  for (double v : sweep)
     if (!std::isfinite(v)) throw std::invalid_argument("the sweep holds a non-finite value");
-  const std::vector<float> x(sweep_d.begin(), sweep_d.end());
-  const fit::CubeGeometry g = fit::make_geometry(n_sweep, ny_in, nx_in, options.roi, options.bin);
+  CheckedCube c{std::vector<float>(sweep.begin(), sweep.end()),
+                fit::make_geometry(n_sweep, ny_in, nx_in, options.roi, options.bin)};
   if (in.mask.present() && (in.mask.shape[0] != ny_in || in.mask.shape[1] != nx_in))
     throw std::invalid_argument("the mask must be " + std::to_string(ny_in) + " x " + std::to_string(nx_in) +
                                 " like the image");
-  CubeFitter fitter(options, x);
-  const int P = fitter.spec().n_params();
-  if (!in.start.empty()) {
-    if (std::int64_t(in.start.size()) != P)
-      throw std::invalid_argument("start: " + std::to_string(in.start.size()) + " maps for " + std::to_string(P) +
-                                  " parameters");
-    for (const auto& s : in.start)
-      if (s.shape[0] != g.ny || s.shape[1] != g.nx)
-        throw std::invalid_argument("start: maps must be " + std::to_string(g.ny) + " x " + std::to_string(g.nx) +
-                                    " like the fit");
-  }
-  const std::int64_t rows_per_block = std::max<std::int64_t>(1, kBlockPixels / g.nx);
+  return c;
+}
 
-  // Automatic starts: the mean spectrum of every pixel, summed row by row.
-  if (in.start.empty()) {
-    std::vector<double> sums(std::size_t(g.ny * g.n_sweep));
-    std::vector<std::int64_t> counts(static_cast<std::size_t>(g.ny));
-    for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
-      throw_if_cancelled(options.cancel);
-      const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
-      const auto y = spectra_of_rows(in, g, r0, r1);
-      fit::spectrum_row_sums(y.data(), int(r1 - r0), int(g.nx), int(g.n_sweep), sums.data() + r0 * g.n_sweep,
-                             counts.data() + r0);
+void check_starts(const FitInput& in, int n_params, const fit::CubeGeometry& g) {
+  if (in.start.empty()) return;
+  if (std::int64_t(in.start.size()) != n_params)
+    throw std::invalid_argument("start: " + std::to_string(in.start.size()) + " maps for " +
+                                std::to_string(n_params) + " parameters");
+  for (const auto& s : in.start)
+    if (s.shape[0] != g.ny || s.shape[1] != g.nx)
+      throw std::invalid_argument("start: maps must be " + std::to_string(g.ny) + " x " + std::to_string(g.nx) +
+                                  " like the fit");
+}
+
+// The automatic start: the mean spectrum of every pixel, summed row by row.
+void start_from_mean(const FitInput& in, const fit::CubeGeometry& g, std::int64_t rows_per_block,
+                     const std::atomic<bool>* cancel, CubeFitter& fitter) {
+  std::vector<double> sums(static_cast<std::size_t>(g.ny * g.n_sweep));
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(g.ny));
+  for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
+    throw_if_cancelled(cancel);
+    const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
+    const auto y = spectra_of_rows(in, g, r0, r1);
+    fit::spectrum_row_sums(y.data(), int(r1 - r0), int(g.nx), int(g.n_sweep), sums.data() + r0 * g.n_sweep,
+                           counts.data() + r0);
+  }
+  fitter.start_from_mean(fit::mean_from_row_sums(sums, counts, int(g.n_sweep)));
+}
+
+// The start maps of output rows [r0, r1), [pixel][n_params].
+std::vector<float> starts_of_rows(const FitInput& in, int n_params, std::int64_t nx, std::int64_t r0,
+                                  std::int64_t r1) {
+  std::vector<float> start(static_cast<std::size_t>((r1 - r0) * nx * n_params));
+  std::vector<float> row(static_cast<std::size_t>(nx));
+  for (int j = 0; j < n_params; ++j)
+    for (std::int64_t q = r0; q < r1; ++q) {
+      const Array2& s = in.start[std::size_t(j)];
+      convert_to_float(element(s.data, q * s.strides[0]), s.type, s.strides[1], nx, row.data());
+      for (std::int64_t c = 0; c < nx; ++c) start[std::size_t(((q - r0) * nx + c) * n_params + j)] = row[std::size_t(c)];
     }
-    fitter.start_from_mean(fit::mean_from_row_sums(sums, counts, int(g.n_sweep)));
-  }
+  return start;
+}
 
+// An empty result of the fitter's model for the grid g.
+FitResult empty_result(const CubeFitter& fitter, const fit::CubeGeometry& g) {
   FitResult r;
   r.ny = g.ny;
   r.nx = g.nx;
@@ -339,16 +362,47 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
   const fit::DerivedMaps dm = fit::derived_maps(fitter.spec());
   r.derived_names = dm.names;
   r.derived_definition = dm.definition;
-  const std::size_t npix_all = std::size_t(g.ny * g.nx);
-  r.params.assign(std::size_t(P), std::vector<float>(npix_all));
-  r.sigma.assign(std::size_t(P), std::vector<float>(npix_all));
-  r.derived.assign(dm.names.size(), std::vector<float>(npix_all));
-  r.chi2.resize(npix_all);
-  r.state.resize(npix_all);
-  r.iterations.resize(npix_all);
+  const std::size_t npix = std::size_t(g.ny * g.nx), P = r.param_names.size();
+  r.params.assign(P, std::vector<float>(npix));
+  r.sigma.assign(P, std::vector<float>(npix));
+  r.derived.assign(dm.names.size(), std::vector<float>(npix));
+  r.chi2.resize(npix);
+  r.state.resize(npix);
+  r.iterations.resize(npix);
+  return r;
+}
+
+// Puts the results of the pixels from `at` on (pixel-major) into the maps.
+void store(const CubeFitter& fitter, const fit::FitResults& res, std::size_t at, FitResult& r) {
+  const int P = res.n_params;
+  const std::int64_t npix = std::int64_t(res.chi2.size());
+  for (std::int64_t p = 0; p < npix; ++p)
+    for (int j = 0; j < P; ++j) {
+      r.params[std::size_t(j)][at + std::size_t(p)] = res.params[std::size_t(p * P + j)];
+      r.sigma[std::size_t(j)][at + std::size_t(p)] = res.sigma[std::size_t(p * P + j)];
+    }
+  for (std::size_t k = 0; k < r.derived_names.size(); ++k)
+    fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, r.derived[k].data() + at);
+  std::copy(res.chi2.begin(), res.chi2.end(), r.chi2.begin() + std::ptrdiff_t(at));
+  std::copy(res.state.begin(), res.state.end(), r.state.begin() + std::ptrdiff_t(at));
+  std::copy(res.iterations.begin(), res.iterations.end(), r.iterations.begin() + std::ptrdiff_t(at));
+}
+
+}  // namespace
+
+FitResult fit_cube(const FitInput& in, const FitOptions& options) {
+  const CheckedCube c = check_cube(in, options);
+  const fit::CubeGeometry& g = c.g;
+  CubeFitter fitter(options, c.x);
+  const int P = fitter.spec().n_params();
+  check_starts(in, P, g);
+  const std::int64_t rows_per_block = std::max<std::int64_t>(1, kBlockPixels / g.nx);
+  if (in.start.empty()) start_from_mean(in, g, rows_per_block, options.cancel, fitter);
+
+  FitResult r = empty_result(fitter, g);
   for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
     throw_if_cancelled(options.cancel);
-    const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block), npix = (r1 - r0) * g.nx;
+    const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
     const auto y = spectra_of_rows(in, g, r0, r1);
     std::vector<std::uint8_t> mask;
     if (in.mask.present()) {
@@ -356,29 +410,10 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
       mask = fit::bin_mask(g, r1 - r0, m.data());
     }
     std::vector<float> start;
-    if (!in.start.empty()) {
-      start.resize(std::size_t(npix * P));
-      std::vector<float> row(static_cast<std::size_t>(g.nx));
-      for (int j = 0; j < P; ++j)
-        for (std::int64_t q = r0; q < r1; ++q) {
-          const Array2& s = in.start[std::size_t(j)];
-          convert_to_float(element(s.data, q * s.strides[0]), s.type, s.strides[1], g.nx, row.data());
-          for (std::int64_t c = 0; c < g.nx; ++c) start[std::size_t(((q - r0) * g.nx + c) * P + j)] = row[std::size_t(c)];
-        }
-    }
-    const fit::FitResults res =
-        fitter.fit_rows(y.data(), r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(), in.start.empty() ? nullptr : &start);
-    const std::size_t at = std::size_t(r0 * g.nx);
-    for (std::int64_t p = 0; p < npix; ++p)
-      for (int j = 0; j < P; ++j) {
-        r.params[std::size_t(j)][at + std::size_t(p)] = res.params[std::size_t(p * P + j)];
-        r.sigma[std::size_t(j)][at + std::size_t(p)] = res.sigma[std::size_t(p * P + j)];
-      }
-    for (std::size_t k = 0; k < dm.names.size(); ++k)
-      fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, r.derived[k].data() + at);
-    std::copy(res.chi2.begin(), res.chi2.end(), r.chi2.begin() + std::ptrdiff_t(at));
-    std::copy(res.state.begin(), res.state.end(), r.state.begin() + std::ptrdiff_t(at));
-    std::copy(res.iterations.begin(), res.iterations.end(), r.iterations.begin() + std::ptrdiff_t(at));
+    if (!in.start.empty()) start = starts_of_rows(in, P, g.nx, r0, r1);
+    const fit::FitResults res = fitter.fit_rows(y.data(), r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(),
+                                                in.start.empty() ? nullptr : &start);
+    store(fitter, res, std::size_t(r0 * g.nx), r);
   }
   for (std::int32_t s : r.state)
     if (s >= 0 && s < core::n_fit_states) ++r.state_counts[std::size_t(s)];

@@ -132,12 +132,12 @@ void write_merged_csv(const MergeRequest& r, const std::vector<std::int64_t>& pa
     throw UsageError(e);
 }
 
-// The merge itself (merge_on_root). Returns the line to print.
-std::string merge_output(const MergeRequest& r) {
+// The parts, read and checked (exact coverage, same fingerprint, same
+// datasets), in the order of their rows.
+std::vector<PartInfo> checked_parts(const MergeRequest& r) {
   std::error_code ec;
   for (const auto& p : r.parts)
-    if (fs::equivalent(p, r.output, ec))
-      throw UsageError(r.output + ": the output is one of the parts");
+    if (fs::equivalent(p, r.output, ec)) throw UsageError(r.output + ": the output is one of the parts");
   std::vector<PartInfo> parts;
   for (const auto& p : r.parts) parts.push_back(read_part(p));
   std::vector<std::pair<std::string, PartStamp>> stamps;
@@ -146,8 +146,11 @@ std::string merge_output(const MergeRequest& r) {
   std::sort(parts.begin(), parts.end(),
             [](const PartInfo& a, const PartInfo& b) { return a.stamp.part.index < b.stamp.part.index; });
   check_datasets(parts);
-  const PartInfo& first = parts.front();
+  return parts;
+}
 
+// The stamp and dataset shapes of the whole output the parts make up.
+std::pair<PartStamp, Shapes> whole_output(const PartInfo& first) {
   PartStamp whole = first.stamp;
   whole.part = {1, 1};
   whole.rows = {0, whole.total_rows};
@@ -157,30 +160,38 @@ std::string merge_output(const MergeRequest& r) {
     if (is_split(whole, name)) dims[0] = std::uint64_t(whole.total_rows);
     shapes.emplace_back(name, dims);
   }
-  if (r.resume && fs::exists(fs::symlink_status(r.output, ec))) {
-    std::string why;
-    try {
-      why = verify_output(r.output, whole, shapes);
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
-    if (why.empty()) return r.output + " is complete (merged from the same parts' input and options): skipped";
-    if (!r.force)
-      throw UsageError(r.output + " exists but is not the merge of these parts (" + why +
-                       "); --force replaces it");
-  }
+  return {whole, shapes};
+}
 
-  io::OutputFile out(MPI_COMM_SELF, r.output, r.force);
-  for (const auto& [name, dims] : shapes) out.create_dataset(name, *io::dtype_of(first.datasets.at(name).type), dims);
+// With --resume: true when the output is already this merge (verified);
+// otherwise an existing output is refused unless --force.
+bool already_merged(const MergeRequest& r, const PartStamp& whole, const Shapes& shapes) {
+  std::error_code ec;
+  if (!r.resume || !fs::exists(fs::symlink_status(r.output, ec))) return false;
+  std::string why;
+  try {
+    why = verify_output(r.output, whole, shapes);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (why.empty()) return true;
+  if (!r.force)
+    throw UsageError(r.output + " exists but is not the merge of these parts (" + why + "); --force replaces it");
+  return false;
+}
+
+// Copies every part's rows into the output (datasets that are not split must
+// equal part 1's, bit for bit) and adds up the summed attributes. Returns the
+// parts' command lines.
+std::vector<std::string> copy_parts(io::OutputFile& out, const std::vector<PartInfo>& parts,
+                                    const PartStamp& whole, std::map<std::string, std::vector<double>>& sums) {
+  const PartInfo& first = parts.front();
   std::vector<std::string> command_lines;
-  std::map<std::string, std::vector<double>> sums;
   for (const auto& p : parts) {
     io::InputFile in(MPI_COMM_SELF, p.path);
     for (const auto& [name, info] : p.datasets) {
       if (!is_split(whole, name) && &p != &first) {
-        // Must equal part 1's, bit for bit (the sweep).
-        if (io::read_raw(in.id(), p.path, name).bytes !=
-            io::read_raw(out.id(), out.partial_path(), name).bytes)
+        if (io::read_raw(in.id(), p.path, name).bytes != io::read_raw(out.id(), out.partial_path(), name).bytes)
           throw UsageError(p.path + ": " + name + " differs from " + first.path + "'s");
         continue;
       }
@@ -198,22 +209,37 @@ std::string merge_output(const MergeRequest& r) {
     }
     command_lines.push_back(p.command_line);
   }
+  return command_lines;
+}
 
-  // Attributes of part 1, then the ones that describe the whole.
-  {
-    io::InputFile in(MPI_COMM_SELF, first.path);
-    const auto objects = io::list_objects(in.id(), first.path);
-    std::vector<std::string> all = objects.groups;
-    all.insert(all.end(), objects.datasets.begin(), objects.datasets.end());
-    for (const auto& g : objects.groups)
-      if (g != "/") out.create_group(g);  // even one without datasets
-    for (const auto& obj : all) {
-      for (const auto& a : io::attribute_names(in.id(), first.path, obj)) {
-        if (obj == "/" && (a.rfind("part_", 0) == 0 || a == "complete")) continue;
-        io::copy_attribute(in.id(), first.path, out.id(), out.partial_path(), obj, a);
-      }
+// The attributes of part 1 (all groups and datasets), without its part stamp.
+void copy_attributes(io::OutputFile& out, const PartInfo& first) {
+  io::InputFile in(MPI_COMM_SELF, first.path);
+  const auto objects = io::list_objects(in.id(), first.path);
+  std::vector<std::string> all = objects.groups;
+  all.insert(all.end(), objects.datasets.begin(), objects.datasets.end());
+  for (const auto& g : objects.groups)
+    if (g != "/") out.create_group(g);  // even one without datasets
+  for (const auto& obj : all)
+    for (const auto& a : io::attribute_names(in.id(), first.path, obj)) {
+      if (obj == "/" && (a.rfind("part_", 0) == 0 || a == "complete")) continue;
+      io::copy_attribute(in.id(), first.path, out.id(), out.partial_path(), obj, a);
     }
-  }
+}
+
+// The merge itself (merge_on_root). Returns the line to print.
+std::string merge_output(const MergeRequest& r) {
+  const std::vector<PartInfo> parts = checked_parts(r);
+  const PartInfo& first = parts.front();
+  const auto [whole, shapes] = whole_output(first);
+  if (already_merged(r, whole, shapes))
+    return r.output + " is complete (merged from the same parts' input and options): skipped";
+  io::OutputFile out(MPI_COMM_SELF, r.output, r.force);
+  for (const auto& [name, dims] : shapes) out.create_dataset(name, *io::dtype_of(first.datasets.at(name).type), dims);
+  std::map<std::string, std::vector<double>> sums;
+  const std::vector<std::string> command_lines = copy_parts(out, parts, whole, sums);
+  // Attributes of part 1, then the ones that describe the whole.
+  copy_attributes(out, first);
   for (const auto& [name, sum] : sums) io::overwrite_attribute(out.id(), out.partial_path(), "/", name, sum);
   out.write_attribute("/", "command_line", r.command_line);
   out.write_attribute("/", "part_command_lines", command_lines);
