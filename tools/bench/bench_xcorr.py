@@ -15,6 +15,10 @@ first, then random ones). Both sides use both cores:
 Each timing is the best of --repeats runs. Agreement: for pairs whose OpenCV
 peak lies in the interior of its map, tessera --mode valid finds the same
 coordinates (minus (h-1, w-1)) and a peak within 1e-4.
+
+--other LABEL=PATH (repeatable) times another tessera binary (an earlier build,
+say) on the same configurations in the same run, its runs interleaved with
+this one's, so that a before/after comparison shares the machine's state.
 """
 import argparse
 import multiprocessing
@@ -63,6 +67,8 @@ def main():
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", help="directory for the files (default: a temporary one)")
+    ap.add_argument("--other", action="append", default=[], metavar="LABEL=PATH",
+                    help="another tessera binary, timed in the same run")
     a = ap.parse_args()
 
     tmp = a.keep or tempfile.mkdtemp(prefix="bench_xcorr_")
@@ -109,17 +115,23 @@ def main():
 
     # tessera, whole command.
     out = os.path.join(tmp, "peaks.h5")
+    binaries = [("tessera", a.tessera)] + [tuple(o.split("=", 1)) for o in a.other]
+
+    def configs(label, exe, out):
+        return {
+            f"{label} full, 1 rank x {a.cores} threads": [exe, "xcorr", data, "-o", out, "--force", "--quiet",
+                                                          "--threads", str(a.cores)],
+            f"{label} full, {a.cores} ranks x 1 thread": ["mpirun", "-np", str(a.cores), exe, "xcorr", data,
+                                                         "-o", out, "--force", "--quiet", "--threads", "1"],
+            f"{label} valid, 1 rank x {a.cores} threads": [exe, "xcorr", data, "-o", out, "--force", "--quiet",
+                                                           "--threads", str(a.cores), "--mode", "valid"],
+        }
     timings = {}
-    configs = {
-        f"tessera full, 1 rank x {a.cores} threads": [a.tessera, "xcorr", data, "-o", out, "--force", "--quiet",
-                                                       "--threads", str(a.cores)],
-        f"tessera full, {a.cores} ranks x 1 thread": ["mpirun", "-np", str(a.cores), a.tessera, "xcorr", data, "-o",
-                                                      out, "--force", "--quiet", "--threads", "1"],
-        f"tessera valid, 1 rank x {a.cores} threads": [a.tessera, "xcorr", data, "-o", out, "--force", "--quiet",
-                                                        "--threads", str(a.cores), "--mode", "valid"],
-    }
-    for name, cmd in configs.items():
-        timings[name] = min(run(cmd) for _ in range(a.repeats))
+    # The binaries' runs interleaved: each repeat runs every binary once per configuration.
+    for _ in range(a.repeats):
+        for i, (label, exe) in enumerate(binaries):
+            for name, cmd in configs(label, exe, out if i == 0 else out + f".{i}.h5").items():
+                timings[name] = min(timings.get(name, float("inf")), run(cmd))
 
     # Agreement with OpenCV (valid mode, the last configuration's output).
     with h5py.File(out, "r") as f:
