@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "fit/guess.hpp"
+#include "fit/user_model.hpp"
 
 #if defined(TESSERA_HAVE_CUDA)
 #include "api/fit_cuda_bridge.hpp"
@@ -40,13 +41,15 @@ bool FitOptions::IsValid(std::string* why) const {
   std::string m = one_of("--backend", backend, {"auto", "cpu", "cuda"});
   if (m.empty()) m = one_of("--gpu-kernel", gpu_kernel, {"auto", "thread", "warp"});
   if (m.empty()) m = one_of("--estimator", estimator, {"lse", "mle"});
-  if (m.empty()) {
+  if (m.empty() && expr.empty()) {
     try {
       (void)fit::make_model_spec(model, peaks, background, {});
     } catch (const std::invalid_argument& e) {
       m = e.what();
     }
   }
+  if (m.empty() && expr.empty() && (!params.empty() || !consts.empty() || !start.empty()))
+    m = "--params, --const and --start describe a model of your own: give it with --expr";
   if (m.empty() && bin < 1) m = "--bin must be at least 1";
   if (m.empty() && max_iter < 1) m = "--max-iter must be at least 1";
   if (m.empty() && (!(tol > 0) || !std::isfinite(tol) || tol >= 1)) m = "--tol must be in (0, 1)";
@@ -59,6 +62,19 @@ const std::vector<float>& FitResult::param(const std::string& name) const {
   const auto it = std::find(param_names.begin(), param_names.end(), name);
   if (it == param_names.end()) throw std::out_of_range("no parameter '" + name + "' in this fit");
   return params[std::size_t(it - param_names.begin())];
+}
+
+std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& o) {
+  std::vector<double> start;
+  for (const auto& name : o.params) {
+    const auto it = std::find_if(o.start.begin(), o.start.end(), [&](const auto& s) { return s.first == name; });
+    if (it == o.start.end()) throw std::invalid_argument("--start: no value for '" + name + "'");
+    start.push_back(it->second);
+  }
+  for (const auto& [name, v] : o.start)
+    if (std::find(o.params.begin(), o.params.end(), name) == o.params.end())
+      throw std::invalid_argument("--start: '" + name + "' is not a parameter of the model");
+  return std::make_shared<const fit::CompiledModel>(fit::ExprSource{o.expr, o.params, o.consts}, start);
 }
 
 // ---- CubeFitter --------------------------------------------------------------------
@@ -112,6 +128,11 @@ void CubeFitter::Impl::set_constraints() {
 
 void CubeFitter::Impl::bind_backend() {
   if (options.backend == "cpu") return;
+  if (spec.kind == fit::ModelKind::expression) {
+    if (options.backend == "cuda")
+      throw std::invalid_argument("--backend cuda: models of your own (--expr) run on the CPU for now");
+    return;  // auto: the CPU
+  }
 #if defined(TESSERA_HAVE_CUDA)
   const auto q = cuda::query_devices();
   const int n = int(q.devices.size());
@@ -172,7 +193,8 @@ CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
   for (float v : sweep)
     if (!std::isfinite(v)) throw std::invalid_argument("the sweep holds a non-finite value");
   m.x.assign(sweep.begin(), sweep.end());
-  m.spec = fit::make_model_spec(options.model, options.peaks, options.background, m.x);
+  m.spec = options.expr.empty() ? fit::make_model_spec(options.model, options.peaks, options.background, m.x)
+                                : fit::expression_spec(user_model(options));
   m.names = m.spec.param_names();
   m.engine.estimator = options.estimator == "mle" ? fit::Estimator::mle : fit::Estimator::lse;
   m.engine.max_iter = options.max_iter;

@@ -33,6 +33,7 @@
 #include "fit/batch.hpp"
 #include "fit/cube.hpp"
 #include "fit/model_spec.hpp"
+#include "fit/user_model.hpp"
 
 namespace tessera::api {
 
@@ -44,6 +45,14 @@ struct FitOptions {
   std::string model = "lorentzian";  // lorentzian, gaussian, stretched_exp, damped_cosine
   int peaks = 2;                     // peak models: 1..core::max_peaks
   std::string background = "constant";  // peak models: constant or linear (adds `slope`)
+  // A model of the user's own instead of `model`: its value at the sweep value
+  // x (fit/expr.hpp), its parameters in output order, named constants, and a
+  // start value for every parameter (the mean spectrum's fit starts there).
+  // Compiled at run time into the engine (fit/user_model.hpp).
+  std::string expr;
+  std::vector<std::string> params;
+  std::vector<std::pair<std::string, double>> consts;
+  std::vector<std::pair<std::string, double>> start;
   std::vector<std::pair<std::string, double>> fix;    // parameter name, value
   std::vector<std::pair<std::string, Bound>> bounds;  // parameter name, [lo, hi]
   std::string estimator = "lse";     // lse (least squares) or mle (Poisson likelihood)
@@ -100,6 +109,11 @@ FitResult fit_cube(const FitInput& input, const FitOptions& options);
 // Fits a batch of spectra [n_fits, n_sweep] (automatic starts from their mean
 // spectrum, as for a cube); the result is a 1 x n_fits grid.
 FitResult fit_spectra(const Array2& spectra, const Array1& sweep, const FitOptions& options);
+
+// The model of the user's own that options describe (options.expr), checked,
+// compiled (or taken from the model cache) and loaded. Throws
+// std::invalid_argument (a start missing, a bad expression, a compile error).
+std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& options);
 
 // The engine of fit_cube and of `tessera fit`: the options checked against the
 // model and sweep, the backend bound, then rows of spectra fitted.

@@ -16,6 +16,17 @@ Command add_fit_command(CLI::App& app) {
       ->required();
   c->add_option("--model", req->model, "lorentzian, gaussian, stretched_exp or damped_cosine")
       ->capture_default_str();
+  c->add_option("--expr", req->expr,
+                "A model of your own: its value at the sweep value x, e.g. "
+                "\"offset - amp / (1 + ((x - pos) / (fwhm / 2))^2)\" (+ - * / ^, exp log sqrt abs sin cos "
+                "tan atan tanh erf pow min max); compiled at run time into the engine");
+  c->add_option("--params", req->params, "With --expr: the parameters, comma-separated, in output order");
+  c->add_option("--const", req->consts, "With --expr: named constants NAME=VALUE (repeatable or comma-separated)")
+      ->delimiter(',');
+  c->add_option("--start", req->start,
+                "With --expr: a start value for every parameter, NAME=VALUE,... (the mean spectrum's "
+                "fit starts there)")
+      ->delimiter(',');
   c->add_option("--peaks", req->peaks, "Number of peaks (lorentzian, gaussian): 1 to 8")
       ->capture_default_str();
   c->add_option("--background", req->background, "Peak models: constant or linear (adds `slope`)")

@@ -17,11 +17,13 @@
 #include "backend.hpp"
 #include "fit/cube.hpp"
 #include "fit/guess.hpp"
+#include "fit/user_model.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
 #include "mpi/collectives.hpp"
 #include "mpi/decomposition.hpp"
+#include "mpi/session.hpp"
 #include "part_file.hpp"
 #include "progress.hpp"
 
@@ -83,6 +85,20 @@ api::FitOptions library_options(const FitRequest& r) {
     o.bounds.emplace_back(name, api::Bound{parse_number(value.substr(0, colon), "--bound " + item),
                                            parse_number(value.substr(colon + 1), "--bound " + item)});
   }
+  o.expr = r.expr;
+  for (std::size_t at = 0; !r.params.empty() && at != std::string::npos;) {
+    const std::size_t comma = r.params.find(',', at);
+    o.params.push_back(r.params.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    at = comma == std::string::npos ? comma : comma + 1;
+  }
+  for (const auto& item : r.consts) {
+    auto [name, value] = split_item(item, "--const");
+    o.consts.emplace_back(name, parse_number(value, "--const " + item));
+  }
+  for (const auto& item : r.start) {
+    auto [name, value] = split_item(item, "--start");
+    o.start.emplace_back(name, parse_number(value, "--start " + item));
+  }
   o.estimator = r.estimator;
   o.max_iter = r.max_iter;
   o.tol = r.tol;
@@ -135,7 +151,17 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   for (auto d : cube.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
   t += "cube=" + cube.name + " " + dims + " " + cube.type + "\n";
   t += "data=" + r.data + "\nsig=" + r.sig + "\nref=" + r.ref + "\nsweep=" + r.sweep + "\nmask=" + r.mask + "\n";
-  t += "model=" + r.model + "\npeaks=" + std::to_string(r.peaks) + "\nbackground=" + r.background + "\n";
+  if (r.expr.empty()) {
+    t += "model=" + r.model + "\npeaks=" + std::to_string(r.peaks) + "\nbackground=" + r.background + "\n";
+  } else {
+    t += "expr=" + r.expr + "\nparams=" + r.params + "\n";
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& item : v) out += (out.empty() ? "" : ";") + item;
+      return out;
+    };
+    t += "const=" + list(r.consts) + "\nstart=" + list(r.start) + "\n";
+  }
   t += "roi=" + fit::roi_text({g.y0, g.y1, g.x0, g.x1}) + "\nbin=" + std::to_string(g.bin) + "\n";
   auto sorted = [](std::vector<std::string> v) {
     std::sort(v.begin(), v.end());
@@ -151,6 +177,31 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   // The GPU kernels round differently (fused multiply-adds); the CPU ignores it.
   if (backend == "cuda") t += "gpu_kernel=" + r.gpu_kernel + "\n";
   return t;
+}
+
+// A model of the user's own is compiled once per node: the node's first rank
+// builds it into the model cache while the others wait, then every rank
+// loads it from there (a cache shared by several nodes is safe: fit/jit.hpp).
+void compile_user_model(const api::FitOptions& o, MPI_Comm comm) {
+  if (o.expr.empty()) return;
+  std::string error;
+  if (mpi::node_place(comm).local_rank == 0) {
+    try {
+      (void)fit::jit::build(fit::user_model_source(fit::ExprModel({o.expr, o.params, o.consts})));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (const std::string agreed = mpi::agree_error(comm, error); !agreed.empty()) throw UsageError(agreed);
+}
+
+// The backend of the run; models of the user's own run on the CPU.
+Backend choose_backend_for(const FitRequest& r, const api::FitOptions& o, const RunContext& ctx, MPI_Comm comm) {
+  if (o.expr.empty()) return choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  if (r.backend == "cuda") throw UsageError("--backend cuda: models of your own (--expr) run on the CPU for now");
+  if (r.backend == "auto" && ctx.is_root() && !r.quiet)
+    std::fprintf(stderr, "tessera: using the CPU: models of your own (--expr) run on the CPU for now\n");
+  return {};
 }
 
 // The part's rows and datasets, and the shapes a complete output has.
@@ -372,6 +423,11 @@ void write_attributes(io::OutputFile& out, const FitRequest& r, const RunContext
   out.write_attribute("/", "peaks", std::int64_t(spec.is_peak_model() ? spec.n_peaks : 0));
   out.write_attribute("/", "background", spec.linear_background ? "linear" : "constant");
   out.write_attribute("/", "x_mid", spec.x_mid);
+  if (!r.expr.empty()) {
+    out.write_attribute("/", "expression", r.expr);
+    out.write_attribute("/", "expression_canonical", spec.user->model().canonical());
+    out.write_attribute("/", "constants", r.consts);
+  }
   out.write_attribute("/", "param_names", fitter.param_names());
   out.write_attribute("/", "param_units", spec.param_units(info.x_unit, info.y_unit));
   out.write_attribute("/", "estimator", r.estimator);
@@ -423,6 +479,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   const FitInputInfo info = open_input(in, r, opt);
   const fit::CubeGeometry& g = info.geometry;
   const std::vector<float> x(info.sweep.begin(), info.sweep.end());
+  compile_user_model(opt, comm);
   {
     // The options against the model and sweep, before the ranks agree on a
     // backend (which may say that the GPU was not found).
@@ -430,7 +487,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
     check.backend = "cpu";
     (void)api::CubeFitter(check, x);
   }
-  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  const Backend backend = choose_backend_for(r, opt, ctx, comm);
   opt.backend = backend.name;
   opt.device = backend.device;
   api::CubeFitter fitter(opt, x);

@@ -15,6 +15,10 @@ struct FitRequest {
   std::string input, output;
   std::string data = "/data", sweep = "/sweep", sig, ref, mask;
   std::string model = "lorentzian", background = "constant";
+  // A model of the user's own: its expression, parameters (comma-separated),
+  // constants and starts (NAME=VALUE items, repeatable or comma-separated).
+  std::string expr, params;
+  std::vector<std::string> consts, start;
   int peaks = 2;
   std::string roi;  // "y0:y1,x0:x1", empty: the whole image
   int bin = 1;

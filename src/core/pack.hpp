@@ -148,6 +148,10 @@ TESSERA_PACK_UNARY(vlog, log)
 TESSERA_PACK_UNARY(vlog1p, log1p)
 TESSERA_PACK_UNARY(vsin, sin)
 TESSERA_PACK_UNARY(vcos, cos)
+TESSERA_PACK_UNARY(vtan, tan)
+TESSERA_PACK_UNARY(vatan, atan)
+TESSERA_PACK_UNARY(vtanh, tanh)
+TESSERA_PACK_UNARY(verf, erf)
 #undef TESSERA_PACK_UNARY
 
 }  // namespace tessera::core

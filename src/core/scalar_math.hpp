@@ -43,6 +43,14 @@ TESSERA_HD inline float vsin(float a) { return sinf(a); }
 TESSERA_HD inline double vsin(double a) { return sin(a); }
 TESSERA_HD inline float vcos(float a) { return cosf(a); }
 TESSERA_HD inline double vcos(double a) { return cos(a); }
+TESSERA_HD inline float vtan(float a) { return tanf(a); }
+TESSERA_HD inline double vtan(double a) { return tan(a); }
+TESSERA_HD inline float vatan(float a) { return atanf(a); }
+TESSERA_HD inline double vatan(double a) { return atan(a); }
+TESSERA_HD inline float vtanh(float a) { return tanhf(a); }
+TESSERA_HD inline double vtanh(double a) { return tanh(a); }
+TESSERA_HD inline float verf(float a) { return erff(a); }
+TESSERA_HD inline double verf(double a) { return erf(a); }
 TESSERA_HD inline float vabs(float a) { return fabsf(a); }
 TESSERA_HD inline double vabs(double a) { return fabs(a); }
 // a * b + c with one rounding. The build turns off implicit contraction of

@@ -5,6 +5,7 @@
 
 #include "batch_families.hpp"
 #include "batch_impl.hpp"
+#include "user_model.hpp"
 
 namespace tessera::fit {
 
@@ -52,6 +53,7 @@ FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOpti
   switch (spec.kind) {
     case ModelKind::lorentzian: detail::fit_lorentzian(spec, batch, options, r); break;
     case ModelKind::gaussian: detail::fit_gaussian(spec, batch, options, r); break;
+    case ModelKind::expression: spec.user->fit(batch, options, r); break;
     default: detail::fit_decay(spec, batch, options, r); break;
   }
   return r;

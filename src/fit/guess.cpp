@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "guess_peaks.hpp"
+#include "user_model.hpp"
 #include "guess_util.hpp"
 
 namespace tessera::fit {
@@ -50,6 +51,7 @@ void constrain(const FitOptions& o, std::span<const double> fixed, double* p, in
 // A finite start of the right shape for a cube without a single finite pixel.
 std::vector<double> default_start(const ModelSpec& spec, const Sweep& sw) {
   switch (spec.kind) {
+    case ModelKind::expression: return spec.user->start();
     case ModelKind::stretched_exp: return {0, 1, sw.span / 3, 1};
     case ModelKind::damped_cosine: return {0, 1, sw.span, 2 / sw.span, 0};
     default: break;
@@ -347,6 +349,7 @@ std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float>
       StretchedSearch(sw, 1.0).run(v, tries.emplace_back(P).data());
       break;
     case ModelKind::damped_cosine: CosineSearch(sw).run(v, tries.emplace_back(P).data()); break;
+    case ModelKind::expression: tries.push_back(spec.user->start()); break;
     default: {
       tries.push_back(peaks_scratch(spec, sw, v, 0));
       const double other = tries[0][first_peak(spec) + 2] < 0 ? 1.0 : -1.0;
@@ -418,7 +421,7 @@ void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y
       const auto v = gather(sw, yp);
       if (peaks) peaks->run(v, p.data());
       else if (cosine) cosine->run(v, p.data());
-      else stretched->run(v, p.data());
+      else if (stretched) stretched->run(v, p.data());  // models of the user's own: the global start
       normalise(spec, p.data());
       constrain(options, g, p.data(), P);
       if (!finite_params(p)) p = g;

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "model_dispatch.hpp"
+#include "user_model.hpp"
 
 namespace tessera::fit {
 
@@ -12,6 +13,7 @@ int ModelSpec::n_params() const {
     case ModelKind::gaussian: return layout().n_params();
     case ModelKind::stretched_exp: return core::StretchedExp::n_params;
     case ModelKind::damped_cosine: return core::DampedCosine::n_params;
+    case ModelKind::expression: return user ? user->model().n_params() : 0;
   }
   return 0;
 }
@@ -22,6 +24,7 @@ std::string ModelSpec::model_name() const {
     case ModelKind::gaussian: return "gaussian";
     case ModelKind::stretched_exp: return "stretched_exp";
     case ModelKind::damped_cosine: return "damped_cosine";
+    case ModelKind::expression: return "expression";
   }
   return "?";
 }
@@ -30,6 +33,7 @@ std::vector<std::string> ModelSpec::param_names() const {
   switch (kind) {
     case ModelKind::stretched_exp: return {"offset", "amp", "t1", "beta"};
     case ModelKind::damped_cosine: return {"offset", "amp", "tau", "freq", "phase"};
+    case ModelKind::expression: return user->model().param_names();
     default: break;
   }
   std::vector<std::string> names{"offset"};
@@ -43,6 +47,7 @@ std::vector<std::string> ModelSpec::param_units(const std::string& xu, const std
   switch (kind) {
     case ModelKind::stretched_exp: return {yu, yu, xu, "1"};
     case ModelKind::damped_cosine: return {yu, yu, xu, "1/" + xu, "rad"};
+    case ModelKind::expression: return std::vector<std::string>(std::size_t(n_params()), "");
     default: break;
   }
   std::vector<std::string> units{yu};
@@ -75,10 +80,22 @@ ModelSpec make_model_spec(const std::string& name, int n_peaks, const std::strin
   return s;
 }
 
+ModelSpec expression_spec(std::shared_ptr<const CompiledModel> model) {
+  ModelSpec s;
+  s.kind = ModelKind::expression;
+  s.user = std::move(model);
+  return s;
+}
+
 std::vector<double> model_values(const ModelSpec& spec, std::span<const double> params,
                                  std::span<const double> x) {
   if (int(params.size()) != spec.n_params())
     throw std::invalid_argument("model_values: wrong number of parameters");
+  if (spec.kind == ModelKind::expression) {
+    std::vector<double> out(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = spec.user->model().value(x[i], params);
+    return out;
+  }
   return visit_model(spec, [&](const auto& model) {
     constexpr int P = std::remove_cvref_t<decltype(model)>::n_params;
     std::vector<double> out(x.size());

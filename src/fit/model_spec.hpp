@@ -4,6 +4,7 @@
 // instantiations of the src/core models, chosen by dispatch in batch.cpp.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,7 +13,9 @@
 
 namespace tessera::fit {
 
-enum class ModelKind { lorentzian, gaussian, stretched_exp, damped_cosine };
+enum class ModelKind { lorentzian, gaussian, stretched_exp, damped_cosine, expression };
+
+class CompiledModel;  // a model of the user's own (user_model.hpp)
 
 using core::max_peaks;
 
@@ -21,6 +24,9 @@ struct ModelSpec {
   int n_peaks = 1;               // peak models only, 1..max_peaks
   bool linear_background = false;  // peak models only: adds `slope`
   double x_mid = 0;              // origin of the slope term: middle of the sweep
+  // expression: the user's model, compiled; its start values when there is no
+  // better start (the mean spectrum's fit starts from them).
+  std::shared_ptr<const CompiledModel> user;
 
   int n_params() const;
   std::string model_name() const;             // "lorentzian", ...
@@ -36,6 +42,9 @@ struct ModelSpec {
 // message for an unknown model or a peak count out of range.
 ModelSpec make_model_spec(const std::string& name, int n_peaks, const std::string& background,
                           std::span<const float> sweep);
+
+// The spec of a model of the user's own (compiled: user_model.hpp).
+ModelSpec expression_spec(std::shared_ptr<const CompiledModel> model);
 
 // Model values f(x_i; p) in double (simulation, tests).
 std::vector<double> model_values(const ModelSpec& spec, std::span<const double> params,

@@ -1,0 +1,161 @@
+// Models of the user's own, compiled at run time into the batch engine
+// (src/fit/user_model.hpp): the model cache, the fit of built-in models
+// written as expressions against the built-in models on the same spectra,
+// and the model's bad inputs. The compiler runs for real (the cache is a
+// fresh directory per test process).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "fit/batch.hpp"
+#include "fit/guess.hpp"
+#include "fit/model_spec.hpp"
+#include "fit/user_model.hpp"
+
+namespace fit = tessera::fit;
+
+namespace {
+
+class UserModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cache_ = (std::filesystem::current_path() / ("model_cache_" + std::to_string(getpid()))).string();
+    std::filesystem::remove_all(cache_);
+    setenv("TESSERA_CACHE", cache_.c_str(), 1);
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(cache_); }
+  static std::string cache_;
+};
+std::string UserModel::cache_;
+
+const std::string two_lorentzians =
+    "offset + amp0 / (1 + ((x - pos0) / (fwhm0 / 2))^2) + amp1 / (1 + ((x - pos1) / (fwhm1 / 2))^2)";
+const std::vector<std::string> two_names = {"offset", "pos0", "fwhm0", "amp0", "pos1", "fwhm1", "amp1"};
+
+// Noisy 2-dip spectra on 100 points with the dips moving across the batch.
+struct Spectra {
+  std::vector<float> x, y;
+  std::int64_t n = 0;
+};
+Spectra two_dip_spectra(int n_pix) {
+  Spectra s;
+  for (int i = 0; i < 100; ++i) s.x.push_back(2800.0f + 1.5f * float(i));
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0, 2e-3);
+  for (int p = 0; p < n_pix; ++p) {
+    const double c0 = 2850 + 10.0 * p / n_pix, c1 = 2900 - 8.0 * p / n_pix;
+    for (float xv : s.x) {
+      const double u0 = (xv - c0) / 4.5, u1 = (xv - c1) / 5.0;
+      s.y.push_back(float(1 - 0.01 / (1 + u0 * u0) - 0.012 / (1 + u1 * u1) + noise(rng)));
+    }
+  }
+  s.n = n_pix;
+  return s;
+}
+
+TEST_F(UserModel, CompiledOnceThenTakenFromTheCache) {
+  const fit::ExprSource src{two_lorentzians, two_names, {}};
+  const std::vector<double> start{1, 2850, 9, -0.01, 2900, 9, -0.01};
+  const fit::CompiledModel first(src, start);
+  EXPECT_TRUE(first.compiled_now());
+  EXPECT_TRUE(first.model().additive_offset());
+  ASSERT_TRUE(std::filesystem::exists(first.object_path()));
+  // The generated source is kept beside the object, readable.
+  std::string cpp = first.object_path();
+  cpp.replace(cpp.size() - 3, 3, ".cpp");
+  std::ifstream in(cpp);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("struct UserModel"), std::string::npos);
+  EXPECT_NE(text.find(two_lorentzians), std::string::npos);
+  const fit::CompiledModel second(src, start);
+  EXPECT_FALSE(second.compiled_now());
+  EXPECT_EQ(second.object_path(), first.object_path());
+  // Another constant is another model.
+  const fit::CompiledModel other({"offset + a * exp(-x / t) + k", {"offset", "a", "t"}, {{"k", 0.5}}}, {0, 1, 2});
+  EXPECT_TRUE(other.compiled_now());
+  EXPECT_NE(other.object_path(), first.object_path());
+}
+
+TEST_F(UserModel, TwoLorentziansAsAnExpressionFitLikeTheBuiltInModel) {
+  const Spectra s = two_dip_spectra(200);
+  const fit::ModelSpec builtin = fit::make_model_spec("lorentzian", 2, "constant", s.x);
+  const auto user = std::make_shared<const fit::CompiledModel>(
+      fit::ExprSource{two_lorentzians, two_names, {}}, std::vector<double>{1, 2850, 9, -0.01, 2900, 9, -0.01});
+  const fit::ModelSpec mine = fit::expression_spec(user);
+  EXPECT_EQ(mine.param_names(), builtin.param_names());
+  EXPECT_EQ(mine.n_params(), 7);
+  std::vector<float> start(std::size_t(s.n) * 7);
+  for (std::int64_t p = 0; p < s.n; ++p)
+    for (int j = 0; j < 7; ++j) start[std::size_t(p * 7 + j)] = float(user->start()[std::size_t(j)]);
+  const fit::FitBatch batch{s.x, s.y.data(), nullptr, nullptr, start.data(), s.n};
+  const fit::FitResults a = fit::fit_batch(builtin, batch, {});
+  const fit::FitResults b = fit::fit_batch(mine, batch, {});
+  int converged = 0;
+  for (std::int64_t p = 0; p < s.n; ++p) {
+    ASSERT_EQ(a.state[std::size_t(p)], b.state[std::size_t(p)]) << "pixel " << p;
+    if (a.state[std::size_t(p)] != 0) continue;
+    ++converged;
+    for (int j = 0; j < 7; ++j) {
+      const float pa = a.params[std::size_t(p * 7 + j)], pb = b.params[std::size_t(p * 7 + j)];
+      const float sa = a.sigma[std::size_t(p * 7 + j)];
+      EXPECT_LE(std::fabs(pa - pb), std::max(1e-4f * std::fabs(pa), 0.05f * sa)) << "pixel " << p << " param " << j;
+      EXPECT_NEAR(b.sigma[std::size_t(p * 7 + j)], sa, 0.01f * sa) << "pixel " << p << " param " << j;
+    }
+    EXPECT_NEAR(a.chi2[std::size_t(p)], b.chi2[std::size_t(p)], 1e-3f * a.chi2[std::size_t(p)]);
+  }
+  EXPECT_GT(converged, 190);
+}
+
+TEST_F(UserModel, StartsComeFromTheMeanSpectrumFit) {
+  // A stretched exponential written by hand, its start from --start values
+  // that are off by a factor 2 in T1: the mean spectrum's fit corrects them.
+  std::vector<float> x;
+  for (int i = 0; i < 60; ++i) x.push_back(5.0f + 50.0f * float(i));
+  std::vector<float> mean;
+  for (float xv : x) mean.push_back(float(0.1 + 0.9 * std::exp(-std::pow(xv / 400.0, 0.8))));
+  const auto user = std::make_shared<const fit::CompiledModel>(
+      fit::ExprSource{"offset + amp * exp(-(x / t1)^beta)", {"offset", "amp", "t1", "beta"}, {}},
+      std::vector<double>{0, 1, 800, 1});
+  const auto g = fit::spectrum_start(fit::expression_spec(user), x, mean);
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_NEAR(g[2], 400, 1);
+  EXPECT_NEAR(g[3], 0.8, 1e-3);
+}
+
+std::string model_error(const fit::ExprSource& src, std::vector<double> start) {
+  try {
+    fit::CompiledModel m(src, std::move(start));
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(UserModel, BadModelsGetOneClearMessage) {
+  EXPECT_EQ(model_error({"a * exp(-x / tau)", {"a", "t"}, {}}, {1, 1}),
+            "expression: unknown name 'tau' (not x, a parameter or a constant) at position 14");
+  EXPECT_EQ(model_error({"a * x", {"a", "b"}, {}}, {1, 1}),
+            "--params: 'b' is listed but the expression does not use it");
+  EXPECT_EQ(model_error({"a * x", {}, {}}, {}), "--params: a model needs at least one parameter");
+  EXPECT_EQ(model_error({"a * x", {"a", "a"}, {}}, {1, 1}), "--params: 'a' is given twice");
+  EXPECT_EQ(model_error({"exp * x", {"exp"}, {}}, {1}), "--params: 'exp' is reserved");
+  EXPECT_EQ(model_error({"a * x + k", {"a"}, {{"k", NAN}}}, {1}), "--const k: value must be finite");
+  EXPECT_EQ(model_error({"a * x", {"a"}, {}}, {1, 2}), "--start: 2 values for 1 parameters");
+  EXPECT_EQ(model_error({"(a * x", {"a"}, {}}, {1}), "expression: unbalanced '(' opened at position 1");
+}
+
+TEST_F(UserModel, AMissingCompilerIsNamed) {
+  const char* old = std::getenv("TESSERA_CXX");
+  setenv("TESSERA_CXX", "/nonexistent/c++", 1);
+  const std::string e = model_error({"a * x * x + 3.25", {"a"}, {}}, {1});
+  if (old) setenv("TESSERA_CXX", old, 1);
+  else unsetenv("TESSERA_CXX");
+  EXPECT_EQ(e, "no C++ compiler to build the model (/nonexistent/c++): install one (Debian: g++) or set TESSERA_CXX");
+}
+
+}  // namespace
