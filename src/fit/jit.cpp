@@ -54,6 +54,17 @@ std::uint64_t headers_digest(const std::string& include_dir) {
   return h;
 }
 
+// With -march=native the object is built for this CPU: the CPU's features are
+// part of the key, so a cache shared by nodes of other CPUs never hands one an
+// object with instructions it lacks.
+std::string cpu_features(const std::string& flags) {
+  if (flags.find("-march=native") == std::string::npos) return {};
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("flags", 0) == 0) return line;
+  return "unknown cpu";
+}
+
 std::vector<std::string> words(const std::string& s) {
   std::istringstream in(s);
   std::vector<std::string> out;
@@ -127,7 +138,7 @@ std::string build(const std::string& source, bool* compiled) {
   const Toolchain t = toolchain();
   char key[17];
   std::snprintf(key, sizeof key, "%016llx",
-                (unsigned long long)fnv1a(source + "\n" + t.compiler + "\n" + t.flags,
+                (unsigned long long)fnv1a(source + "\n" + t.compiler + "\n" + t.flags + "\n" + cpu_features(t.flags),
                                           headers_digest(t.include_dir)));
   const fs::path dir = cache_dir();
   const fs::path so = dir / (std::string("model_") + key + ".so"), cpp = dir / (std::string("model_") + key + ".cpp");

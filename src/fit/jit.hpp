@@ -7,7 +7,7 @@
 // a built-in one. The cache (TESSERA_CACHE, else $XDG_CACHE_HOME/tessera,
 // else ~/.cache/tessera) holds, per model, <key>.cpp (the generated source, to
 // read what ran) and <key>.so, the key a hash of the source, the compiler, the
-// flags and tessera's engine headers. Both are written under a temporary name
+// flags, the CPU's features (with -march=native) and tessera's engine headers. Both are written under a temporary name
 // and renamed into place, so processes compiling the same model at once (MPI
 // ranks of several nodes on a shared cache, two jobs) never see half a file.
 #pragma once
