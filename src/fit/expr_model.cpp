@@ -121,8 +121,20 @@ std::string ExprModel::cpp_struct(const std::string& name) const {
   using expr::Op;
   std::vector<int> roots{rest_};
   for (int j = additive_offset_ ? 1 : 0; j < n_params(); ++j) roots.push_back(jacobian_[std::size_t(j)]);
+  const std::vector<int> order = graph_.order(roots);
+  // Divisions cost several times a multiplication: each denominator gets one
+  // reciprocal, shared by every division by it (a division by a power of two
+  // is an exact multiplication already).
+  std::set<int> denominators;
+  for (int k : order)
+    if (graph_.node(k).op == Op::div) denominators.insert(graph_.node(k).b);
+  auto exact_reciprocal = [&](int id) {
+    const expr::Node& d = graph_.node(id);
+    int e = 0;
+    return d.op == Op::constant && std::frexp(d.value, &e) == 0.5 && std::isfinite(1 / d.value);
+  };
   std::string body;
-  for (int k : graph_.order(roots)) {
+  for (int k : order) {
     const expr::Node& n = graph_.node(k);
     const std::string a = n.a >= 0 ? var(n.a) : "", b = n.b >= 0 ? var(n.b) : "";
     std::string e;
@@ -134,7 +146,11 @@ std::string ExprModel::cpp_struct(const std::string& name) const {
       case Op::add: e = a + " + " + b; break;
       case Op::sub: e = a + " - " + b; break;
       case Op::mul: e = a + " * " + b; break;
-      case Op::div: e = a + " / " + b; break;
+      case Op::div:
+        if (exact_reciprocal(n.b)) e = a + " * T(" + literal(1 / graph_.node(n.b).value) + ")";
+        else if (graph_.node(n.a).op == Op::constant && graph_.node(n.a).value == 1) e = "r" + b.substr(1);
+        else e = a + " * r" + b.substr(1);
+        break;
       case Op::exp: e = "vexp(" + a + ")"; break;
       case Op::log: e = "vlog(" + a + ")"; break;
       case Op::sqrt: e = "vsqrt(" + a + ")"; break;
@@ -159,6 +175,8 @@ std::string ExprModel::cpp_struct(const std::string& name) const {
       }
     }
     body += "    const T " + var(k) + " = " + e + ";\n";
+    if (denominators.count(k) && !exact_reciprocal(k))
+      body += "    const T r" + std::to_string(k) + " = T(S(1)) / " + var(k) + ";\n";
   }
   std::string out;
   out += "struct " + name + " {\n";
