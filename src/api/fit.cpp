@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "fit/guess.hpp"
+#include "fit/model_file.hpp"
 #include "fit/user_model.hpp"
 
 #if defined(TESSERA_HAVE_CUDA)
@@ -41,15 +42,20 @@ bool FitOptions::IsValid(std::string* why) const {
   std::string m = one_of("--backend", backend, {"auto", "cpu", "cuda"});
   if (m.empty()) m = one_of("--gpu-kernel", gpu_kernel, {"auto", "thread", "warp"});
   if (m.empty()) m = one_of("--estimator", estimator, {"lse", "mle"});
-  if (m.empty() && expr.empty()) {
+  const bool own = !expr.empty() || !model_file.empty() || !is_builtin_model(model);
+  if (m.empty() && !own) {
     try {
       (void)fit::make_model_spec(model, peaks, background, {});
     } catch (const std::invalid_argument& e) {
       m = e.what();
     }
   }
-  if (m.empty() && expr.empty() && (!params.empty() || !consts.empty() || !start.empty()))
-    m = "--params, --const and --start describe a model of your own: give it with --expr";
+  if (m.empty() && !own && (!params.empty() || !consts.empty() || !start.empty() || !derive.empty()))
+    m = "--params, --const, --start and --derive describe a model of your own: give it with --expr, "
+        "--model-file or a shipped --model";
+  if (m.empty() && !expr.empty() && !model_file.empty()) m = "--expr and --model-file: give one model";
+  if (m.empty() && !model_file.empty() && !params.empty())
+    m = "--params: a model file lists its own parameters";
   if (m.empty() && bin < 1) m = "--bin must be at least 1";
   if (m.empty() && max_iter < 1) m = "--max-iter must be at least 1";
   if (m.empty() && (!(tol > 0) || !std::isfinite(tol) || tol >= 1)) m = "--tol must be in (0, 1)";
@@ -64,17 +70,60 @@ const std::vector<float>& FitResult::param(const std::string& name) const {
   return params[std::size_t(it - param_names.begin())];
 }
 
-std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& o) {
-  std::vector<double> start;
-  for (const auto& name : o.params) {
-    const auto it = std::find_if(o.start.begin(), o.start.end(), [&](const auto& s) { return s.first == name; });
-    if (it == o.start.end()) throw std::invalid_argument("--start: no value for '" + name + "'");
-    start.push_back(it->second);
+bool is_builtin_model(const std::string& name) {
+  return name == "lorentzian" || name == "gaussian" || name == "stretched_exp" || name == "damped_cosine";
+}
+
+namespace {
+
+// A model file of the options: --model-file, or a shipped model's name.
+fit::UserModelDescription model_file_of(const FitOptions& o) {
+  if (!o.model_file.empty()) return fit::load_model_file(o.model_file);
+  const std::string path = fit::find_model(o.model);
+  if (path.empty()) {
+    std::string shipped;
+    for (const auto& n : fit::shipped_models()) shipped += (shipped.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown model '" + o.model +
+                                "' (choose lorentzian, gaussian, stretched_exp, damped_cosine" +
+                                (shipped.empty() ? "" : "; shipped: " + shipped) + ")");
   }
-  for (const auto& [name, v] : o.start)
-    if (std::find(o.params.begin(), o.params.end(), name) == o.params.end())
-      throw std::invalid_argument("--start: '" + name + "' is not a parameter of the model");
-  return std::make_shared<const fit::CompiledModel>(fit::ExprSource{o.expr, o.params, o.consts}, start);
+  return fit::load_model_file(path);
+}
+
+}  // namespace
+
+fit::UserModelDescription describe_user_model(const FitOptions& o) {
+  fit::UserModelDescription d;
+  if (!o.expr.empty()) {
+    d.source = {o.expr, o.params, o.consts};
+    d.start.assign(o.params.size(), {fit::StartRule::Kind::value, NAN});
+  } else {
+    d = model_file_of(o);
+    for (const auto& [name, v] : o.consts) {
+      auto& consts = d.source.consts;
+      const auto it = std::find_if(consts.begin(), consts.end(), [&](const auto& c) { return c.first == name; });
+      if (it == consts.end()) consts.emplace_back(name, v);
+      else it->second = v;
+    }
+  }
+  const auto& names = d.source.params;
+  for (const auto& [name, v] : o.start) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) throw std::invalid_argument("--start: '" + name + "' is not a parameter of the model");
+    d.start[std::size_t(it - names.begin())] = {fit::StartRule::Kind::value, v};
+  }
+  for (std::size_t j = 0; j < names.size(); ++j)
+    if (d.start[j].kind == fit::StartRule::Kind::value && std::isnan(d.start[j].value))
+      throw std::invalid_argument("--start: no value for '" + names[j] + "'");
+  for (const auto& [name, text] : o.derive) {
+    d.source.derives.emplace_back(name, text);
+    if (!d.derive_units.empty()) d.derive_units.emplace_back();
+  }
+  return d;
+}
+
+std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& o) {
+  return std::make_shared<const fit::CompiledModel>(describe_user_model(o));
 }
 
 // ---- CubeFitter --------------------------------------------------------------------
@@ -119,6 +168,11 @@ void CubeFitter::Impl::set_constraints() {
     if (!std::isfinite(value))
       throw std::invalid_argument("--fix " + name + "=" + std::to_string(value) + ": value must be finite");
   }
+  if (spec.kind == fit::ModelKind::expression)
+    for (std::size_t j = 0; j < spec.user->description().bounds.size(); ++j) {
+      engine.constraints[j].lo = spec.user->description().bounds[j].first;
+      engine.constraints[j].hi = spec.user->description().bounds[j].second;
+    }
   for (const auto& [name, b] : options.bounds) {
     const std::size_t j = index(name, "--bound");
     engine.constraints[j].lo = b.lo;
@@ -193,8 +247,9 @@ CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
   for (float v : sweep)
     if (!std::isfinite(v)) throw std::invalid_argument("the sweep holds a non-finite value");
   m.x.assign(sweep.begin(), sweep.end());
-  m.spec = options.expr.empty() ? fit::make_model_spec(options.model, options.peaks, options.background, m.x)
-                                : fit::expression_spec(user_model(options));
+  const bool own = !options.expr.empty() || !options.model_file.empty() || !is_builtin_model(options.model);
+  m.spec = own ? fit::expression_spec(user_model(options))
+               : fit::make_model_spec(options.model, options.peaks, options.background, m.x);
   m.names = m.spec.param_names();
   m.engine.estimator = options.estimator == "mle" ? fit::Estimator::mle : fit::Estimator::lse;
   m.engine.max_iter = options.max_iter;

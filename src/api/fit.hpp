@@ -49,10 +49,15 @@ struct FitOptions {
   // x (fit/expr.hpp), its parameters in output order, named constants, and a
   // start value for every parameter (the mean spectrum's fit starts there).
   // Compiled at run time into the engine (fit/user_model.hpp).
+  // `model` may also name a shipped model file (esr14n, ...: fit/model_file.hpp),
+  // and model_file give one; then consts and start override the file's by
+  // name, and derive adds to its derived maps.
   std::string expr;
   std::vector<std::string> params;
   std::vector<std::pair<std::string, double>> consts;
   std::vector<std::pair<std::string, double>> start;
+  std::string model_file;
+  std::vector<std::pair<std::string, std::string>> derive;  // name, expression of the parameters
   std::vector<std::pair<std::string, double>> fix;    // parameter name, value
   std::vector<std::pair<std::string, Bound>> bounds;  // parameter name, [lo, hi]
   std::string estimator = "lse";     // lse (least squares) or mle (Poisson likelihood)
@@ -110,7 +115,12 @@ FitResult fit_cube(const FitInput& input, const FitOptions& options);
 // spectrum, as for a cube); the result is a 1 x n_fits grid.
 FitResult fit_spectra(const Array2& spectra, const Array1& sweep, const FitOptions& options);
 
-// The model of the user's own that options describe (options.expr), checked,
+// Whether `name` is one of the models compiled into tessera (lorentzian, ...).
+bool is_builtin_model(const std::string& name);
+// The model of the user's own that options describe (options.expr, a model
+// file, or a shipped model's name), checked, its overrides applied.
+fit::UserModelDescription describe_user_model(const FitOptions& options);
+// The model of the user's own that options describe, checked,
 // compiled (or taken from the model cache) and loaded. Throws
 // std::invalid_argument (a start missing, a bad expression, a compile error).
 std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& options);

@@ -14,8 +14,16 @@ Command add_fit_command(CLI::App& app) {
   c->add_option("cube", req->input, "Input HDF5 file")->required();
   c->add_option("-o,--output", req->output, "Output HDF5 file (written as NAME.partial, renamed when complete)")
       ->required();
-  c->add_option("--model", req->model, "lorentzian, gaussian, stretched_exp or damped_cosine")
+  c->add_option("--model", req->model,
+                "lorentzian, gaussian, stretched_exp or damped_cosine, or a shipped model file: esr14n, "
+                "esr15n, esr14n_pair, esr15n_pair")
       ->capture_default_str();
+  c->add_option("--model-file", req->model_file,
+                "A model of your own written in a file (README, \"Your own model\"): parameters with "
+                "starts, units and bounds, constants, definitions, the value, derived maps");
+  c->add_option("--derive", req->derive,
+                "With a model of your own: a map computed from the fitted parameters, NAME=EXPR "
+                "(repeatable), written to /derived/NAME");
   c->add_option("--expr", req->expr,
                 "A model of your own: its value at the sweep value x, e.g. "
                 "\"offset - amp / (1 + ((x - pos) / (fwhm / 2))^2)\" (+ - * / ^, exp log sqrt abs sin cos "

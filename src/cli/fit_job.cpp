@@ -99,6 +99,11 @@ api::FitOptions library_options(const FitRequest& r) {
     auto [name, value] = split_item(item, "--start");
     o.start.emplace_back(name, parse_number(value, "--start " + item));
   }
+  o.model_file = r.model_file;
+  for (const auto& item : r.derive) {
+    auto [name, text] = split_item(item, "--derive");
+    o.derive.emplace_back(name, text);
+  }
   o.estimator = r.estimator;
   o.max_iter = r.max_iter;
   o.tol = r.tol;
@@ -142,7 +147,7 @@ FitInputInfo open_input(io::InputFile& in, const FitRequest& r, const api::FitOp
 // ranks, threads, chunks, the part or the output's name. Rank 0 looks at the
 // files; every rank gets the same text.
 std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::DatasetInfo& cube,
-                             const fit::CubeGeometry& g, const std::string& backend) {
+                             const fit::CubeGeometry& g, const fit::ModelSpec& spec, const std::string& backend) {
   auto files = mpi::broadcast_from_root(
       comm, "input=" + file_identity(r.input) +
                 (r.guess == "auto" ? "\nguess=auto" : "\nguess=" + file_identity(r.guess)));
@@ -151,16 +156,10 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
   for (auto d : cube.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
   t += "cube=" + cube.name + " " + dims + " " + cube.type + "\n";
   t += "data=" + r.data + "\nsig=" + r.sig + "\nref=" + r.ref + "\nsweep=" + r.sweep + "\nmask=" + r.mask + "\n";
-  if (r.expr.empty()) {
+  if (spec.kind != fit::ModelKind::expression) {
     t += "model=" + r.model + "\npeaks=" + std::to_string(r.peaks) + "\nbackground=" + r.background + "\n";
   } else {
-    t += "expr=" + r.expr + "\nparams=" + r.params + "\n";
-    auto list = [](const std::vector<std::string>& v) {
-      std::string out;
-      for (const auto& item : v) out += (out.empty() ? "" : ";") + item;
-      return out;
-    };
-    t += "const=" + list(r.consts) + "\nstart=" + list(r.start) + "\n";
+    t += fit::describe_text(spec.user->description());  // the whole model, wherever it came from
   }
   t += "roi=" + fit::roi_text({g.y0, g.y1, g.x0, g.x1}) + "\nbin=" + std::to_string(g.bin) + "\n";
   auto sorted = [](std::vector<std::string> v) {
@@ -182,12 +181,16 @@ std::string fingerprint_text(MPI_Comm comm, const FitRequest& r, const io::Datas
 // A model of the user's own is compiled once per node: the node's first rank
 // builds it into the model cache while the others wait, then every rank
 // loads it from there (a cache shared by several nodes is safe: fit/jit.hpp).
+bool own_model(const api::FitOptions& o) {
+  return !o.expr.empty() || !o.model_file.empty() || !api::is_builtin_model(o.model);
+}
+
 void compile_user_model(const api::FitOptions& o, MPI_Comm comm) {
-  if (o.expr.empty()) return;
+  if (!own_model(o)) return;
   std::string error;
   if (mpi::node_place(comm).local_rank == 0) {
     try {
-      (void)fit::jit::build(fit::user_model_source(fit::ExprModel({o.expr, o.params, o.consts})));
+      (void)fit::jit::build(fit::user_model_source(fit::ExprModel(api::describe_user_model(o).source)));
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -197,10 +200,10 @@ void compile_user_model(const api::FitOptions& o, MPI_Comm comm) {
 
 // The backend of the run; models of the user's own run on the CPU.
 Backend choose_backend_for(const FitRequest& r, const api::FitOptions& o, const RunContext& ctx, MPI_Comm comm) {
-  if (o.expr.empty()) return choose_backend(r.backend, r.device, r.quiet, ctx, comm);
-  if (r.backend == "cuda") throw UsageError("--backend cuda: models of your own (--expr) run on the CPU for now");
+  if (!own_model(o)) return choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  if (r.backend == "cuda") throw UsageError("--backend cuda: models of your own run on the CPU for now");
   if (r.backend == "auto" && ctx.is_root() && !r.quiet)
-    std::fprintf(stderr, "tessera: using the CPU: models of your own (--expr) run on the CPU for now\n");
+    std::fprintf(stderr, "tessera: using the CPU: models of your own run on the CPU for now\n");
   return {};
 }
 
@@ -230,7 +233,7 @@ OutputPlan plan_output(MPI_Comm comm, const FitRequest& r, const FitInputInfo& i
   for (const char* n : {"/chi2", "/state", "/iterations"}) s.datasets.emplace_back(n);
   for (const auto& n : o.derived.names) s.datasets.push_back("/derived/" + n);
   s.summed = {"ranks", "seconds_read_fit_write", "seconds_total", "state_counts"};
-  s.fingerprint_text = fingerprint_text(comm, r, info.cube, g, fitter.backend());
+  s.fingerprint_text = fingerprint_text(comm, r, info.cube, g, fitter.spec(), fitter.backend());
   o.dims = {std::uint64_t(o.band.size()), std::uint64_t(g.nx)};
   o.shapes = {{"/sweep", {std::uint64_t(g.n_sweep)}}};
   for (const auto& d : s.datasets) o.shapes.emplace_back(d, o.dims);
@@ -419,14 +422,15 @@ void write_attributes(io::OutputFile& out, const FitRequest& r, const RunContext
                       Clock::time_point t_start) {
   const fit::ModelSpec& spec = fitter.spec();
   const fit::CubeGeometry& g = info.geometry;
-  out.write_attribute("/", "model", spec.model_name());
+  const bool own = spec.kind == fit::ModelKind::expression;
+  out.write_attribute("/", "model", own ? spec.user->description().name : spec.model_name());
   out.write_attribute("/", "peaks", std::int64_t(spec.is_peak_model() ? spec.n_peaks : 0));
   out.write_attribute("/", "background", spec.linear_background ? "linear" : "constant");
   out.write_attribute("/", "x_mid", spec.x_mid);
-  if (!r.expr.empty()) {
-    out.write_attribute("/", "expression", r.expr);
+  if (own) {
+    out.write_attribute("/", "model_origin", spec.user->description().origin);
+    out.write_attribute("/", "model_definition", fit::describe_text(spec.user->description()));
     out.write_attribute("/", "expression_canonical", spec.user->model().canonical());
-    out.write_attribute("/", "constants", r.consts);
   }
   out.write_attribute("/", "param_names", fitter.param_names());
   out.write_attribute("/", "param_units", spec.param_units(info.x_unit, info.y_unit));
@@ -449,7 +453,9 @@ void write_attributes(io::OutputFile& out, const FitRequest& r, const RunContext
   out.write_attribute("/", "state_counts", std::vector<double>(states.begin(), states.end()));
   out.write_attribute("/", "seconds_read_fit_write", seconds);
   out.write_attribute("/", "seconds_total", seconds_since(t_start));
-  if (!o.derived.names.empty()) out.write_attribute("/derived", "bnv_definition", o.derived.definition);
+  if (!o.derived.names.empty())
+    out.write_attribute("/derived", own ? "definition" : "bnv_definition",
+                        o.derived.definition);
 }
 
 void report(const FitRequest& r, const fit::CubeGeometry& g, const OutputPlan& o,

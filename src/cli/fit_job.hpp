@@ -19,6 +19,8 @@ struct FitRequest {
   // constants and starts (NAME=VALUE items, repeatable or comma-separated).
   std::string expr, params;
   std::vector<std::string> consts, start;
+  std::string model_file;           // a model file (or --model NAME of a shipped one)
+  std::vector<std::string> derive;  // NAME=EXPR of the parameters (repeatable)
   int peaks = 2;
   std::string roi;  // "y0:y1,x0:x1", empty: the whole image
   int bin = 1;

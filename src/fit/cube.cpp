@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "nv.hpp"
+#include "user_model.hpp"
 
 namespace tessera::fit {
 
@@ -88,6 +89,14 @@ std::vector<std::uint8_t> bin_mask(const CubeGeometry& g, std::int64_t rows, con
 
 DerivedMaps derived_maps(const ModelSpec& spec) {
   DerivedMaps d;
+  if (spec.kind == ModelKind::expression) {
+    const auto& src = spec.user->model().source();
+    for (const auto& [name, text] : src.derives) {
+      d.names.push_back(name);
+      d.definition += (d.definition.empty() ? "" : "; ") + name + " = " + text;
+    }
+    return d;
+  }
   if (spec.kind != ModelKind::lorentzian || spec.n_peaks % 2 != 0) return d;
   for (int k = 0; k < spec.n_peaks / 2; ++k) d.names.push_back("bnv" + std::to_string(k));
   d.definition =
@@ -97,8 +106,16 @@ DerivedMaps derived_maps(const ModelSpec& spec) {
 }
 
 void derived_values(const ModelSpec& spec, int k, const float* params, std::int64_t n_pix, float* out) {
-  const core::PeakLayout L = spec.layout();
   const int P = spec.n_params();
+  if (spec.kind == ModelKind::expression) {
+    std::vector<double> p(static_cast<std::size_t>(P));
+    for (std::int64_t q = 0; q < n_pix; ++q) {
+      for (int j = 0; j < P; ++j) p[std::size_t(j)] = params[std::size_t(q * P + j)];
+      out[q] = float(spec.user->model().derived(k, p));
+    }
+    return;
+  }
+  const core::PeakLayout L = spec.layout();
   const int lo = L.pos(k), hi = L.pos(spec.n_peaks - 1 - k);
   for (std::int64_t p = 0; p < n_pix; ++p)
     out[p] = float((params[std::size_t(p * P + hi)] - params[std::size_t(p * P + lo)]) /

@@ -62,7 +62,8 @@ std::vector<std::uint8_t> bin_mask(const CubeGeometry& g, std::int64_t rows, con
 // Maps computed per pixel from the fitted parameters, written to /derived/<name>.
 // For a Lorentzian model with an even number of peaks N, pair k is peaks k and
 // N-1-k (counted from the outside in) and bnv{k} = (pos{N-1-k} - pos{k}) /
-// (2 gamma_NV), in mT: the field along that NV axis.
+// (2 gamma_NV), in mT: the field along that NV axis. A model of the user's own
+// has the derived quantities it declares (derive lines, --derive).
 struct DerivedMaps {
   std::vector<std::string> names;
   std::string definition;  // one line for the output's attributes, empty without maps

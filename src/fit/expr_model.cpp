@@ -72,14 +72,33 @@ ExprModel::ExprModel(const ExprSource& source) : source_(source) {
     check_name(n, "--const");
     if (!std::isfinite(v)) throw std::invalid_argument("--const " + n + ": value must be finite");
   }
-  root_ = expr::parse(graph_, source_.expr, [this](expr::Graph& g, std::string_view name, int pos) {
-    if (name == "x") return g.x();
-    for (std::size_t j = 0; j < source_.params.size(); ++j)
-      if (source_.params[j] == name) return g.param(int(j));
-    for (const auto& [n, v] : source_.consts)
-      if (n == name) return g.constant(v);
-    throw expr::ParseError("unknown name '" + std::string(name) + "' (not x, a parameter or a constant)", pos);
-  });
+  std::vector<std::pair<std::string, int>> defined;  // lets parsed so far
+  auto resolver = [&](std::string what) {
+    return [this, &defined, what](expr::Graph& g, std::string_view name, int pos) {
+      if (name == "x") return g.x();
+      for (std::size_t j = 0; j < source_.params.size(); ++j)
+        if (source_.params[j] == name) return g.param(int(j));
+      for (const auto& [n, v] : source_.consts)
+        if (n == name) return g.constant(v);
+      for (const auto& [n, id] : defined)
+        if (n == name) return id;
+      throw expr::ParseError(what + "unknown name '" + std::string(name) +
+                                 "' (not x, a parameter, a constant or a definition)",
+                             pos);
+    };
+  };
+  for (const auto& [n, text] : source_.lets) {
+    check_name(n, "let");
+    defined.emplace_back(n, expr::parse(graph_, text, resolver("let " + n + ": ")));
+  }
+  root_ = expr::parse(graph_, source_.expr, resolver(""));
+  for (const auto& [n, text] : source_.derives) {
+    check_name(n, "derive");
+    const int id = expr::parse(graph_, text, resolver("derive " + n + ": "));
+    if (graph_.depends_on_x(id))
+      throw std::invalid_argument("derive " + n + ": uses x, but a derived map is a function of the parameters");
+    derived_.push_back(id);
+  }
   for (int j = 0; j < n_params(); ++j)
     if (!graph_.depends_on_param(root_, j))
       throw std::invalid_argument("--params: '" + source_.params[std::size_t(j)] +
@@ -112,6 +131,10 @@ ExprModel::ExprModel(const ExprSource& source) : source_(source) {
 std::string ExprModel::canonical() const { return graph_.print(root_, source_.params); }
 
 double ExprModel::value(double x, std::span<const double> p) const { return graph_.eval(root_, x, p); }
+
+double ExprModel::derived(int k, std::span<const double> p) const {
+  return graph_.eval(derived_.at(std::size_t(k)), 0.0, p);
+}
 
 void ExprModel::derivatives(double x, std::span<const double> p, double* J) const {
   graph_.eval(jacobian_, x, p, J);

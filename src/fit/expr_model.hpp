@@ -28,13 +28,19 @@ struct ExprSource {
   std::string expr;                                   // the value at the sweep value x
   std::vector<std::string> params;                    // in output order
   std::vector<std::pair<std::string, double>> consts;  // named constants
+  // Named intermediate expressions, each usable by the ones after it and by
+  // the value (model files' `let`).
+  std::vector<std::pair<std::string, std::string>> lets = {};
+  // Maps computed per pixel from the fitted parameters (no x), /derived/<name>.
+  std::vector<std::pair<std::string, std::string>> derives = {};
 };
 
 class ExprModel {
  public:
   // Parses and checks: std::invalid_argument (expr::ParseError for syntax)
   // for an empty parameter list, a repeated or reserved name, a name that is
-  // neither x, a parameter nor a constant, a parameter listed but not used.
+  // neither x, a parameter, a constant nor an earlier definition, a parameter
+  // listed but not used, a derived quantity that uses x.
   explicit ExprModel(const ExprSource& source);
 
   const ExprSource& source() const { return source_; }
@@ -48,6 +54,10 @@ class ExprModel {
   double value(double x, std::span<const double> p) const;
   void derivatives(double x, std::span<const double> p, double* J) const;
 
+  // Derived quantity k (source().derives) at the parameters p, in double.
+  int n_derived() const { return int(derived_.size()); }
+  double derived(int k, std::span<const double> p) const;
+
   // The C++ of the model: a struct `name` satisfying core/model.hpp.
   std::string cpp_struct(const std::string& name) const;
 
@@ -58,6 +68,7 @@ class ExprModel {
   int rest_ = -1;   // the value without the offset (additive_offset_), else root_
   bool additive_offset_ = false;
   std::vector<int> jacobian_;  // d root / d p_j
+  std::vector<int> derived_;   // the derived quantities' nodes
 };
 
 }  // namespace tessera::fit

@@ -349,7 +349,7 @@ std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float>
       StretchedSearch(sw, 1.0).run(v, tries.emplace_back(P).data());
       break;
     case ModelKind::damped_cosine: CosineSearch(sw).run(v, tries.emplace_back(P).data()); break;
-    case ModelKind::expression: tries.push_back(spec.user->start()); break;
+    case ModelKind::expression: tries.push_back(spec.user->start_for(y)); break;
     default: {
       tries.push_back(peaks_scratch(spec, sw, v, 0));
       const double other = tries[0][first_peak(spec) + 2] < 0 ? 1.0 : -1.0;

@@ -47,7 +47,7 @@ std::vector<std::string> ModelSpec::param_units(const std::string& xu, const std
   switch (kind) {
     case ModelKind::stretched_exp: return {yu, yu, xu, "1"};
     case ModelKind::damped_cosine: return {yu, yu, xu, "1/" + xu, "rad"};
-    case ModelKind::expression: return std::vector<std::string>(std::size_t(n_params()), "");
+    case ModelKind::expression: return user->units(xu, yu);
     default: break;
   }
   std::vector<std::string> units{yu};

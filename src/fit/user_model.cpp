@@ -1,11 +1,36 @@
 #include "user_model.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 #include "jit_entry.hpp"
 
 namespace tessera::fit {
+
+std::string describe_text(const UserModelDescription& d) {
+  auto num = [](double v) {
+    char b[40];
+    *std::to_chars(b, b + sizeof b - 1, v).ptr = '\0';  // shortest exact form
+    return std::string(b);
+  };
+  std::string t = "user_model=" + d.name + "\nvalue=" + d.source.expr + "\n";
+  for (std::size_t j = 0; j < d.source.params.size(); ++j) {
+    const StartRule& s = d.start[j];
+    t += "param=" + d.source.params[j] + " start=" +
+         (s.kind == StartRule::Kind::baseline ? "baseline"
+          : s.kind == StartRule::Kind::depth  ? "depth/" + num(s.value)
+                                              : num(s.value));
+    if (!d.units.empty()) t += " unit=" + d.units[j];
+    if (!d.bounds.empty()) t += " bound=" + num(d.bounds[j].first) + ":" + num(d.bounds[j].second);
+    t += "\n";
+  }
+  for (const auto& [n, v] : d.source.consts) t += "const=" + n + "=" + num(v) + "\n";
+  for (const auto& [n, e] : d.source.lets) t += "let=" + n + "=" + e + "\n";
+  for (const auto& [n, e] : d.source.derives) t += "derive=" + n + "=" + e + "\n";
+  return t;
+}
 
 std::string user_model_source(const ExprModel& model) {
   std::string names;
@@ -22,20 +47,69 @@ std::string user_model_source(const ExprModel& model) {
          "TESSERA_JIT_ENTRY(UserModel)\n";
 }
 
+namespace {
+
+UserModelDescription from_values(const ExprSource& source, const std::vector<double>& start) {
+  UserModelDescription d;
+  d.source = source;
+  for (double v : start) d.start.push_back({StartRule::Kind::value, v});
+  return d;
+}
+
+}  // namespace
+
 CompiledModel::CompiledModel(const ExprSource& source, std::vector<double> start)
-    : model_(source), start_(std::move(start)) {
-  if (int(start_.size()) != model_.n_params())
-    throw std::invalid_argument("--start: " + std::to_string(start_.size()) + " values for " +
+    : CompiledModel(from_values(source, start)) {}
+
+CompiledModel::CompiledModel(const UserModelDescription& description)
+    : description_(description), model_(description.source) {
+  const auto& names = model_.param_names();
+  if (int(description_.start.size()) != model_.n_params())
+    throw std::invalid_argument("--start: " + std::to_string(description_.start.size()) + " values for " +
                                 std::to_string(model_.n_params()) + " parameters");
-  for (std::size_t j = 0; j < start_.size(); ++j)
-    if (!std::isfinite(start_[j]))
-      throw std::invalid_argument("--start " + model_.param_names()[j] + ": value must be finite");
+  for (std::size_t j = 0; j < names.size(); ++j) {
+    const StartRule& r = description_.start[j];
+    if (!std::isfinite(r.value) || (r.kind == StartRule::Kind::depth && !(r.value > 0)))
+      throw std::invalid_argument("--start " + names[j] + ": value must be finite");
+  }
+  if (!description_.units.empty() && description_.units.size() != names.size())
+    throw std::invalid_argument("internal: one unit per parameter");
+  if (!description_.bounds.empty() && description_.bounds.size() != names.size())
+    throw std::invalid_argument("internal: one bound per parameter");
   object_ = jit::build(user_model_source(model_), &compiled_now_);
   library_ = std::make_unique<jit::Library>(object_);
   using AbiFn = int (*)();
   if (reinterpret_cast<AbiFn>(library_->symbol("tessera_jit_abi"))() != jit_abi)
     throw std::runtime_error(object_ + ": built for another version of tessera (remove it from the cache)");
   fit_ = reinterpret_cast<FitFn>(library_->symbol("tessera_jit_fit"));
+}
+
+std::vector<double> CompiledModel::start_for(std::span<const float> y) const {
+  double median = 1, minimum = 0.99;
+  if (!y.empty()) {
+    std::vector<float> v(y.begin(), y.end());
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    median = v[v.size() / 2];
+    minimum = *std::min_element(y.begin(), y.end());
+  }
+  std::vector<double> out;
+  for (const StartRule& r : description_.start) {
+    switch (r.kind) {
+      case StartRule::Kind::value: out.push_back(r.value); break;
+      case StartRule::Kind::baseline: out.push_back(median); break;
+      case StartRule::Kind::depth: out.push_back((median - minimum) / r.value); break;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> CompiledModel::units(const std::string& x_unit, const std::string& y_unit) const {
+  std::vector<std::string> out;
+  for (std::size_t j = 0; j < model_.param_names().size(); ++j) {
+    const std::string u = description_.units.empty() ? "" : description_.units[j];
+    out.push_back(u == "x" ? x_unit : u == "y" ? y_unit : u);
+  }
+  return out;
 }
 
 void CompiledModel::fit(const FitBatch& batch, const FitOptions& options, FitResults& results) const {

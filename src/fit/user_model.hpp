@@ -15,6 +15,30 @@
 
 namespace tessera::fit {
 
+// A start value: a number, or read off the mean spectrum (model files): the
+// baseline is its median, the depth (median - minimum) / value (the lines).
+struct StartRule {
+  enum class Kind { value, baseline, depth } kind = Kind::value;
+  double value = 0;
+};
+
+// Everything a user says of a model of their own (--expr options, or a model
+// file): the expression and per parameter its start, unit and bounds.
+struct UserModelDescription {
+  std::string name = "expression";  // a model file's name, e.g. esr14n
+  std::string origin = "--expr";    // where it came from (a file's path)
+  ExprSource source;
+  std::vector<StartRule> start;     // one per parameter
+  std::vector<std::string> units;   // one per parameter or none: "x", "y" or a unit's name
+  std::vector<std::pair<double, double>> bounds;  // one per parameter or none
+  std::vector<std::string> derive_units;          // one per derived quantity or none
+};
+
+// The model as text, one item per line (fingerprints, output attributes): its
+// value, parameters with starts, units and bounds, constants, definitions,
+// derived maps.
+std::string describe_text(const UserModelDescription& d);
+
 // The whole translation unit tessera compiles for a model.
 std::string user_model_source(const ExprModel& model);
 
@@ -24,9 +48,16 @@ class CompiledModel {
   // compiles it unless the cache has it, and loads it. start: one value per
   // parameter (the start of the mean spectrum's fit).
   CompiledModel(const ExprSource& source, std::vector<double> start);
+  explicit CompiledModel(const UserModelDescription& description);
 
   const ExprModel& model() const { return model_; }
-  const std::vector<double>& start() const { return start_; }
+  const UserModelDescription& description() const { return description_; }
+  // The start values for a mean spectrum y (its rules applied), or without one
+  // (baseline 1, depth 0.01: finite values of the right sign for normalised data).
+  std::vector<double> start_for(std::span<const float> y) const;
+  std::vector<double> start() const { return start_for({}); }
+  // The parameters' units given those of x and of the data.
+  std::vector<std::string> units(const std::string& x_unit, const std::string& y_unit) const;
   // Where the object is, and whether this call compiled it (else it came from the cache).
   const std::string& object_path() const { return object_; }
   bool compiled_now() const { return compiled_now_; }
@@ -36,8 +67,8 @@ class CompiledModel {
 
  private:
   using FitFn = void (*)(const FitBatch*, const FitOptions*, FitResults*);
+  UserModelDescription description_;
   ExprModel model_;
-  std::vector<double> start_;
   std::string object_;
   bool compiled_now_ = false;
   std::unique_ptr<jit::Library> library_;

@@ -293,5 +293,89 @@ def case_user_model_expression():
     bad("params_without_expr", ["--params", "a,b"], "give it with --expr")
 
 
+def triplet(x, c, fwhm, amp, spacing=2.158):
+    w = fwhm / 2
+    return amp * sum(1 / (1 + ((x - c + k * spacing) / w) ** 2) for k in (-1, 0, 1))
+
+
+def case_user_model_files():
+    """--model esr14n_pair (a shipped model file) on a cube of two 14N triplets in
+    two frequency windows: B111 and D as derived maps, within noise of the truth,
+    1 = 2 ranks bit for bit; a model file of the user's (bi-exponential) with a
+    derived map; bad model files and names."""
+    import os
+    os.environ["TESSERA_CACHE"] = path("cache")
+    rng = np.random.default_rng(5)
+    ny, nx = 12, 14
+    x = np.concatenate([np.linspace(2785, 2815, 61), np.linspace(2925, 2955, 61)])
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    lo = 2800 - 0.4 * (xx / nx - 0.5) - 0.2 * (yy / ny)
+    hi = 2940 + 0.4 * (xx / nx - 0.5) + 0.2 * (yy / ny)
+    cube = 1 - triplet(x[:, None, None], lo, 1.0, 0.004) - triplet(x[:, None, None], hi, 1.0, 0.004)
+    cube = cube + rng.normal(0, 5e-4, cube.shape)
+    with h5py.File(path("pair.h5"), "w") as f:
+        f["data"] = cube.astype(np.float32)
+        f["sweep"] = x
+        f.attrs["x_unit"] = "MHz"
+    args = ["fit", path("pair.h5"), "--model", "esr14n_pair", "--start", "pos_lo=2800.2,pos_hi=2939.8", "--quiet"]
+    run([*args, "-o", path("pair1.h5")])
+    run([*args, "-o", path("pair2.h5")], np_=2)
+    with h5py.File(path("pair1.h5")) as a, h5py.File(path("pair2.h5")) as b:
+        check(a.attrs["model"] == "esr14n_pair", "model attribute")
+        for name, v in datasets(a).items():
+            check(np.array_equal(v, b[name][()], equal_nan=True), f"{name}: 1 and 2 ranks differ")
+        ok = a["state"][()] == 0
+        check(ok.mean() > 0.95, f"only {ok.mean():.2f} converged")
+        b111 = a["derived"]["b111"][()]
+        truth = (hi - lo) / (2 * 28.024)
+        err = np.abs(b111 - truth)[ok]
+        check(np.median(err) < 2e-3 and err.max() < 1e-2, f"B111 off by up to {err.max():.4f} mT")
+        d = np.abs(a["derived"]["d"][()] - (hi + lo) / 2)[ok]
+        check(d.max() < 0.2, f"D off by up to {d.max():.3f} MHz")
+        check(a.attrs["param_units"][1] == "MHz", "pos_lo's unit is not the sweep's")
+
+    # A model file of the user's: a bi-exponential decay, with a derived ratio.
+    t = np.linspace(5, 3000, 60)
+    fast, slow = 200 + 50 * (xx / nx), 1500 + 300 * (yy / ny)
+    t1 = 0.1 + 0.5 * np.exp(-t[:, None, None] / fast) + 0.4 * np.exp(-t[:, None, None] / slow)
+    with h5py.File(path("t1.h5"), "w") as f:
+        f["data"] = (t1 + rng.normal(0, 1e-3, t1.shape)).astype(np.float32)
+        f["sweep"] = t
+    with open(path("biexp.model"), "w") as f:
+        f.write("# two T1 populations\n"
+                "param offset start=baseline unit=y\n"
+                "param a1 start=0.5 unit=y\nparam t_fast start=150 unit=x bound=1:1e5\n"
+                "param a2 start=0.5 unit=y\nparam t_slow start=1200 unit=x bound=1:1e5\n"
+                "let e1 = exp(-x / t_fast)\n"
+                "value = offset + a1 * e1 + a2 * exp(-x / t_slow)   # the decay\n"
+                "derive ratio = t_slow / t_fast\n")
+    run(["fit", path("t1.h5"), "-o", path("biexp.h5"), "--model-file", path("biexp.model"), "--quiet",
+         "--derive", "total=a1 + a2"])
+    with h5py.File(path("biexp.h5")) as f:
+        ok = f["state"][()] == 0
+        check(ok.mean() > 0.9, f"bi-exponential: only {ok.mean():.2f} converged")
+        p = {n: f["params"][n][()] for n in ("a1", "a2", "t_fast", "t_slow")}
+        ratio = (p["t_slow"] / p["t_fast"])[ok]
+        check(np.allclose(f["derived"]["ratio"][()][ok], ratio, rtol=1e-6), "ratio is not t_slow / t_fast")
+        check(np.allclose(f["derived"]["total"][()][ok], (p["a1"] + p["a2"])[ok], rtol=1e-6), "total")
+        e = np.abs(p["t_fast"] - fast)[ok] / fast[ok]
+        check(np.median(e) < 0.05, f"t_fast off by {np.median(e):.3f} (median relative)")
+
+    def bad_file(name, text, pattern):
+        with open(path(name + ".model"), "w") as f:
+            f.write(text)
+        bad_input_(name, [path("t1.h5"), "--model-file", path(name + ".model")], pattern)
+    bad_file("mf_unknown_line", "param a start=1\nvalue = a * x\nfoo = 1\n", "mf_unknown_line.model:3: unknown line 'foo'")
+    bad_file("mf_no_value", "param a start=1\n", "no value line")
+    bad_file("mf_bad_start", "param a start=one\nvalue = a * x\n", "mf_bad_start.model:1: 'one' is not a number")
+    bad_file("mf_syntax", "param a start=1\nvalue = a * (x\n", "unbalanced '('")
+    bad_file("mf_no_start", "param a\nvalue = a * x\n", "--start: no value for 'a'")
+    bad_input_("mf_missing", [path("t1.h5"), "--model-file", path("nope.model")], "cannot read the model file")
+    bad_input_("model_unknown", [path("t1.h5"), "--model", "esr99n"], "shipped: esr14n, esr14n_pair")
+    bad_input_("pair_no_start", [path("pair.h5"), "--model", "esr14n_pair"], "--start: no value for 'pos_lo'")
+    bad_input_("derive_uses_x", [path("pair.h5"), "--model", "esr14n_pair", "--start", "pos_lo=2800,pos_hi=2940",
+                                 "--derive", "bad=x * pos_lo"], "derive bad: uses x")
+
+
 if __name__ == "__main__":
     e2e.main(globals())

@@ -138,7 +138,7 @@ std::string model_error(const fit::ExprSource& src, std::vector<double> start) {
 
 TEST_F(UserModel, BadModelsGetOneClearMessage) {
   EXPECT_EQ(model_error({"a * exp(-x / tau)", {"a", "t"}, {}}, {1, 1}),
-            "expression: unknown name 'tau' (not x, a parameter or a constant) at position 14");
+            "expression: unknown name 'tau' (not x, a parameter, a constant or a definition) at position 14");
   EXPECT_EQ(model_error({"a * x", {"a", "b"}, {}}, {1, 1}),
             "--params: 'b' is listed but the expression does not use it");
   EXPECT_EQ(model_error({"a * x", {}, {}}, {}), "--params: a model needs at least one parameter");
