@@ -28,11 +28,14 @@ TESSERA_HD inline double zncc_window_ssd(double s1, double s2, double area) {
 
 // R from the centred numerator num = sum(image * (template - tbar)) under the
 // window (equal to C - S1*tbar) and the window's centred sum of squares.
+// Written as selects, not a branch, so that the CPU's row passes
+// (core/zncc_rows.hpp) vectorise it.
 TESSERA_HD inline double zncc_from_centred(double num, double window_ssd, double ssd_t,
                                            double eps) {
   const double denom = window_ssd * ssd_t;
-  if (!(denom > eps)) return 0.0;  // also catches a NaN denominator
-  return num / sqrt(denom);
+  const bool ok = denom > eps;  // false for a NaN denominator too
+  const double r = num / sqrt(ok ? denom : 1.0);
+  return ok ? r : 0.0;
 }
 
 // R from the raw sums, exactly the formula of DESIGN.md.
@@ -114,15 +117,18 @@ TESSERA_HD inline bool zncc_window_flat(const ZnccImageTables& im, bool inside, 
   return zncc_rect_sum(im.nonzero, w1, sy.lo, sy.hi, sx.lo, sx.hi) == 0;
 }
 
+// Whether a span covers the whole template length k (no padding on that axis).
+TESSERA_HD inline bool zncc_full(ZnccSpan s, int k) { return s.hi - s.lo + 1 == k; }
+
 // R at full-map placement (y, x), from fft_num = the transform's
 // sum((image - centre) * (template - tbar)) under the window. This is the
-// whole per-placement computation; the CPU backend does the same operations
-// in the same order in vectorisable row passes (tests compare the bits), the
-// GPU backend calls it from its kernel.
+// definition of the per-placement computation; the GPU backend calls it from
+// its kernel, the CPU backend runs core/zncc_rows.hpp, the same operations in
+// the same order as row passes (tests compare the bits).
 TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemplateStats& t, int y,
                                        int x, float fft_num, double eps) {
   const ZnccSpan sy = zncc_span(y, t.h, im.H), sx = zncc_span(x, t.w, im.W);
-  const bool inside = sy.hi - sy.lo + 1 == t.h && sx.hi - sx.lo + 1 == t.w;
+  const bool inside = zncc_full(sy, t.h) && zncc_full(sx, t.w);
   const long long w1 = im.W + 1;
   const double s1 = zncc_rect_sum(im.s1, w1, sy.lo, sy.hi, sx.lo, sx.hi);
   const double s2 = zncc_rect_sum(im.s2, w1, sy.lo, sy.hi, sx.lo, sx.hi);

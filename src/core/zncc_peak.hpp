@@ -1,9 +1,10 @@
 // The peak of a ZNCC map over a searched region and its quality, written once
 // for the CPU backend (src/xcorr) and the GPU backend (cuda/xcorr_cuda.cu):
-// the argmax combine step (any order of combination gives the first maximum in
-// row-major order, so a parallel reduction is deterministic), the sub-placement
-// parabola, the sharpness, the exclusion test and the peak ratio. Semantics:
-// xcorr::Peak in src/xcorr/xcorr.hpp.
+// the order of candidate values, the argmax combine step (any order of
+// combination gives the first maximum in row-major order, so a parallel
+// reduction is deterministic), the sub-placement parabola, the sharpness, the
+// exclusion test and the peak ratio. Semantics: xcorr::Peak in
+// src/xcorr/xcorr.hpp.
 #pragma once
 
 #include <limits.h>
@@ -31,22 +32,42 @@ struct ZnccBest {
   int y, x;
 };
 
-// The identity of zncc_best_combine: loses to every finite value.
+// Whether value a ranks above value b in the search for the peak: the larger
+// number, and NaN above every number, so that a NaN R (a fault: R of finite
+// inputs never is one) becomes the peak instead of hiding behind a plausible
+// one. +0 and -0 rank equal, and so do all NaNs. For float and for GCC vectors
+// of floats (a lane-wise mask), so that the CPU's vectorised scans
+// (src/xcorr/peak_search.hpp) use this rule too. Written as "a is not <= b
+// (true if either is NaN), and b is not NaN": in a scan whose running best is
+// a, the NaN test of the new value b stays off the chain of dependent steps.
+template <class V> TESSERA_HD inline auto zncc_ranks_above(V a, V b) {
+  return (!(a <= b)) & (b == b);
+}
+
+// The identity of zncc_best_combine: loses to every other value.
 TESSERA_HD inline ZnccBest zncc_best_none() { return {-HUGE_VALF, INT_MAX, INT_MAX}; }
 
-// The better of two candidates: the larger value; between equal values (+0 and
-// -0 are equal, as for the CPU scan's `>`), the first in row-major order. This
-// is a selection by a total order on (value, row-major index) when no value is
-// NaN (R never is), so it is associative and commutative: any reduction tree
-// gives the candidate a row-major scan with `>` keeps, with the same bits.
+// The better of two candidates: the one whose value ranks above
+// (zncc_ranks_above); between values of equal rank, the first in row-major
+// order. A selection by a total order on (rank, row-major index), so it is
+// associative and commutative: any reduction tree, and the row-major scan
+// zncc_row_best, give the same candidate with the same bits.
 TESSERA_HD inline ZnccBest zncc_best_combine(ZnccBest a, ZnccBest b) {
-  if (a.value != b.value) return a.value > b.value ? a : b;
+  if (zncc_ranks_above(a.value, b.value)) return a;
+  if (zncc_ranks_above(b.value, a.value)) return b;
   return (a.y < b.y || (a.y == b.y && a.x <= b.x)) ? a : b;
 }
 
-// The running maximum of the second-best search, std::max(m, v) exactly
-// (the first of equal values is kept).
-TESSERA_HD inline float zncc_max(float m, float v) { return m < v ? v : m; }
+// The first maximum of map row y over columns [x0, x1]: row[x] is R at (y, x).
+TESSERA_HD inline ZnccBest zncc_row_best(const float* row, int y, int x0, int x1) {
+  ZnccBest b = zncc_best_none();
+  for (int x = x0; x <= x1; ++x) b = zncc_best_combine(b, ZnccBest{row[x], y, x});
+  return b;
+}
+
+// The running maximum of the second-best search: v replaces m when it ranks
+// above; between equal ranks m is kept (std::max(m, v) for numbers).
+TESSERA_HD inline float zncc_max(float m, float v) { return zncc_ranks_above(v, m) ? v : m; }
 
 // Whether placement (y, x) lies within Chebyshev distance `exclusion` of the
 // peak, so the second-best search skips it.

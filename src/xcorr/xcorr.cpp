@@ -17,8 +17,9 @@
 #include <tuple>
 
 #include "core/zncc.hpp"
+#include "core/zncc_rows.hpp"
+#include "core/zncc_tables.hpp"
 #include "peak_search.hpp"
-#include "core/zncc_peak.hpp"
 
 namespace tessera::xcorr {
 using detail::find_peak_rows;
@@ -102,19 +103,9 @@ void check_view(View v, const char* what) {
                                   std::to_string(i % std::size_t(v.width)) + ")");
 }
 
-// Inclusive-exclusive 2-D prefix table: P[(y+1)*(W+1) + x+1] = sum over [0..y]x[0..x].
-template <class T, class F> std::vector<T> prefix_table(int H, int W, F value) {
-  const std::size_t w1 = std::size_t(W) + 1;
-  std::vector<T> p((std::size_t(H) + 1) * w1, T(0));
-  for (int y = 0; y < H; ++y) {
-    T row = 0;
-    const std::size_t a = std::size_t(y) * w1, b = a + w1;
-    for (int x = 0; x < W; ++x) {
-      row += value(y, x);
-      p[b + x + 1] = p[a + x + 1] + row;
-    }
-  }
-  return p;
+// Storage for an (H+1) x (W+1) prefix table (core/zncc_tables.hpp fills it).
+template <class T> std::vector<T> table_storage(int H, int W) {
+  return std::vector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
 }
 
 // Spectra computed once per padded FFT size, under a lock (several threads may
@@ -187,14 +178,12 @@ struct PreparedImage::Data {
 
   void build_counts() const {
     std::call_once(counts_once, [this] {
-      const float* p = pix.data();
-      const int w = W;
-      auto at = [p, w](int y, int x) { return p[std::size_t(y) * w + x]; };
-      nonzero = prefix_table<std::int32_t>(H, W, [&](int y, int x) { return std::int32_t(at(y, x) != 0.0f); });
-      diff_h = prefix_table<std::int32_t>(
-          H, W, [&](int y, int x) { return std::int32_t(x > 0 && at(y, x) != at(y, x - 1)); });
-      diff_v = prefix_table<std::int32_t>(
-          H, W, [&](int y, int x) { return std::int32_t(y > 0 && at(y, x) != at(y - 1, x)); });
+      nonzero = table_storage<std::int32_t>(H, W);
+      diff_h = table_storage<std::int32_t>(H, W);
+      diff_v = table_storage<std::int32_t>(H, W);
+      std::int32_t *nz = nonzero.data(), *dh = diff_h.data(), *dv = diff_v.data();
+      core::zncc_prefix_sweep(
+          H, W, [&](int y) { core::zncc_counts_row(pix.data(), W, y, nz, dh, dv); }, nz, dh, dv);
     });
   }
   // The CPU's prefix sums exist (else a std::logic_error: a GPU image).
@@ -206,6 +195,12 @@ struct PreparedImage::Data {
     require_tables();
     return {s1.data(), s2.data(), nonzero.data(), diff_h.data(), diff_v.data(), H, W, centre,
             flat_bound};
+  }
+  // The tables without the counts, which the row passes of core/zncc_rows.hpp
+  // do not read (and another thread may be building under counts_once).
+  core::ZnccImageTables sums() const {
+    require_tables();
+    return {s1.data(), s2.data(), nullptr, nullptr, nullptr, H, W, centre, flat_bound};
   }
 
   // The spectrum of (pix - centre), zero-padded to k; computed once per size.
@@ -238,15 +233,14 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
     for (float& f : d.pix) f = float(double(f) - m);
   }
   d.centre = mean_of(d.pix);
-  const float* p = d.pix.data();
-  const int W = d.W;
   d.host_tables = host_tables;
   if (host_tables) {
-    d.s1 = prefix_table<double>(d.H, W, [&](int y, int x) { return double(p[std::size_t(y) * W + x]); });
-    d.s2 = prefix_table<double>(d.H, W, [&](int y, int x) {
-      const double v = p[std::size_t(y) * W + x];
-      return v * v;
-    });
+    d.s1 = table_storage<double>(d.H, d.W);
+    d.s2 = table_storage<double>(d.H, d.W);
+    double *s1 = d.s1.data(), *s2 = d.s2.data();
+    const float* p = d.pix.data();
+    const int W = d.W;
+    core::zncc_prefix_sweep(d.H, W, [&](int y) { core::zncc_sums_row(p, W, y, s1, s2); }, s1, s2);
   }
   double s2_total = 0, abs1_total = 0, max_abs = 0;
   for (float f : d.pix) {
@@ -321,10 +315,10 @@ PreparedTemplate::PreparedTemplate(View templ, bool cache_spectra) : d_(std::mak
     const double v = double(f) - d.tbar;
     d.ssd_t += v * v;
   }
-  const float* p = d.pix.data();
-  const int w = d.w;
-  const double tbar = d.tbar;
-  d.tc = prefix_table<double>(d.h, w, [&](int y, int x) { return double(p[std::size_t(y) * w + x]) - tbar; });
+  d.tc = table_storage<double>(d.h, d.w);
+  double* tc = d.tc.data();
+  core::zncc_prefix_sweep(
+      d.h, d.w, [&](int y) { core::zncc_centred_row(d.pix.data(), d.w, y, d.tbar, tc); }, tc);
 }
 
 PreparedTemplate::~PreparedTemplate() = default;
@@ -348,52 +342,23 @@ Workspace::~Workspace() = default;
 namespace {
 
 
-// The window part of core::zncc_placement for rows [r.y0, r.y1] and columns
-// [r.x0, r.x1] of the map and a template of h x w: S2 - S1^2/A per placement
-// (zncc_window_ssd, from the same rect sums in the same order), and 0 for a
-// window of equal pixels (zncc_window_flat), which makes R exactly 0 below as
-// zncc_placement does (the denominator 0 is never > eps >= 0). It depends on
-// the image and the template's shape only, so it is computed once per image
-// and shape (PreparedImage::Data::windows) for all the pairs of the image.
+// The window part of core::zncc_placement (core::zncc_window_row, then its
+// flat-window test) for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map
+// and a template of h x w, row after row into out. It depends on the image and
+// the template's shape only, so it is computed once per image and shape
+// (PreparedImage::Data::windows) for all the pairs of the image.
 void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, double* out) {
-  const int H = im.H, W = im.W;
-  const std::size_t w1 = std::size_t(W) + 1;
-  const double area = double(h) * double(w);
-  const double bound = im.flat_bound;
+  const core::ZnccImageTables sums = im.sums();
   const int nx = r.x1 - r.x0 + 1;
-  std::vector<double> vd1(w1), vd2(w1);
-  double* __restrict d1 = vd1.data();
-  double* __restrict d2 = vd2.data();
-  // Column segments: left (the window sticks out at the left: c0 = 0),
-  // middle (c0 = x-w+1, c1 = x), right (sticks out at the right: c1 = W-1).
-  const int left_end = std::min(r.x1, w - 2);  // x <= w-2
-  const int mid_end = std::min(r.x1, W - 1);   // x <= W-1
-  auto window_ssd = [area](double s1, double s2) { return core::zncc_window_ssd(s1, s2, area); };
+  std::vector<double> d1(std::size_t(im.W) + 1), d2(std::size_t(im.W) + 1);
   for (int y = r.y0; y <= r.y1; ++y) {
-    const core::ZnccSpan sy = core::zncc_span(y, h, H);
-    const bool full_y = sy.hi - sy.lo + 1 == h;
-    const double* a1 = im.s1.data() + std::size_t(sy.lo) * w1;
-    const double* b1 = im.s1.data() + std::size_t(sy.hi + 1) * w1;
-    const double* a2 = im.s2.data() + std::size_t(sy.lo) * w1;
-    const double* b2 = im.s2.data() + std::size_t(sy.hi + 1) * w1;
-    for (std::size_t c = 0; c < w1; ++c) {
-      d1[c] = b1[c] - a1[c];
-      d2[c] = b2[c] - a2[c];
+    double* ws = out + std::size_t(y - r.y0) * std::size_t(nx);
+    core::zncc_window_row(sums, h, w, y, r.x0, r.x1, d1.data(), d2.data(), ws);
+    // Flat windows are rare, and the count tables are built on first need.
+    if (min_of(ws, nx) <= im.flat_bound) {
+      im.build_counts();
+      core::zncc_zero_flat_windows(im.tables(), h, w, y, r.x0, r.x1, ws);
     }
-    double* __restrict ws = out + std::size_t(y - r.y0) * std::size_t(nx) - r.x0;  // ws[x]
-    int x = r.x0;
-    for (; x <= left_end; ++x) ws[x] = window_ssd(d1[x + 1] - d1[0], d2[x + 1] - d2[0]);
-    for (; x <= mid_end; ++x) ws[x] = window_ssd(d1[x + 1] - d1[x - w + 1], d2[x + 1] - d2[x - w + 1]);
-    for (; x <= r.x1; ++x) ws[x] = window_ssd(d1[W] - d1[x - w + 1], d2[W] - d2[x - w + 1]);
-    // Exactly flat windows (rare; the count tables are built on demand).
-    if (min_of(ws + r.x0, nx) <= bound)
-      for (int xx = r.x0; xx <= r.x1; ++xx) {
-        if (!(ws[xx] <= bound)) continue;
-        im.build_counts();
-        const core::ZnccSpan sx = core::zncc_span(xx, w, W);
-        const bool inside = full_y && sx.hi - sx.lo + 1 == w;
-        if (core::zncc_window_flat(im.tables(), inside, sy, sx)) ws[xx] = 0.0;
-      }
   }
 }
 
@@ -416,54 +381,24 @@ namespace {
 
 // R for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map, written in place
 // over the transform's output in `real` (row stride px), from the window table
-// of the image and the template's shape: the same operations, in the same
-// order, as core::zncc_placement (tests compare the bits), in row passes the
-// compiler vectorises. While a row is still in the cache, the largest R of its
-// part of the search region goes to rowmax[y - search.y0] (find_peak_rows takes
-// it from there): normalisation and peak search in one pass.
+// of the image and the template's shape (core::zncc_normalise_row). While a row
+// is still in the cache, the largest R of its part of the search region goes
+// to rowmax[y - search.y0] (find_peak_rows takes it from there): normalisation
+// and peak search in one pass.
 void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
                       double eps, float* real, int px, Workspace::Buffers& b, Region search,
                       std::vector<float>& rowmax) {
   rowmax.resize(std::size_t(search.y1 - search.y0 + 1));
-  const int H = im.H, W = im.W, h = t.h, w = t.w;
-  const std::size_t tw1 = std::size_t(w) + 1;
-  const double centre = im.centre, ssd_t = t.ssd_t;
-  const int nx = r.x1 - r.x0 + 1;
-  const double* table = im.window_table(h, w, r);
-  b.tr.resize(tw1);
-  b.cor.resize(std::size_t(nx));
-  double* __restrict tr = b.tr.data();
-  double* __restrict cor = b.cor.data() - r.x0;  // cor[x]
-  const int left_end = std::min(r.x1, w - 2);  // x <= w-2: the window sticks out at the left
-  const int mid_end = std::min(r.x1, W - 1);   // x <= W-1; beyond: out at the right
-  auto value = [eps, ssd_t](double num, double ws) {
-    // core::zncc_from_centred, branch-free: the same bits.
-    const double den = ws * ssd_t;
-    const bool ok = den > eps;
-    const double q = num / std::sqrt(ok ? den : 1.0);
-    return float(ok ? q : 0.0);
-  };
+  const core::ZnccImageTables sums = im.sums();
+  const core::ZnccTemplateStats stats = t.stats();
+  const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
+  const double* table = im.window_table(t.h, t.w, r);
+  b.tr.resize(std::size_t(t.w) + 1);
+  b.cor.resize(nx);
   for (int y = r.y0; y <= r.y1; ++y) {
-    const core::ZnccSpan sy = core::zncc_span(y, h, H);
-    const bool full_y = sy.hi - sy.lo + 1 == h;
-    const double* ta = t.tc.data() + std::size_t(sy.off) * tw1;
-    const double* tb = t.tc.data() + std::size_t(sy.off + sy.hi - sy.lo + 1) * tw1;
-    for (std::size_t c = 0; c < tw1; ++c) tr[c] = tb[c] - ta[c];
-    const double* __restrict ws = table + std::size_t(y - r.y0) * std::size_t(nx) - r.x0;  // ws[x]
-    float* __restrict row = real + std::size_t(y) * px;
-    int x = r.x0;
-    // The template-column sums of the padding correction run backwards in x
-    // on the left and right segments: gathered first, so the main loops vectorise.
-    for (int xx = x; xx <= left_end; ++xx) cor[xx] = tr[w] - tr[w - 1 - xx];
-    for (int xx = std::max(x, mid_end + 1); xx <= r.x1; ++xx) cor[xx] = tr[W - xx + w - 1] - tr[0];
-    for (; x <= left_end; ++x) row[x] = value(double(row[x]) + centre * cor[x], ws[x]);
-    if (full_y) {
-      for (; x <= mid_end; ++x) row[x] = value(double(row[x]), ws[x]);  // inside: no correction
-    } else {
-      const double c_all = tr[w] - tr[0];  // all template columns
-      for (; x <= mid_end; ++x) row[x] = value(double(row[x]) + centre * c_all, ws[x]);
-    }
-    for (; x <= r.x1; ++x) row[x] = value(double(row[x]) + centre * cor[x], ws[x]);
+    float* row = real + std::size_t(y) * std::size_t(px);
+    core::zncc_normalise_row(sums, stats, y, r.x0, r.x1, eps, table + std::size_t(y - r.y0) * nx,
+                             b.tr.data(), b.cor.data(), row + r.x0);
     if (y >= search.y0 && y <= search.y1)
       rowmax[std::size_t(y - search.y0)] = max_of(row + search.x0, search.x1 - search.x0 + 1);
   }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/zncc.hpp"
@@ -53,7 +54,8 @@ bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; 
 
 // The GPU pipeline after the C2R, on the host: `map` holds the numerator
 // (row stride `stride`) and receives R over the region, as the device slot.
-xcorr::Peak emulate_gpu(const core::ZnccImageTables& im, const core::ZnccTemplateStats& t,
+// With im and t null, `map` holds R already: the search alone.
+xcorr::Peak emulate_gpu(const core::ZnccImageTables* im, const core::ZnccTemplateStats* t,
                         std::vector<float>& map, long long stride, xcorr::Region rr, double eps,
                         int exclusion) {
   const core::ZnccRegion r{rr.y0, rr.y1, rr.x0, rr.x1};
@@ -70,9 +72,8 @@ xcorr::Peak emulate_gpu(const core::ZnccImageTables& im, const core::ZnccTemplat
           const int x = r.x0 + bx * kBX + tx, y = r.y0 + by * kBY + ty;
           if (y > r.y1 || x > r.x1) continue;
           float& p = map[std::size_t(y * stride + x)];
-          const float R = core::zncc_placement(im, t, y, x, p, eps);
-          p = R;
-          th[std::size_t(ty * kBX + tx)] = {R, y, x};
+          if (im) p = core::zncc_placement(*im, *t, y, x, p, eps);
+          th[std::size_t(ty * kBX + tx)] = {p, y, x};
         }
       partial.push_back(block_reduce(th, best_combine));
     }
@@ -177,8 +178,9 @@ TEST(ZnccPeakHost, KernelBodyAndReductionsMatchCpuBits) {
       const int mh = c.H + c.h - 1, mw = c.W + c.w - 1;
       const xcorr::Region r = xcorr::search_region(c.H, c.W, c.h, c.w, o);
       std::vector<float> gpu_map = xcorr::numerator_map(im, t, ws);  // full-size transform
-      const xcorr::Peak gpu = emulate_gpu(xcorr::zncc_tables(im), xcorr::zncc_stats(t), gpu_map, mw, r,
-                                          o.eps, o.exclusion);
+      const core::ZnccImageTables tables = xcorr::zncc_tables(im);
+      const core::ZnccTemplateStats stats = xcorr::zncc_stats(t);
+      const xcorr::Peak gpu = emulate_gpu(&tables, &stats, gpu_map, mw, r, o.eps, o.exclusion);
       // The CPU's map from the same full-size transform, and its peak search.
       xcorr::Correlator cor(o);
       cor.set_image(xcorr::View{c.img.data(), c.H, c.W});
@@ -223,20 +225,31 @@ TEST(ZnccPeakHost, DeviceTablePassesMatchCpuBits) {
     }
 }
 
+// The rule of the peak search, written out here: NaN ranks above every number
+// (+0 and -0 rank equal, as do all NaNs), and of equal ranks the first in
+// row-major order wins; c is in row-major order.
+bool ranks_above(float a, float b) { return std::isnan(a) ? !std::isnan(b) : !std::isnan(b) && a > b; }
+ZnccBest row_major_scan(const std::vector<ZnccBest>& c) {
+  ZnccBest best = c[0];
+  for (const ZnccBest& b : c)
+    if (ranks_above(b.value, best.value)) best = b;
+  return best;
+}
+
 // The argmax combine: any tree over any order gives the row-major scan's
-// candidate (first maximum, +0 and -0 equal), with its bits.
+// candidate, with its bits; so does core::zncc_row_best along a row.
 TEST(ZnccPeakHost, ArgmaxCombineIsOrderFree) {
   std::mt19937 g(3);
-  std::uniform_int_distribution<int> pick(0, 4);
-  const float values[5] = {0.5f, -0.0f, 0.0f, 0.25f, -1.0f};
-  for (int trial = 0; trial < 200; ++trial) {
+  std::uniform_int_distribution<int> pick(0, 5);
+  const float values[6] = {0.5f, -0.0f, 0.0f, 0.25f, -1.0f, std::numeric_limits<float>::quiet_NaN()};
+  for (int trial = 0; trial < 300; ++trial) {
     const int ny = 7, nx = 9;
+    const int kinds = trial % 3 == 2 ? 6 : 5;  // NaN in every third trial
     std::vector<ZnccBest> c;
     for (int y = 0; y < ny; ++y)
-      for (int x = 0; x < nx; ++x) c.push_back({values[pick(g)] * (trial % 3 == 0 ? 0.0f : 1.0f), y, x});
-    ZnccBest scan = c[0];  // the CPU's scan
-    for (const ZnccBest& b : c)
-      if (b.value > scan.value) scan = b;
+      for (int x = 0; x < nx; ++x)
+        c.push_back({values[pick(g) % kinds] * (trial % 3 == 0 ? 0.0f : 1.0f), y, x});
+    const ZnccBest scan = row_major_scan(c);
     std::vector<ZnccBest> s = c;
     std::shuffle(s.begin(), s.end(), g);
     while (s.size() > 1) {  // random pairwise tree
@@ -250,6 +263,56 @@ TEST(ZnccPeakHost, ArgmaxCombineIsOrderFree) {
     EXPECT_EQ(tree.y, scan.y);
     EXPECT_EQ(tree.x, scan.x);
     EXPECT_TRUE(same_bits(tree.value, scan.value));
+    for (int y = 0; y < ny; ++y) {
+      std::vector<float> row;
+      for (int x = 0; x < nx; ++x) row.push_back(c[std::size_t(y * nx + x)].value);
+      const ZnccBest got = core::zncc_row_best(row.data(), y, 2, nx - 1);
+      const ZnccBest want = row_major_scan(std::vector<ZnccBest>(c.begin() + y * nx + 2, c.begin() + (y + 1) * nx));
+      EXPECT_EQ(got.x, want.x);
+      EXPECT_TRUE(same_bits(got.value, want.value));
+    }
+  }
+}
+
+// A map of few distinct levels (ties everywhere, +0 and -0), in some trials
+// with NaN inside the searched region, and always with NaN and larger values
+// outside it.
+std::vector<float> tie_map(std::mt19937& g, int mh, int mw, xcorr::Region r, int trial) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float levels[4] = {0.0f, -0.0f, 0.25f, -0.5f};
+  std::uniform_int_distribution<int> level(0, trial % 3 == 0 ? 1 : 3), row(r.y0, r.y1), col(r.x0, r.x1);
+  std::vector<float> map(std::size_t(mh) * mw);
+  for (float& v : map) v = levels[level(g)];
+  auto at = [&](int y, int x) -> float& { return map[std::size_t(y) * mw + x]; };
+  for (int i = 0; i < 3 && trial % 3 != 0; ++i) at(row(g), col(g)) = 0.75f;
+  for (int i = 0; i <= trial % 2 && trial % 3 == 2; ++i) at(row(g), col(g)) = nan;
+  at(r.y0 - 1, r.x0 + 1) = nan, at(r.y1 + 1, r.x1) = 2.0f, at(r.y0 + 1, r.x1 + 1) = nan, at(r.y1, r.x0 - 1) = 2.0f;
+  return map;
+}
+
+// The peak search of both backends, the CPU's (vectorised row maxima, then the
+// first row and column) and the GPU's (block trees), pick the candidate of
+// the rule written out in ranks_above, with every field's bits equal, on rows
+// that take every path of the vectorised scans.
+TEST(ZnccPeakHost, PeakSearchFollowsOneRuleOnBothBackends) {
+  std::mt19937 g(11);
+  const int mh = 23, mw = 80;
+  const xcorr::Region r{2, 20, 3, 73};  // 71 columns: 2 x 32 + 7
+  for (int trial = 0; trial < 90; ++trial) {
+    const std::vector<float> map = tie_map(g, mh, mw, r, trial);
+    std::vector<ZnccBest> region;
+    for (int y = r.y0; y <= r.y1; ++y)
+      for (int x = r.x0; x <= r.x1; ++x) region.push_back({map[std::size_t(y) * mw + x], y, x});
+    const ZnccBest want = row_major_scan(region);
+    const int exclusion = trial % 4 == 3 ? 1000 : trial % 4;
+    const xcorr::Peak cpu = xcorr::find_peak(map.data(), mw, r, exclusion);
+    std::vector<float> gpu_map = map;
+    const xcorr::Peak gpu = emulate_gpu(nullptr, nullptr, gpu_map, mw, r, 1e-6, exclusion);
+    const std::string what = "trial " + std::to_string(trial);
+    EXPECT_EQ(cpu.y, want.y) << what;
+    EXPECT_EQ(cpu.x, want.x) << what;
+    EXPECT_TRUE(same_bits(cpu.value, want.value)) << what;
+    expect_same(gpu, cpu, what);
   }
 }
 
