@@ -9,6 +9,14 @@
 
 namespace tessera::api {
 
+// The GPU's model kinds mirror the CPU's by value (the cast in to_cuda); a
+// model of the user's own (ModelKind::expression) has no GPU kind yet.
+static_assert(int(cuda::FitModelKind::lorentzian) == int(fit::ModelKind::lorentzian) &&
+              int(cuda::FitModelKind::gaussian) == int(fit::ModelKind::gaussian) &&
+              int(cuda::FitModelKind::stretched_exp) == int(fit::ModelKind::stretched_exp) &&
+              int(cuda::FitModelKind::damped_cosine) == int(fit::ModelKind::damped_cosine));
+static_assert(cuda::fit_max_peaks == core::max_peaks);
+
 inline cuda::FitModelDesc to_cuda(const fit::ModelSpec& s) {
   cuda::FitModelDesc m;
   m.kind = static_cast<cuda::FitModelKind>(static_cast<int>(s.kind));
