@@ -260,6 +260,7 @@ CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
   if (std::string msg = m.engine.validate(m.spec, int(m.x.size())); !msg.empty())
     throw std::invalid_argument(msg);
   m.bind_backend();
+  m.engine.covariance = m.backend == "cpu" && !fit::derived_maps(m.spec).names.empty();
 }
 
 CubeFitter::~CubeFitter() {
@@ -285,6 +286,8 @@ std::string CubeFitter::gpu_kernel() const {
 #endif
   return {};
 }
+
+bool CubeFitter::derived_sigma() const { return impl_->engine.covariance; }
 
 void CubeFitter::set_progress(std::function<void(std::int64_t)> progress) {
   impl_->engine.progress = std::move(progress);
@@ -443,6 +446,7 @@ FitResult empty_result(const CubeFitter& fitter, const fit::CubeGeometry& g) {
   r.params.assign(P, std::vector<float>(npix));
   r.sigma.assign(P, std::vector<float>(npix));
   r.derived.assign(dm.names.size(), std::vector<float>(npix));
+  if (fitter.derived_sigma()) r.derived_sigma.assign(dm.names.size(), std::vector<float>(npix));
   r.chi2.resize(npix);
   r.state.resize(npix);
   r.iterations.resize(npix);
@@ -458,8 +462,12 @@ void store(const CubeFitter& fitter, const fit::FitResults& res, std::size_t at,
       r.params[std::size_t(j)][at + std::size_t(p)] = res.params[std::size_t(p * P + j)];
       r.sigma[std::size_t(j)][at + std::size_t(p)] = res.sigma[std::size_t(p * P + j)];
     }
-  for (std::size_t k = 0; k < r.derived_names.size(); ++k)
+  for (std::size_t k = 0; k < r.derived_names.size(); ++k) {
     fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, r.derived[k].data() + at);
+    if (!r.derived_sigma.empty())
+      fit::derived_sigma(fitter.spec(), int(k), res.params.data(), res.covariance.data(), npix,
+                         r.derived_sigma[k].data() + at);
+  }
   std::copy(res.chi2.begin(), res.chi2.end(), r.chi2.begin() + std::ptrdiff_t(at));
   std::copy(res.state.begin(), res.state.end(), r.state.begin() + std::ptrdiff_t(at));
   std::copy(res.iterations.begin(), res.iterations.end(), r.iterations.begin() + std::ptrdiff_t(at));

@@ -232,6 +232,8 @@ OutputPlan plan_output(MPI_Comm comm, const FitRequest& r, const FitInputInfo& i
   for (const auto& n : fitter.param_names()) s.datasets.push_back("/sigma/" + n);
   for (const char* n : {"/chi2", "/state", "/iterations"}) s.datasets.emplace_back(n);
   for (const auto& n : o.derived.names) s.datasets.push_back("/derived/" + n);
+  if (fitter.derived_sigma())
+    for (const auto& n : o.derived.names) s.datasets.push_back("/derived_sigma/" + n);
   s.summed = {"ranks", "seconds_read_fit_write", "seconds_total", "state_counts"};
   s.fingerprint_text = fingerprint_text(comm, r, info.cube, g, fitter.spec(), fitter.backend());
   o.dims = {std::uint64_t(o.band.size()), std::uint64_t(g.nx)};
@@ -369,6 +371,9 @@ void write_rows(io::OutputFile& out, const api::CubeFitter& fitter, const fit::D
   for (std::size_t k = 0; k < derived.names.size(); ++k) {
     fit::derived_values(fitter.spec(), int(k), res.params.data(), npix, map.data());
     out.write_rows<float>("/derived/" + derived.names[k], w0, w1, map);
+    if (!fitter.derived_sigma()) continue;  // the same on every rank: the write is collective
+    fit::derived_sigma(fitter.spec(), int(k), res.params.data(), res.covariance.data(), npix, map.data());
+    out.write_rows<float>("/derived_sigma/" + derived.names[k], w0, w1, map);
   }
   out.write_rows<float>("/chi2", w0, w1, res.chi2);
   out.write_rows<std::int32_t>("/state", w0, w1, res.state);

@@ -82,4 +82,22 @@ template <int P, class T> TESSERA_HD void cholesky_inverse_diagonal(const T* L, 
   }
 }
 
+// The whole of (L L^T)^-1, packed lower triangle: inv[tri(i, j)] = sum over k
+// >= i of (L^-1)_{k,i} (L^-1)_{k,j}, from the columns of L^-1.
+template <int P, class T> TESSERA_HD void cholesky_inverse(const T* L, T* inv) {
+  T Li[P][P];  // Li[c][i] = (L^-1)_{i,c}, i >= c
+  for (int c = 0; c < P; ++c)
+    for (int i = c; i < P; ++i) {
+      T s = (i == c) ? T(1) : T(0);
+      for (int k = c; k < i; ++k) s -= L[tri(i, k)] * Li[c][k];
+      Li[c][i] = s / L[tri(i, i)];
+    }
+  for (int i = 0; i < P; ++i)
+    for (int j = 0; j <= i; ++j) {
+      T s = T(0);
+      for (int k = i; k < P; ++k) s += Li[i][k] * Li[j][k];
+      inv[tri(i, j)] = s;
+    }
+}
+
 }  // namespace tessera::core

@@ -433,6 +433,38 @@ TESSERA_HD void lm_step(const Model& model, const LMData<T>& d, const LMConfig<S
   lm_accept<P>(c, tr, chi2t, errt, Ht, gt, s);
 }
 
+// The scaled normal matrix of a finished fit, factored: H / sqrt(D_i D_j)
+// (identity rows for fixed parameters), its Cholesky factor in A, whether the
+// factorisation succeeded, and the covariance's scale (chi2 / (n - n_free) for
+// least squares, 1 for MLE). Shared by lm_finalize and lm_covariance.
+template <class T, int P> struct LMFactor {
+  T sc[P];               // 1 / sqrt(D_j) for free parameters, 0 for fixed ones
+  T A[tri_size<P>];      // Cholesky factor of the scaled matrix
+  MaskOf<T> ok;          // the factorisation succeeded
+  T scale;
+};
+
+template <int P, class T>
+TESSERA_HD void lm_factor(const LMConfig<ScalarOf<T>, P>& c, int n_points, const LMState<T, P>& s,
+                          LMFactor<T, P>& f) {
+  using S = ScalarOf<T>;
+  constexpr S eps = machine_epsilon<S>();
+  const S nan = S(0) / S(0);
+  for (int j = 0; j < P; ++j) f.sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
+  for (int i = 0; i < P; ++i)
+    for (int j = 0; j <= i; ++j)
+      f.A[tri(i, j)] = (c.free[i] && c.free[j]) ? s.H[tri(i, j)] * f.sc[i] * f.sc[j]
+                                                : T(i == j ? S(1) : S(0));
+  // The scaled diagonal is H_jj / max over the fit of H_jj: a parameter whose
+  // effect has fallen below 16 eps of its largest effect during the fit (an
+  // amplitude that collapsed to zero takes its position and width with it) is
+  // no longer determined, and the fit is singular.
+  f.ok = cholesky<P>(f.A, S(16) * eps, S(16) * eps);
+  const int dof = n_points - c.n_free();
+  f.scale = T(1);
+  if (c.estimator == Estimator::lse) f.scale = dof > 0 ? s.chi2 / T(S(dof)) : T(nan);
+}
+
 // Parameters and one-sigma errors of a finished fit. Converged and
 // iteration-limit fits get the covariance (H^-1, scaled by chi2 / (n - n_free)
 // for least squares; the inverse Fisher information for MLE); a fit whose final
@@ -444,33 +476,41 @@ TESSERA_HD void lm_finalize(const LMConfig<ScalarOf<T>, P>& c, int n_points,
                             const LMState<T, P>& s, T* params, T* sigma, T& state) {
   using S = ScalarOf<T>;
   using M = MaskOf<T>;
-  constexpr S eps = machine_epsilon<S>();
   const S nan = S(0) / S(0);
-  T sc[P], A[tri_size<P>], inv[P];
-  for (int j = 0; j < P; ++j) sc[j] = c.free[j] ? T(1) / vsqrt(s.D[j]) : T(0);
-  for (int i = 0; i < P; ++i)
-    for (int j = 0; j <= i; ++j)
-      A[tri(i, j)] = (c.free[i] && c.free[j]) ? s.H[tri(i, j)] * sc[i] * sc[j]
-                                              : T(i == j ? S(1) : S(0));
-  // The scaled diagonal is H_jj / max over the fit of H_jj: a parameter whose
-  // effect has fallen below 16 eps of its largest effect during the fit (an
-  // amplitude that collapsed to zero takes its position and width with it) is
-  // no longer determined, and the fit is singular.
-  const M ok = cholesky<P>(A, S(16) * eps, S(16) * eps);
-  cholesky_inverse_diagonal<P>(A, inv);
-  const int dof = n_points - c.n_free();
-  T scale = T(1);
-  if (c.estimator == Estimator::lse) scale = dof > 0 ? s.chi2 / T(S(dof)) : T(nan);
-
+  LMFactor<T, P> f;
+  lm_factor<P>(c, n_points, s, f);
+  T inv[P];
+  cholesky_inverse_diagonal<P>(f.A, inv);
   const M fitted = (s.state == T(state_value(FitState::converged))) |
                    (s.state == T(state_value(FitState::iteration_limit)));
-  state = select(fitted & !ok, T(state_value(FitState::singular)), s.state);
-  const M good = fitted & ok;
+  state = select(fitted & !f.ok, T(state_value(FitState::singular)), s.state);
+  const M good = fitted & f.ok;
   for (int j = 0; j < P; ++j) {
-    const T sg = c.free[j] ? vsqrt(inv[j] * scale) * sc[j] : T(0);
+    const T sg = c.free[j] ? vsqrt(inv[j] * f.scale) * f.sc[j] : T(0);
     params[j] = select(good, s.p[j], T(nan));
     sigma[j] = select(good, sg, T(nan));
   }
+}
+
+// The whole covariance matrix of a finished fit (packed lower triangle,
+// cov[tri(i, j)]), of which lm_finalize's sigma are the square roots of the
+// diagonal: what the uncertainty of a function of several parameters needs.
+// Rows and columns of fixed parameters are 0; NaN where lm_finalize gives NaN.
+template <int P, class T>
+TESSERA_HD void lm_covariance(const LMConfig<ScalarOf<T>, P>& c, int n_points, const LMState<T, P>& s,
+                              T* cov) {
+  using S = ScalarOf<T>;
+  using M = MaskOf<T>;
+  const S nan = S(0) / S(0);
+  LMFactor<T, P> f;
+  lm_factor<P>(c, n_points, s, f);
+  cholesky_inverse<P>(f.A, cov);
+  const M fitted = (s.state == T(state_value(FitState::converged))) |
+                   (s.state == T(state_value(FitState::iteration_limit)));
+  const M good = fitted & f.ok;
+  for (int i = 0; i < P; ++i)
+    for (int j = 0; j <= i; ++j)
+      cov[tri(i, j)] = select(good, cov[tri(i, j)] * f.scale * f.sc[i] * f.sc[j], T(nan));
 }
 
 template <class T, int P> struct LMResult {

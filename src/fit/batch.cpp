@@ -49,6 +49,7 @@ FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOpti
   r.chi2.resize(batch.n_pix);
   r.state.resize(batch.n_pix);
   r.iterations.resize(batch.n_pix);
+  if (options.covariance) r.covariance.resize(std::size_t(batch.n_pix) * std::size_t(P * (P + 1) / 2));
   if (batch.n_pix == 0) return r;
   switch (spec.kind) {
     case ModelKind::lorentzian: detail::fit_lorentzian(spec, batch, options, r); break;

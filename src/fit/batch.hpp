@@ -37,6 +37,9 @@ struct FitOptions {
   std::vector<ParamConstraint> constraints;  // empty, or one per parameter
   // Called from worker threads with the number of spectra just finished; must be thread-safe.
   std::function<void(std::int64_t)> progress;
+  // Also return each fit's whole covariance matrix (FitResults::covariance),
+  // for the uncertainty of functions of several parameters.
+  bool covariance = false;
 
   // Empty when the options suit this model and sweep length, else a one-line message.
   std::string validate(const ModelSpec& spec, int n_points) const;
@@ -59,6 +62,9 @@ struct FitResults {
   std::vector<float> chi2;     // [n_pix] chi-square (LSE) or deviance (MLE)
   std::vector<std::int32_t> state;       // [n_pix] FitState values
   std::vector<std::int32_t> iterations;  // [n_pix]
+  // With options.covariance: [n_pix][n_params (n_params + 1) / 2], the packed
+  // lower triangle (core::tri) of which sigma is the diagonal's square root.
+  std::vector<float> covariance;
 };
 
 // Throws std::invalid_argument when options.validate() fails.

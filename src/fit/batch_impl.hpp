@@ -148,6 +148,9 @@ template <class Model> class BatchWorker {
   void collect_finished() {
     Lane params[P], sigma[P], state;
     core::lm_finalize<P>(cfg_, n_, state_, params, sigma, state);
+    constexpr int nc = core::tri_size<P>;
+    Lane cov[nc];  // filled only when asked for
+    if (!res_.covariance.empty()) core::lm_covariance<P>(cfg_, n_, state_, cov);
     for (int l = 0; l < lanes; ++l) {
       const std::int64_t pix = pixel_[l];
       if (pix < 0 || !state_.done[l]) continue;
@@ -156,6 +159,8 @@ template <class Model> class BatchWorker {
         res_.sigma[pix * P + j] = sigma[j][l];
       }
       res_.state[pix] = std::int32_t(state[l]);
+      if (!res_.covariance.empty())
+        for (int k = 0; k < nc; ++k) res_.covariance[pix * nc + k] = cov[k][l];
       res_.chi2[pix] = state[l] <= 1 ? state_.chi2[l] : std::numeric_limits<float>::quiet_NaN();
       res_.iterations[pix] = std::int32_t(state_.iter[l]);
       pixel_[l] = -1;

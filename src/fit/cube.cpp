@@ -1,10 +1,12 @@
 #include "cube.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
 
+#include "core/linalg.hpp"
 #include "nv.hpp"
 #include "user_model.hpp"
 
@@ -120,6 +122,33 @@ void derived_values(const ModelSpec& spec, int k, const float* params, std::int6
   for (std::int64_t p = 0; p < n_pix; ++p)
     out[p] = float((params[std::size_t(p * P + hi)] - params[std::size_t(p * P + lo)]) /
                    (2 * nv_gamma_mhz_per_mt));
+}
+
+void derived_sigma(const ModelSpec& spec, int k, const float* params, const float* covariance,
+                   std::int64_t n_pix, float* out) {
+  const int P = spec.n_params(), nc = P * (P + 1) / 2;
+  std::vector<double> p(static_cast<std::size_t>(P)), g(static_cast<std::size_t>(P), 0.0);
+  if (spec.kind != ModelKind::expression) {  // bnv{k}: (pos_hi - pos_lo) / (2 gamma)
+    const core::PeakLayout L = spec.layout();
+    g[std::size_t(L.pos(spec.n_peaks - 1 - k))] = 1 / (2 * nv_gamma_mhz_per_mt);
+    g[std::size_t(L.pos(k))] = -1 / (2 * nv_gamma_mhz_per_mt);
+  }
+  for (std::int64_t q = 0; q < n_pix; ++q) {
+    if (spec.kind == ModelKind::expression) {
+      for (int j = 0; j < P; ++j) p[std::size_t(j)] = params[std::size_t(q * P + j)];
+      spec.user->model().derived_gradient(k, p, g.data());
+    }
+    const float* c = covariance + q * nc;
+    double v = 0;
+    for (int i = 0; i < P; ++i) {
+      if (g[std::size_t(i)] == 0) continue;
+      for (int j = 0; j < P; ++j) {
+        if (g[std::size_t(j)] == 0) continue;
+        v += g[std::size_t(i)] * g[std::size_t(j)] * double(c[i >= j ? core::tri(i, j) : core::tri(j, i)]);
+      }
+    }
+    out[q] = float(std::sqrt(v));
+  }
 }
 
 }  // namespace tessera::fit

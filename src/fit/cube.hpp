@@ -72,5 +72,11 @@ DerivedMaps derived_maps(const ModelSpec& spec);
 // Map k of derived_maps for n_pix pixels of parameters [pixel][n_params]; NaN
 // where the fit failed (its parameters are NaN).
 void derived_values(const ModelSpec& spec, int k, const float* params, std::int64_t n_pix, float* out);
+// Its one-sigma uncertainty through the fit's whole covariance (FitResults::
+// covariance, packed [pixel][n_params (n_params + 1) / 2]): sqrt(g^T C g), g the
+// map's gradient in the parameters at the pixel's parameters. NaN where the
+// fit failed.
+void derived_sigma(const ModelSpec& spec, int k, const float* params, const float* covariance,
+                   std::int64_t n_pix, float* out);
 
 }  // namespace tessera::fit

@@ -90,14 +90,14 @@ int Graph::x() { return intern({Op::x, 0, 0, -1, -1}); }
 int Graph::param(int index) { return intern({Op::param, 0, index, -1, -1}); }
 
 int Graph::fold(Op op, int a, int b) {
-  const Node& A = node(a);
+  const Node A = node(a);  // copies: building nodes below may move the storage
   const bool ca = A.op == Op::constant;
   if (is_unary(op)) {
     if (ca) return constant(apply(op, A.value, 0));
     if (op == Op::neg && A.op == Op::neg) return A.a;  // -(-a)
     return -1;
   }
-  const Node& B = node(b);
+  const Node B = node(b);
   const bool cb = B.op == Op::constant;
   if (ca && cb) return constant(apply(op, A.value, B.value));
   auto is = [&](const Node& n, double v) { return n.op == Op::constant && n.value == v; };
@@ -192,7 +192,7 @@ int Graph::derivative(int id, int j) {
       d = sub(div(D(n.a), n.b), div(mul(id, D(n.b)), n.b));
       break;
     case Op::pow: {
-      const Node& e = node(n.b);
+      const Node e = node(n.b);  // a copy: building nodes may move the graph's storage
       if (e.op == Op::constant) {
         d = mul(mul(c(e.value), binary(Op::pow, n.a, c(e.value - 1))), D(n.a));
       } else {

@@ -98,6 +98,8 @@ ExprModel::ExprModel(const ExprSource& source) : source_(source) {
     if (graph_.depends_on_x(id))
       throw std::invalid_argument("derive " + n + ": uses x, but a derived map is a function of the parameters");
     derived_.push_back(id);
+    derived_gradient_.emplace_back();
+    for (int j = 0; j < n_params(); ++j) derived_gradient_.back().push_back(graph_.derivative(id, j));
   }
   for (int j = 0; j < n_params(); ++j)
     if (!graph_.depends_on_param(root_, j))
@@ -134,6 +136,10 @@ double ExprModel::value(double x, std::span<const double> p) const { return grap
 
 double ExprModel::derived(int k, std::span<const double> p) const {
   return graph_.eval(derived_.at(std::size_t(k)), 0.0, p);
+}
+
+void ExprModel::derived_gradient(int k, std::span<const double> p, double* g) const {
+  graph_.eval(derived_gradient_.at(std::size_t(k)), 0.0, p, g);
 }
 
 void ExprModel::derivatives(double x, std::span<const double> p, double* J) const {

@@ -57,6 +57,8 @@ class ExprModel {
   // Derived quantity k (source().derives) at the parameters p, in double.
   int n_derived() const { return int(derived_.size()); }
   double derived(int k, std::span<const double> p) const;
+  // Its gradient in the parameters, g[j] = d derived_k / d p_j.
+  void derived_gradient(int k, std::span<const double> p, double* g) const;
 
   // The C++ of the model: a struct `name` satisfying core/model.hpp.
   std::string cpp_struct(const std::string& name) const;
@@ -69,6 +71,7 @@ class ExprModel {
   bool additive_offset_ = false;
   std::vector<int> jacobian_;  // d root / d p_j
   std::vector<int> derived_;   // the derived quantities' nodes
+  std::vector<std::vector<int>> derived_gradient_;  // their derivatives' nodes
 };
 
 }  // namespace tessera::fit

@@ -9,7 +9,7 @@ namespace tessera::fit {
 
 // Changes whenever the types the entry points pass (FitBatch, FitOptions,
 // FitResults) change layout; a cached object of another ABI is rebuilt.
-inline constexpr int jit_abi = 1;
+inline constexpr int jit_abi = 2;
 
 }  // namespace tessera::fit
 

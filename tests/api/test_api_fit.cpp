@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "api/fit.hpp"
 #include "api_test_util.hpp"
@@ -74,6 +75,7 @@ class ApiFit : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = tessera::test::scratch_dir("fit");
+    setenv("TESSERA_CACHE", (dir_ + "/cache").c_str(), 1);  // models of one's own compile here
     ASSERT_EQ(run_tessera("simulate odmr -o " + dir_ + "/o8.h5 --size 14x18 --peaks 8 --seed 3"), 0);
     ASSERT_EQ(run_tessera("simulate odmr -o " + dir_ + "/o2.h5 --size 20x16 --peaks 2 --seed 4 "
                           "--bad-fraction 0.03"),
@@ -236,6 +238,63 @@ TEST_F(ApiFit, ProgressCountsEveryPixelAndCancelStops) {
   EXPECT_THROW(api::fit_cube(input(c.view(c.data), c.sweep_view()), o), api::Cancelled);
 }
 
+TEST_F(ApiFit, DerivedUncertaintiesFollowTheFullCovariance) {
+  // 3000 noisy decays of one truth: offset and amp are strongly anticorrelated,
+  // so the uncertainty of offset + amp (the value at x = 0) is far below what
+  // their sigmas alone would give; the derived sigma must match the observed
+  // spread of the derived value.
+  const int n = 40, fits = 3000;
+  std::vector<double> x(n);
+  for (int i = 0; i < n; ++i) x[std::size_t(i)] = 5.0 + 10.0 * i;  // the decay's first 1.3 tau
+  std::mt19937 rng(9);
+  std::normal_distribution<double> noise(0, 0.01);
+  std::vector<float> y(std::size_t(fits) * n);
+  for (int f = 0; f < fits; ++f)
+    for (int i = 0; i < n; ++i)
+      y[std::size_t(f) * n + i] = float(0.2 + 0.8 * std::exp(-x[std::size_t(i)] / 300.0) + noise(rng));
+  api::FitOptions o;
+  o.expr = "offset + amp * exp(-x / tau)";
+  o.params = {"offset", "amp", "tau"};
+  o.start = {{"offset", 0.15}, {"amp", 0.9}, {"tau", 250}};
+  o.derive = {{"total", "offset + amp"}};
+  const auto r = api::fit_spectra(api::Array2::contiguous(y.data(), {fits, n}), api::Array1::contiguous(x.data(), {n}), o);
+  ASSERT_EQ(r.derived_names, std::vector<std::string>{"total"});
+  ASSERT_EQ(r.derived_sigma.size(), 1u);
+  std::vector<double> total, sigma, naive;
+  for (int f = 0; f < fits; ++f) {
+    if (r.state[std::size_t(f)] != 0) continue;
+    total.push_back(r.derived[0][std::size_t(f)]);
+    EXPECT_FLOAT_EQ(r.derived[0][std::size_t(f)], r.param("offset")[std::size_t(f)] + r.param("amp")[std::size_t(f)]);
+    sigma.push_back(r.derived_sigma[0][std::size_t(f)]);
+    naive.push_back(std::hypot(r.sigma[0][std::size_t(f)], r.sigma[1][std::size_t(f)]));
+  }
+  ASSERT_GT(total.size(), std::size_t(0.99 * fits));
+  const double mean = std::accumulate(total.begin(), total.end(), 0.0) / double(total.size());
+  double var = 0;
+  for (double t : total) var += (t - mean) * (t - mean);
+  const double spread = std::sqrt(var / double(total.size() - 1));
+  std::nth_element(sigma.begin(), sigma.begin() + std::ptrdiff_t(sigma.size() / 2), sigma.end());
+  std::nth_element(naive.begin(), naive.begin() + std::ptrdiff_t(naive.size() / 2), naive.end());
+  const double med = sigma[sigma.size() / 2], med_naive = naive[naive.size() / 2];
+  EXPECT_NEAR(med / spread, 1.0, 0.10) << "derived sigma " << med << ", observed spread " << spread;
+  EXPECT_GT(med_naive / spread, 1.3) << "the case does not tell covariance from none";
+}
+
+TEST_F(ApiFit, BuiltInFieldMapsHaveTheirUncertainty) {
+  const Cube c = load(path("o8.h5"));
+  api::FitOptions o;
+  o.peaks = 8;
+  const api::FitResult r = api::fit_cube(input(c.view(c.data), c.sweep_view()), o);
+  ASSERT_EQ(r.derived_sigma.size(), 4u);
+  // bnv0 = (pos7 - pos0) / (2 gamma): its variance is (var7 + var0 - 2 cov07) / (2 gamma)^2,
+  // and for these well-separated lines cov07 is small: close to the sum of squares.
+  for (std::size_t p = 0; p < r.state.size(); ++p) {
+    if (r.state[p] != 0) continue;
+    const double naive = std::hypot(r.sigma[1][p], r.sigma[22][p]) / (2 * 28.024);
+    EXPECT_NEAR(r.derived_sigma[0][p], naive, 0.05 * naive) << "pixel " << p;
+  }
+}
+
 // The message of fit_cube's std::invalid_argument, or "" when it returns.
 std::string fit_error(const api::FitInput& in, const api::FitOptions& o) {
   try {
@@ -257,7 +316,14 @@ TEST_F(ApiFit, OptionsAreCheckedWithAMessage) {
   EXPECT_EQ(why([](auto& o) { o.backend = "gpu"; }), "--backend must be auto, cpu or cuda, got 'gpu'");
   EXPECT_EQ(why([](auto& o) { o.estimator = "ml"; }), "--estimator must be lse or mle, got 'ml'");
   EXPECT_EQ(why([](auto& o) { o.gpu_kernel = "block"; }), "--gpu-kernel must be auto, thread or warp, got 'block'");
-  EXPECT_NE(why([](auto& o) { o.model = "voigt"; }).find("unknown model 'voigt'"), std::string::npos);
+  EXPECT_EQ(why([](auto& o) { o.params = {"a"}; }),
+            "--params, --const, --start and --derive describe a model of your own: give it with --expr, "
+            "--model-file or a shipped --model");
+  EXPECT_EQ(why([](auto& o) {
+              o.expr = "a * x";
+              o.model_file = "m.model";
+            }),
+            "--expr and --model-file: give one model");
   EXPECT_EQ(why([](auto& o) { o.peaks = 9; }), "--peaks must be between 1 and 8, got 9");
   EXPECT_EQ(why([](auto& o) { o.bin = 0; }), "--bin must be at least 1");
   EXPECT_EQ(why([](auto& o) { o.tol = 0; }), "--tol must be in (0, 1)");
@@ -274,6 +340,12 @@ TEST_F(ApiFit, BadInputGetsOneClearMessage) {
   o.fix = {{"width", 1.0}};
   EXPECT_EQ(fit_error(good, o),
             "--fix: unknown parameter 'width' (this model has offset, pos0, fwhm0, amp0, pos1, fwhm1, amp1)");
+  o = {};
+  o.model = "voigt";  // neither built in nor a shipped model file
+  EXPECT_EQ(fit_error(good, o).rfind("unknown model 'voigt' (choose lorentzian, gaussian, stretched_exp, "
+                                     "damped_cosine; shipped: esr14n, esr14n_pair",
+                                     0),
+            0u);
   o = {};
   o.roi = {0, 100, 0, 4};
   EXPECT_EQ(fit_error(good, o), "--roi 0:100,0:4 is empty or outside the image (20 x 16)");

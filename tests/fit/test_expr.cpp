@@ -191,6 +191,22 @@ TEST(Expr, BuiltInModelsWrittenAsExpressionsHaveTheirValues) {
   }
 }
 
+TEST(Expr, DerivativesOfPowersSurviveTheGraphGrowing) {
+  // Each derivative adds nodes while it reads the one it differentiates; many
+  // powers in one growing graph make the storage move under it.
+  Model m("0", {"a"});
+  for (int k = 2; k < 300; ++k) {
+    const double p = k + 0.25;  // p - 1 is a constant the graph does not hold yet
+    // A base whose own derivative adds nodes of its own (sin(k a x) is new each time).
+    const std::string kk = std::to_string(k);
+    const int e = m.parse("(x * a + 2 + sin(" + kk + " * a * x))^" + std::to_string(p));
+    const int d = m.g.derivative(e, 0);
+    const double x = 0.001 * k, a = 0.9, base = x * a + 2 + std::sin(k * a * x);
+    const double want = p * std::pow(base, p - 1) * (x + k * x * std::cos(k * a * x));
+    EXPECT_NEAR(m.g.eval(d, x, std::vector<double>{a}), want, 1e-12 * std::fabs(want)) << "exponent " << p;
+  }
+}
+
 TEST(Expr, DependenceOnParametersAndX) {
   Model m("a + b * 0 + exp(c * x)", {"a", "b", "c"});
   EXPECT_TRUE(m.g.depends_on_param(m.root, 0));
