@@ -6,14 +6,10 @@
 
 namespace tessera::cli {
 
-Command add_fit_command(CLI::App& app) {
-  auto req = std::make_shared<FitRequest>();
-  CLI::App* c = app.add_subcommand(
-      "fit", "Fit a model to every pixel's spectrum of a cube [n_sweep, ny, nx]; writes parameter, "
-             "sigma, chi2, state and iteration maps (and B maps for ODMR pairs)");
-  c->add_option("cube", req->input, "Input HDF5 file")->required();
-  c->add_option("-o,--output", req->output, "Output HDF5 file (written as NAME.partial, renamed when complete)")
-      ->required();
+namespace {
+
+// The model: built in, shipped, of the user's own (an expression or a file).
+void add_model_options(CLI::App* c, FitRequest* req) {
   c->add_option("--model", req->model,
                 "lorentzian, gaussian, stretched_exp or damped_cosine, or a shipped model file: esr14n, "
                 "esr15n, esr14n_pair, esr15n_pair")
@@ -23,20 +19,33 @@ Command add_fit_command(CLI::App& app) {
                 "starts, units and bounds, constants, definitions, the value, derived maps");
   c->add_option("--derive", req->derive,
                 "With a model of your own: a map computed from the fitted parameters, NAME=EXPR "
-                "(repeatable), written to /derived/NAME");
+                "(repeatable), written to /derived/NAME with its one-sigma map /derived_sigma/NAME");
   c->add_option("--expr", req->expr,
                 "A model of your own: its value at the sweep value x, e.g. "
                 "\"offset - amp / (1 + ((x - pos) / (fwhm / 2))^2)\" (+ - * / ^, exp log sqrt abs sin cos "
                 "tan atan tanh erf pow min max); compiled at run time into the engine");
   c->add_option("--params", req->params, "With --expr: the parameters, comma-separated, in output order");
-  c->add_option("--const", req->consts, "With --expr: named constants NAME=VALUE (repeatable or comma-separated)")
+  c->add_option("--const", req->consts, "A model of your own: named constants NAME=VALUE (repeatable or comma-separated; override a file's)")
       ->delimiter(',');
   c->add_option("--start", req->start,
-                "With --expr: a start value for every parameter, NAME=VALUE,... (the mean spectrum's "
-                "fit starts there)")
+                "A model of your own: start values NAME=VALUE,... (every parameter of --expr; they "
+                "override a file's; the mean spectrum's fit starts there)")
       ->delimiter(',');
   c->add_option("--peaks", req->peaks, "Number of peaks (lorentzian, gaussian): 1 to 8")
       ->capture_default_str();
+}
+
+}  // namespace
+
+Command add_fit_command(CLI::App& app) {
+  auto req = std::make_shared<FitRequest>();
+  CLI::App* c = app.add_subcommand(
+      "fit", "Fit a model to every pixel's spectrum of a cube [n_sweep, ny, nx]; writes parameter, "
+             "sigma, chi2, state and iteration maps (and B maps for ODMR pairs)");
+  c->add_option("cube", req->input, "Input HDF5 file")->required();
+  c->add_option("-o,--output", req->output, "Output HDF5 file (written as NAME.partial, renamed when complete)")
+      ->required();
+  add_model_options(c, req.get());
   c->add_option("--background", req->background, "Peak models: constant or linear (adds `slope`)")
       ->capture_default_str();
   c->add_option("--data", req->data, "Dataset of the cube [n_sweep, ny, nx], any numeric type")
