@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace tessera::cli {
@@ -62,18 +64,27 @@ void Progress::print(bool final) {
 
 void Progress::run(const std::function<void()>& work) {
   std::exception_ptr error;
-  std::atomic<bool> finished{false};
+  bool finished = false;
+  std::mutex mutex;
+  std::condition_variable done;
   std::thread worker([&] {
     try {
       work();
     } catch (...) {
       error = std::current_exception();
     }
+    std::lock_guard<std::mutex> lock(mutex);
     finished = true;
+    done.notify_one();
   });
   const auto interval = std::chrono::milliseconds(tty_ ? 500 : 5000);
-  while (!finished) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (;;) {
+    {
+      // Wakes at once when the work ends (a short chunk costs no polling
+      // delay), else every 50 ms to relay and print the counts.
+      std::unique_lock<std::mutex> lock(mutex);
+      if (done.wait_for(lock, std::chrono::milliseconds(50), [&] { return finished; })) break;
+    }
     relay_.send(done_.load(std::memory_order_relaxed));
     relay_.poll();
     const auto now = std::chrono::steady_clock::now();
