@@ -142,10 +142,6 @@ void ExprModel::derived_gradient(int k, std::span<const double> p, double* g) co
   graph_.eval(derived_gradient_.at(std::size_t(k)), 0.0, p, g);
 }
 
-void ExprModel::derivatives(double x, std::span<const double> p, double* J) const {
-  graph_.eval(jacobian_, x, p, J);
-}
-
 std::string ExprModel::cpp_struct(const std::string& name) const {
   using expr::Op;
   std::vector<int> roots{rest_};

@@ -417,11 +417,12 @@ void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y
   parallel_pixels(n_pix, options.threads, [&](std::int64_t pix) {
     const float* yp = y + pix * n;
     std::vector<double> p = g;
-    if (all_finite(yp, n)) {
+    // Models of the user's own have no search: every pixel takes the global start.
+    if (all_finite(yp, n) && (peaks || cosine || stretched)) {
       const auto v = gather(sw, yp);
       if (peaks) peaks->run(v, p.data());
       else if (cosine) cosine->run(v, p.data());
-      else if (stretched) stretched->run(v, p.data());  // models of the user's own: the global start
+      else stretched->run(v, p.data());
       normalise(spec, p.data());
       constrain(options, g, p.data(), P);
       if (!finite_params(p)) p = g;

@@ -96,14 +96,6 @@ inline bool cuda_device_visible() {
   return at != std::string::npos && text.substr(at, text.find('\n', at) - at).find("none") == std::string::npos;
 }
 
-inline bool has_dataset(const std::string& file, const std::string& name) {
-  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return false;
-  const bool yes = H5Lexists(f, name.c_str(), H5P_DEFAULT) > 0;
-  H5Fclose(f);
-  return yes;
-}
-
 // Bit equality of two arrays (NaN equals NaN of the same bits).
 template <class T>
 ::testing::AssertionResult same_bits(const std::vector<T>& a, const std::vector<T>& b) {
