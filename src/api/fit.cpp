@@ -184,7 +184,7 @@ void CubeFitter::Impl::bind_backend() {
   if (options.backend == "cpu") return;
   if (spec.kind == fit::ModelKind::expression) {
     if (options.backend == "cuda")
-      throw std::invalid_argument("--backend cuda: models of your own (--expr) run on the CPU for now");
+      throw std::invalid_argument("--backend cuda: models of your own run on the CPU for now");
     return;  // auto: the CPU
   }
 #if defined(TESSERA_HAVE_CUDA)
