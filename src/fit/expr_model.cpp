@@ -134,6 +134,10 @@ std::string ExprModel::canonical() const { return graph_.print(root_, source_.pa
 
 double ExprModel::value(double x, std::span<const double> p) const { return graph_.eval(root_, x, p); }
 
+void ExprModel::derivatives(double x, std::span<const double> p, double* J) const {
+  graph_.eval(jacobian_, x, p, J);
+}
+
 double ExprModel::derived(int k, std::span<const double> p) const {
   return graph_.eval(derived_.at(std::size_t(k)), 0.0, p);
 }

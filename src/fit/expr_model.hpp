@@ -50,8 +50,10 @@ class ExprModel {
   // The expression as printed from the graph (constants substituted).
   std::string canonical() const;
 
-  // f(x; p) in double, from the graph (model_values, tests).
+  // f(x; p) and its derivatives J[j] = df/dp_j in double, from the graph
+  // (model_values; the tests check the derivatives against differences).
   double value(double x, std::span<const double> p) const;
+  void derivatives(double x, std::span<const double> p, double* J) const;
 
   // Derived quantity k (source().derives) at the parameters p, in double.
   int n_derived() const { return int(derived_.size()); }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "fit/batch.hpp"
 #include "fit/guess.hpp"
 #include "fit/model_spec.hpp"
+#include "fit/model_file.hpp"
 #include "fit/user_model.hpp"
 
 namespace fit = tessera::fit;
@@ -125,6 +127,52 @@ TEST_F(UserModel, StartsComeFromTheMeanSpectrumFit) {
   ASSERT_EQ(g.size(), 4u);
   EXPECT_NEAR(g[2], 400, 1);
   EXPECT_NEAR(g[3], 0.8, 1e-3);
+}
+
+TEST_F(UserModel, ShippedModelsHaveTheirDerivatives) {
+  // Every shipped model file parses, and its derivatives and its derived
+  // maps' gradients match central differences near typical values.
+  const auto names = fit::shipped_models();
+  for (const char* want : {"esr14n", "esr15n", "esr14n_pair", "esr15n_pair"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<double> jitter(-0.3, 0.3);
+  for (const auto& name : names) {
+    const fit::UserModelDescription d = fit::load_model_file(fit::find_model(name));
+    const fit::ExprModel m(d.source);
+    std::vector<double> p;
+    for (const auto& n : m.param_names()) {
+      const double v = n == "offset" ? 1.0 : n == "amp" ? 0.01 : n == "fwhm" ? 1.2 : n == "pos" ? 2870.0
+                       : n == "pos_lo" ? 2800.0 : 2940.0;
+      p.push_back(v);
+    }
+    const int P = m.n_params();
+    std::vector<double> J(static_cast<std::size_t>(P)), g(static_cast<std::size_t>(P));
+    for (int trial = 0; trial < 30; ++trial) {
+      const double x = (trial % 2 ? 2800.0 : 2870.0) + 4 * jitter(rng);
+      m.derivatives(x, p, J.data());
+      for (int j = 0; j < P; ++j) {
+        auto q = p;
+        const double h = 1e-5;  // small against the linewidth, large against rounding
+        q[std::size_t(j)] += h;
+        const double f1 = m.value(x, q);
+        q[std::size_t(j)] -= 2 * h;
+        const double numeric = (f1 - m.value(x, q)) / (2 * h);
+        EXPECT_NEAR(J[std::size_t(j)], numeric, 1e-6 * std::fabs(numeric) + 1e-9)
+            << name << ": d/d" << m.param_names()[std::size_t(j)] << " at x = " << x;
+      }
+    }
+    for (int k = 0; k < m.n_derived(); ++k) {
+      m.derived_gradient(k, p, g.data());
+      for (int j = 0; j < P; ++j) {
+        auto q = p;
+        q[std::size_t(j)] += 1e-3;
+        const double up = m.derived(k, q);
+        q[std::size_t(j)] -= 2e-3;
+        EXPECT_NEAR(g[std::size_t(j)], (up - m.derived(k, q)) / 2e-3, 1e-8) << name << " derived " << k;
+      }
+    }
+  }
 }
 
 std::string model_error(const fit::ExprSource& src, std::vector<double> start) {
