@@ -181,6 +181,8 @@ void CubeFitter::Impl::set_constraints() {
 }
 
 void CubeFitter::Impl::bind_backend() {
+  // The covariance (for derived maps' uncertainties) comes from the CPU engine only.
+  engine.covariance = !fit::derived_maps(spec).names.empty();
   if (options.backend == "cpu") return;
   if (spec.kind == fit::ModelKind::expression) {
     if (options.backend == "cuda")
@@ -198,6 +200,7 @@ void CubeFitter::Impl::bind_backend() {
   if (why_not.empty()) {
     backend = "cuda";
     device = want;
+    engine.covariance = false;
     return;
   }
 #else
@@ -260,7 +263,19 @@ CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
   if (std::string msg = m.engine.validate(m.spec, int(m.x.size())); !msg.empty())
     throw std::invalid_argument(msg);
   m.bind_backend();
-  m.engine.covariance = m.backend == "cpu" && !fit::derived_maps(m.spec).names.empty();
+}
+
+void CubeFitter::use_backend(const std::string& backend, int device) {
+  Impl& m = *impl_;
+#if defined(TESSERA_HAVE_CUDA)
+  if (m.gpu) throw std::logic_error("CubeFitter: the backend is chosen before the first fit");
+#endif
+  m.options.backend = backend;
+  m.options.device = device;
+  if (std::string why; !m.options.IsValid(&why)) throw std::invalid_argument(why);
+  m.backend = "cpu";
+  m.device = -1;
+  m.bind_backend();
 }
 
 CubeFitter::~CubeFitter() {

@@ -139,6 +139,11 @@ class CubeFitter {
   CubeFitter(const CubeFitter&) = delete;
   CubeFitter& operator=(const CubeFitter&) = delete;
 
+  // Binds another backend ("cpu", "cuda" or "auto", and the CUDA device),
+  // as the constructor binds options.backend: a command agrees on the
+  // backend across its ranks only after the options have been checked.
+  void use_backend(const std::string& backend, int device);
+
   const fit::ModelSpec& spec() const;
   const std::vector<std::string>& param_names() const;
   const std::string& backend() const;  // "cpu" or "cuda"

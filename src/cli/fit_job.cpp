@@ -491,17 +491,13 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   const fit::CubeGeometry& g = info.geometry;
   const std::vector<float> x(info.sweep.begin(), info.sweep.end());
   compile_user_model(opt, comm);
-  {
-    // The options against the model and sweep, before the ranks agree on a
-    // backend (which may say that the GPU was not found).
-    api::FitOptions check = opt;
-    check.backend = "cpu";
-    (void)api::CubeFitter(check, x);
-  }
+  // The options are checked against the model and sweep before the ranks
+  // agree on a backend (which may say that the GPU was not found).
+  api::FitOptions on_cpu = opt;
+  on_cpu.backend = "cpu";
+  api::CubeFitter fitter(on_cpu, x);
   const Backend backend = choose_backend_for(r, opt, ctx, comm);
-  opt.backend = backend.name;
-  opt.device = backend.device;
-  api::CubeFitter fitter(opt, x);
+  fitter.use_backend(backend.name, backend.device);
 
   const OutputPlan o = plan_output(comm, r, info, fitter);
   if (skip_complete_output(comm, r.output, r.resume, r.force, o.stamp, o.shapes)) return 0;
