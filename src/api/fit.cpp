@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "fit/guess.hpp"
@@ -136,6 +137,8 @@ struct CubeFitter::Impl {
   fit::FitOptions engine;
   std::vector<double> fixed_values;  // NaN where not fixed
   std::vector<double> global;        // the mean spectrum's fit (automatic starts)
+  std::optional<fit::CellFits> cells;  // models of the user's own: the cells' fits
+  std::int64_t refitted = 0;           // pixels refitted from their neighbours' results
   std::string backend = "cpu";
   int device = -1;
 #if defined(TESSERA_HAVE_CUDA)
@@ -144,8 +147,17 @@ struct CubeFitter::Impl {
 
   void set_constraints();
   void bind_backend();
-  fit::FitResults fit_gpu(const fit::FitBatch& batch);
+  fit::FitResults fit_gpu(const fit::FitBatch& batch, const std::function<void(std::int64_t)>& progress);
+  fit::FitResults fit(const fit::FitBatch& batch, bool report);
 };
+
+fit::FitResults CubeFitter::Impl::fit(const fit::FitBatch& batch, bool report) {
+  if (backend == "cuda") return fit_gpu(batch, report ? engine.progress : nullptr);
+  if (report) return fit::fit_batch(spec, batch, engine);
+  fit::FitOptions quiet = engine;
+  quiet.progress = nullptr;
+  return fit::fit_batch(spec, batch, quiet);
+}
 
 void CubeFitter::Impl::set_constraints() {
   const std::size_t P = names.size();
@@ -209,7 +221,8 @@ void CubeFitter::Impl::bind_backend() {
   if (options.backend == "cuda") throw std::invalid_argument("--backend cuda: " + why_not);
 }
 
-fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch) {
+fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch,
+                                          const std::function<void(std::int64_t)>& progress) {
   fit::FitResults res;
 #if defined(TESSERA_HAVE_CUDA)
   // The device is per thread: set it in the thread that fits.
@@ -235,9 +248,10 @@ fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch) {
   config.kernel = to_cuda_kernel(options.gpu_kernel);
   if (!gpu) gpu = std::make_unique<cuda::FitCudaSession>();
   gpu->fit(to_cuda(spec), config, in, out);
-  if (engine.progress) engine.progress(npix);
+  if (progress) progress(npix);
 #else
   (void)batch;
+  (void)progress;
 #endif
   return res;
 }
@@ -308,27 +322,49 @@ void CubeFitter::set_progress(std::function<void(std::int64_t)> progress) {
   impl_->engine.progress = std::move(progress);
 }
 
-void CubeFitter::start_from_mean(std::span<const float> mean) {
+fit::CellGrid CubeFitter::start_grid(std::int64_t ny, std::int64_t nx) const {
+  // The built-in models search each pixel's spectrum from the mean's fit;
+  // the models of the user's own start from their cell's fit.
+  return impl_->spec.kind == fit::ModelKind::expression ? fit::cell_grid(ny, nx) : fit::single_cell(ny, nx);
+}
+
+void CubeFitter::start_from_sums(std::span<const double> sum, std::span<const std::int64_t> count,
+                                 const fit::CellGrid& grid) {
   Impl& m = *impl_;
+  const int n = int(m.x.size());
+  const auto mean = fit::image_mean(sum, count, grid, n);
   if (mean.empty() || !std::isfinite(mean[0]))
     throw std::invalid_argument("the cube has no pixel with finite, non-zero data");
   fit::FitOptions one = m.engine;
   one.threads = 1;
   one.progress = nullptr;
   m.global = fit::spectrum_start(m.spec, m.x, mean, one, m.fixed_values);
+  m.cells.reset();
+  if (!grid.single())
+    m.cells = fit::fit_cells(m.spec, m.x, fit::cell_means(sum, count, grid, n), grid, m.global, m.engine,
+                             m.fixed_values);
 }
 
-fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t rows, std::int64_t nx,
+std::int64_t CubeFitter::refitted() const { return impl_->refitted; }
+
+fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t row0, std::int64_t rows, std::int64_t nx,
                                      const std::uint8_t* mask, std::vector<float>* start) {
   Impl& m = *impl_;
   const int P = m.spec.n_params();
   const std::int64_t npix = rows * nx;
   if (npix == 0) return fit::fit_batch(m.spec, fit::FitBatch{m.x, nullptr, nullptr, nullptr, nullptr, 0}, m.engine);
   std::vector<float> automatic;
+  const bool from_cells = start == nullptr && m.cells;
   if (start == nullptr) {
-    if (m.global.empty()) throw std::logic_error("CubeFitter: automatic starts before start_from_mean");
-    automatic.resize(std::size_t(npix * P));
-    fit::cube_starts(m.spec, m.x, y, int(rows), int(nx), m.global, m.engine, automatic.data());
+    if (m.global.empty()) throw std::logic_error("CubeFitter: automatic starts before start_from_sums");
+    if (from_cells) {
+      if (m.cells->grid.nx != nx || row0 < 0 || row0 + rows > m.cells->grid.ny)
+        throw std::invalid_argument("internal: rows outside the image of the automatic start");
+      automatic = fit::starts_from_cells(*m.cells, row0, rows, m.engine);
+    } else {
+      automatic.resize(std::size_t(npix * P));
+      fit::cube_starts(m.spec, m.x, y, int(rows), int(nx), m.global, m.engine, automatic.data());
+    }
     start = &automatic;
   }
   if (std::int64_t(start->size()) != npix * P) throw std::invalid_argument("internal: start of the wrong size");
@@ -336,8 +372,11 @@ fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t rows, std::int
     if (m.engine.constraints[std::size_t(j)].fixed)
       for (std::int64_t p = 0; p < npix; ++p) (*start)[std::size_t(p * P + j)] = float(m.fixed_values[std::size_t(j)]);
   const fit::FitBatch batch{m.x, y, nullptr, mask, start->data(), npix};
-  if (m.backend == "cuda") return m.fit_gpu(batch);
-  return fit::fit_batch(m.spec, batch, m.engine);
+  fit::FitResults res = m.fit(batch, true);
+  if (from_cells)
+    m.refitted += fit::rescue_worse_than_neighbours(
+        *m.cells, row0, rows, batch, [&](const fit::FitBatch& b) { return m.fit(b, false); }, res);
+  return res;
 }
 
 // ---- fit_cube ------------------------------------------------------------------------
@@ -417,19 +456,20 @@ void check_starts(const FitInput& in, int n_params, const fit::CubeGeometry& g) 
                                   " like the fit");
 }
 
-// The automatic start: the mean spectrum of every pixel, summed row by row.
-void start_from_mean(const FitInput& in, const fit::CubeGeometry& g, std::int64_t rows_per_block,
+// The automatic start: the band sums of every row (fit/cell_starts.hpp).
+void automatic_start(const FitInput& in, const fit::CubeGeometry& g, std::int64_t rows_per_block,
                      const std::atomic<bool>* cancel, CubeFitter& fitter) {
-  std::vector<double> sums(static_cast<std::size_t>(g.ny * g.n_sweep));
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(g.ny));
+  const fit::CellGrid grid = fitter.start_grid(g.ny, g.nx);
+  std::vector<double> sums(static_cast<std::size_t>(g.ny * grid.kx * g.n_sweep));
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(g.ny * grid.kx));
   for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
     throw_if_cancelled(cancel);
     const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
     const auto y = spectra_of_rows(in, g, r0, r1);
-    fit::spectrum_row_sums(y.data(), int(r1 - r0), int(g.nx), int(g.n_sweep), sums.data() + r0 * g.n_sweep,
-                           counts.data() + r0);
+    fit::band_sums(y.data(), r1 - r0, grid, int(g.n_sweep), sums.data() + r0 * grid.kx * g.n_sweep,
+                   counts.data() + r0 * grid.kx);
   }
-  fitter.start_from_mean(fit::mean_from_row_sums(sums, counts, int(g.n_sweep)));
+  fitter.start_from_sums(sums, counts, grid);
 }
 
 // The start maps of output rows [r0, r1), [pixel][n_params].
@@ -497,7 +537,7 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
   const int P = fitter.spec().n_params();
   check_starts(in, P, g);
   const std::int64_t rows_per_block = std::max<std::int64_t>(1, kBlockPixels / g.nx);
-  if (in.start.empty()) start_from_mean(in, g, rows_per_block, options.cancel, fitter);
+  if (in.start.empty()) automatic_start(in, g, rows_per_block, options.cancel, fitter);
 
   FitResult r = empty_result(fitter, g);
   for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
@@ -511,7 +551,7 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
     }
     std::vector<float> start;
     if (!in.start.empty()) start = starts_of_rows(in, P, g.nx, r0, r1);
-    const fit::FitResults res = fitter.fit_rows(y.data(), r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(),
+    const fit::FitResults res = fitter.fit_rows(y.data(), r0, r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(),
                                                 in.start.empty() ? nullptr : &start);
     store(fitter, res, std::size_t(r0 * g.nx), r);
   }

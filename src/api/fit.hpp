@@ -31,6 +31,7 @@
 #include "api/cancel.hpp"
 #include "core/fit_types.hpp"
 #include "fit/batch.hpp"
+#include "fit/cell_starts.hpp"
 #include "fit/cube.hpp"
 #include "fit/model_spec.hpp"
 #include "fit/user_model.hpp"
@@ -155,17 +156,26 @@ class CubeFitter {
   // Replaces options.progress (called from worker threads with spectra finished).
   void set_progress(std::function<void(std::int64_t)> progress);
 
-  // The automatic start: fits the mean spectrum of the whole image
-  // (fit::mean_from_row_sums over the sums of ALL its rows, in row order).
-  // Throws std::invalid_argument when that mean is not finite.
-  void start_from_mean(std::span<const float> mean);
+  // The automatic start. start_grid is the grid whose per-row band sums it
+  // needs (fit::band_sums of every output row): one cell for the built-in
+  // models, which then search each pixel's spectrum from the mean's fit;
+  // cells for the models of the user's own, which start each pixel from its
+  // cell's fit and refit pixels clearly worse than their row neighbours
+  // (fit/cell_starts.hpp). start_from_sums takes the sums of ALL ny rows, in
+  // row order (the same on every rank), fits the mean spectrum (and the
+  // cells). Throws std::invalid_argument when the image has no finite pixel.
+  fit::CellGrid start_grid(std::int64_t ny, std::int64_t nx) const;
+  void start_from_sums(std::span<const double> sum, std::span<const std::int64_t> count,
+                       const fit::CellGrid& grid);
 
-  // Fits the spectra of `rows` whole output rows of nx pixels, pixel-major
-  // [pixel][n_sweep]. mask: null or [pixel], nonzero = skip. start: null for
-  // the automatic start (start_from_mean first), or [pixel][n_params] values
-  // (fixed parameters are set to their values here).
-  fit::FitResults fit_rows(const float* y, std::int64_t rows, std::int64_t nx,
+  // Fits the spectra of `rows` whole output rows of nx pixels from output row
+  // row0 on, pixel-major [pixel][n_sweep]. mask: null or [pixel], nonzero =
+  // skip. start: null for the automatic start (start_from_sums first), or
+  // [pixel][n_params] values (fixed parameters are set to their values here).
+  fit::FitResults fit_rows(const float* y, std::int64_t row0, std::int64_t rows, std::int64_t nx,
                            const std::uint8_t* mask, std::vector<float>* start);
+  // How many pixels the automatic start has refitted from their neighbours so far.
+  std::int64_t refitted() const;
 
  private:
   struct Impl;

@@ -284,31 +284,32 @@ ChunkPlans plan_chunks(const FitRequest& r, const RunContext& ctx, const fit::Cu
   return c;
 }
 
-// The automatic start: every rank sums its rows' spectra, the per-row sums of
-// all rows are gathered in row order, so the mean (and the start fitted to it)
-// has the same bits whatever the number of ranks. Returns what it read when
-// the plan keeps it.
-std::vector<float> start_from_mean(io::InputFile& in, const FitRequest& r, const FitInputInfo& info,
+// The automatic start: every rank sums its rows' spectra over the start
+// grid's column bands (one band for the built-in models), the per-row sums of
+// all rows are gathered in row order, so the mean and the cells (and the
+// starts fitted to them) have the same bits whatever the number of ranks.
+// Returns what it read when the plan keeps it.
+std::vector<float> automatic_start(io::InputFile& in, const FitRequest& r, const FitInputInfo& info,
                                    const ChunkPlans& c, MPI_Comm comm, api::CubeFitter& fitter) {
   const fit::CubeGeometry& g = info.geometry;
-  std::vector<double> sums(std::size_t(c.mine.size() * g.n_sweep));
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(c.mine.size()));
+  const fit::CellGrid grid = fitter.start_grid(g.ny, g.nx);
+  const std::int64_t per_row = grid.kx * g.n_sweep;
+  std::vector<double> sums(std::size_t(c.mine.size() * per_row));
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(c.mine.size() * grid.kx));
   std::vector<float> kept;
   for (std::int64_t k = 0; k < c.mean.n_chunks; ++k) {
     const mpi::Range ch = mpi::chunk_range(c.mine, c.mean.n_chunks, k);
     auto y = read_spectra(in, r, g, ch.begin, ch.end);
     if (!ch.empty())
-      fit::spectrum_row_sums(y.data(), int(ch.size()), int(g.nx), int(g.n_sweep),
-                             sums.data() + (ch.begin - c.mine.begin) * g.n_sweep,
-                             counts.data() + (ch.begin - c.mine.begin));
+      fit::band_sums(y.data(), ch.size(), grid, int(g.n_sweep), sums.data() + (ch.begin - c.mine.begin) * per_row,
+                     counts.data() + (ch.begin - c.mine.begin) * grid.kx);
     if (c.keep) kept = std::move(y);
   }
-  const auto all_sums = mpi::allgather_rows(comm, sums, g.ny, g.n_sweep);
-  const auto all_counts = mpi::allgather_rows(comm, counts, g.ny, 1);
-  const auto mean = fit::mean_from_row_sums(all_sums, all_counts, int(g.n_sweep));
-  if (!std::isfinite(mean[0]))
+  const auto all_sums = mpi::allgather_rows(comm, sums, g.ny, per_row);
+  const auto all_counts = mpi::allgather_rows(comm, counts, g.ny, grid.kx);
+  if (std::all_of(all_counts.begin(), all_counts.end(), [](std::int64_t k) { return k == 0; }))
     throw UsageError(r.input + ": " + info.cube_name + " has no pixel with finite, non-zero data");
-  fitter.start_from_mean(mean);  // same on every rank
+  fitter.start_from_sums(all_sums, all_counts, grid);  // same on every rank
   return kept;
 }
 
@@ -407,7 +408,7 @@ FitTally fit_chunks(io::InputFile& in, io::OutputFile& out, const FitRequest& r,
     t0 = Clock::now();
     fit::FitResults res;
     progress.run([&] {
-      res = fitter.fit_rows(y.data(), ch.size(), g.nx, mask.empty() ? nullptr : mask.data(),
+      res = fitter.fit_rows(y.data(), ch.begin, ch.size(), g.nx, mask.empty() ? nullptr : mask.data(),
                             previous ? &start : nullptr);
     });
     tally.seconds[1] += seconds_since(t0);
@@ -464,7 +465,7 @@ void write_attributes(io::OutputFile& out, const FitRequest& r, const RunContext
 }
 
 void report(const FitRequest& r, const fit::CubeGeometry& g, const OutputPlan& o,
-            const std::vector<std::int64_t>& n) {
+            const std::vector<std::int64_t>& n, std::int64_t refitted) {
   const std::string where = o.part.count == 1 ? "" : "part " + part_name(o.part) + ", rows " +
                                                         std::to_string(o.band.begin) + ":" +
                                                         std::to_string(o.band.end) + " of ";
@@ -473,6 +474,9 @@ void report(const FitRequest& r, const fit::CubeGeometry& g, const OutputPlan& o
                "%lld non-finite input, %lld masked, %lld bad start\n",
                r.output.c_str(), where.c_str(), (long long)g.ny, (long long)g.nx, (long long)n[0],
                (long long)n[1], (long long)n[2], (long long)n[3], (long long)n[4], (long long)n[5]);
+  if (refitted > 0)
+    std::fprintf(stderr, "tessera: %lld pixels fitted worse than their row neighbours were refitted from theirs\n",
+                 (long long)refitted);
 }
 
 }  // namespace
@@ -510,7 +514,7 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
 
   std::vector<float> kept;
   std::unique_ptr<io::InputFile> previous;
-  if (r.guess == "auto") kept = start_from_mean(in, r, info, chunks, comm, fitter);
+  if (r.guess == "auto") kept = automatic_start(in, r, info, chunks, comm, fitter);
   else previous = open_previous(comm, r, g, fitter.param_names());
   if (!r.mask.empty()) check_mask(in, r, g);
 
@@ -520,11 +524,12 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   progress.finish();
 
   const auto states = mpi::sum_all(comm, tally.states);
+  const std::int64_t refitted = mpi::sum_all(comm, std::vector<std::int64_t>{fitter.refitted()})[0];
   write_attributes(out, r, ctx, info, fitter, o, states, mpi::max_all(comm, tally.seconds), t_start);
   write_stamp(out, o.stamp);
   write_complete(out);  // last: an output without it was never finished
   out.commit();
-  if (ctx.is_root() && !r.quiet) report(r, g, o, states);
+  if (ctx.is_root() && !r.quiet) report(r, g, o, states, refitted);
   return 0;
 }
 
