@@ -323,9 +323,11 @@ void CubeFitter::set_progress(std::function<void(std::int64_t)> progress) {
 }
 
 fit::CellGrid CubeFitter::start_grid(std::int64_t ny, std::int64_t nx) const {
-  // The built-in models search each pixel's spectrum from the mean's fit;
-  // the models of the user's own start from their cell's fit.
-  return impl_->spec.kind == fit::ModelKind::expression ? fit::cell_grid(ny, nx) : fit::single_cell(ny, nx);
+  // The peak models and the models of the user's own go coarse to fine; the
+  // decays search each pixel's spectrum from the mean's fit.
+  const fit::ModelSpec& s = impl_->spec;
+  return s.kind == fit::ModelKind::expression || s.is_peak_model() ? fit::cell_grid(ny, nx)
+                                                                    : fit::single_cell(ny, nx);
 }
 
 void CubeFitter::start_from_sums(std::span<const double> sum, std::span<const std::int64_t> count,
@@ -373,9 +375,18 @@ fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t row0, std::int
       for (std::int64_t p = 0; p < npix; ++p) (*start)[std::size_t(p * P + j)] = float(m.fixed_values[std::size_t(j)]);
   const fit::FitBatch batch{m.x, y, nullptr, mask, start->data(), npix};
   fit::FitResults res = m.fit(batch, true);
-  if (from_cells)
+  if (from_cells) {
+    // The peak models' own search for the pixels worse than their neighbours.
+    fit::StartSearch search;
+    if (m.spec.is_peak_model())
+      search = [&m, P](const float* ys, std::int64_t k) {
+        std::vector<float> s(std::size_t(k * P));
+        fit::cube_starts(m.spec, m.x, ys, 1, int(k), m.global, m.engine, s.data());
+        return s;
+      };
     m.refitted += fit::rescue_worse_than_neighbours(
-        *m.cells, row0, rows, batch, [&](const fit::FitBatch& b) { return m.fit(b, false); }, res);
+        *m.cells, row0, rows, batch, [&](const fit::FitBatch& b) { return m.fit(b, false); }, res, search);
+  }
   return res;
 }
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/fit_input.hpp"
+#include "guess.hpp"
 
 namespace tessera::fit {
 namespace {
@@ -14,10 +15,12 @@ namespace {
 constexpr std::int64_t kMinCellSide = 8;   // 64 pixels: the cell mean's noise 8x below a pixel's
 constexpr std::int64_t kMaxCellsASide = 16;
 // A fit is clearly worse than its row neighbours' when its chi-square exceeds
-// their median by this factor: with 100 sweep points a chi-square scatters by
-// about 15 %, so equal fits pass it at well over 3 sigma.
-constexpr float kWorseThanNeighbours = 1.5f;
-constexpr int kRowReach = 2;  // row neighbours compared and tried: c-2 .. c+2
+// their median by kWorseSigmas times the relative scatter of a chi-square of
+// n - P degrees of freedom, sqrt(2 / (n - P)) (15 % for 100 points and 7
+// parameters): equal fits exceed that about once in 10^4 (measured on
+// simulated cubes: the tail is heavier than a Gaussian's).
+constexpr double kWorseSigmas = 4.5;
+constexpr int kRowReach = 2;  // row neighbours compared: c-2 .. c+2; tried: c-1, c+1
 
 bool usable(std::int32_t state) { return state <= int(FitState::iteration_limit); }
 
@@ -183,6 +186,7 @@ CellFits fit_cells(const ModelSpec& spec, std::span<const float> x, std::span<co
       std::vector<double> q(p, p + P);
       if (!usable(r.state[t]) || !all_finite(q.data(), P) || !(r.chi2[t] < best[std::size_t(owner[t])])) continue;
       best[std::size_t(owner[t])] = r.chi2[t];
+      normalise_start(spec, q.data());
       constrain(o, fixed, q.data(), P);
       std::copy(q.begin(), q.end(), cells.params.begin() + std::ptrdiff_t(std::size_t(owner[t]) * P));
       cells.ok[std::size_t(owner[t])] = 1;
@@ -244,13 +248,16 @@ std::vector<float> starts_from_cells(const CellFits& cells, std::int64_t row0, s
 
 namespace {
 
-// Whether pixel c of a row (results from `at`) is clearly worse than its row
-// neighbours: failed beside a usable neighbour, or a chi-square over
-// kWorseThanNeighbours times their median.
-bool worse_than_neighbours(const FitResults& res, std::size_t at, std::int64_t c, std::int64_t nx) {
+// Whether pixel c of a row (results from `at`, its spectrum y) is clearly
+// worse than its row neighbours: failed beside a usable neighbour, or a
+// chi-square over `factor` times their median.
+bool worse_than_neighbours(const FitResults& res, std::size_t at, std::int64_t c, std::int64_t nx, double factor,
+                           const float* y, int n) {
   const std::int32_t s = res.state[at + std::size_t(c)];
   if (s == int(FitState::nonfinite_input) || s == int(FitState::masked)) return false;
-  float chi2[2 * kRowReach];
+  // A failed fit of a flat spectrum (a saturated pixel) has no line for any start to find.
+  if (!usable(s) && std::all_of(y, y + n, [&](float v) { return v == y[0]; })) return false;
+  double chi2[2 * kRowReach];
   int k = 0;
   for (std::int64_t q = std::max<std::int64_t>(0, c - kRowReach); q <= std::min(nx - 1, c + kRowReach); ++q)
     if (q != c && usable(res.state[at + std::size_t(q)]) && std::isfinite(res.chi2[at + std::size_t(q)]))
@@ -259,7 +266,8 @@ bool worse_than_neighbours(const FitResults& res, std::size_t at, std::int64_t c
   if (!usable(s)) return true;
   for (int a = 1; a < k; ++a)  // insertion sort of at most 2 * kRowReach values
     for (int b = a; b > 0 && chi2[b] < chi2[b - 1]; --b) std::swap(chi2[b], chi2[b - 1]);
-  return res.chi2[at + std::size_t(c)] > kWorseThanNeighbours * chi2[(k - 1) / 2];
+  const double median = k % 2 ? chi2[k / 2] : 0.5 * (chi2[k / 2 - 1] + chi2[k / 2]);
+  return res.chi2[at + std::size_t(c)] > factor * median;
 }
 
 // The fit `b` of refits is better than the current one of pixel p.
@@ -287,15 +295,26 @@ void take(const FitResults& from, std::size_t b, FitResults& to, std::size_t p) 
 std::int64_t rescue_worse_than_neighbours(const CellFits& cells, std::int64_t row0, std::int64_t rows,
                                           const FitBatch& batch,
                                           const std::function<FitResults(const FitBatch&)>& fit,
-                                          FitResults& res) {
+                                          FitResults& res, const StartSearch& search) {
   const CellGrid& g = cells.grid;
   const int P = cells.n_params, n = int(batch.x.size());
   if (batch.n_pix != rows * g.nx) throw std::invalid_argument("rescue_worse_than_neighbours: whole rows expected");
   // Decided from the first fits only, so the outcome does not depend on the order.
+  const double factor = 1 + kWorseSigmas * std::sqrt(2.0 / std::max(1, n - P));
   std::vector<std::uint8_t> bad(std::size_t(batch.n_pix), 0);
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < g.nx; ++c)
-      bad[std::size_t(r * g.nx + c)] = worse_than_neighbours(res, std::size_t(r * g.nx), c, g.nx);
+      bad[std::size_t(r * g.nx + c)] =
+          worse_than_neighbours(res, std::size_t(r * g.nx), c, g.nx, factor, batch.y + (r * g.nx + c) * n, n);
+  // The model's own search on the bad pixels' spectra, when it has one.
+  std::vector<float> searched;
+  if (search) {
+    std::vector<float> ys;
+    for (std::int64_t p = 0; p < batch.n_pix; ++p)
+      if (bad[std::size_t(p)]) ys.insert(ys.end(), batch.y + p * n, batch.y + (p + 1) * n);
+    if (!ys.empty()) searched = search(ys.data(), std::int64_t(ys.size()) / n);
+  }
+  std::size_t n_searched = 0;
   std::vector<float> y, weights, start;
   std::vector<std::int64_t> owner;
   for (std::int64_t r = 0; r < rows; ++r)
@@ -309,18 +328,24 @@ std::int64_t rescue_worse_than_neighbours(const CellFits& cells, std::int64_t ro
         start.insert(start.end(), s, s + P);
         owner.push_back(p);
       };
-      for (std::int64_t q = std::max<std::int64_t>(0, c - kRowReach); q <= std::min(g.nx - 1, c + kRowReach); ++q) {
-        const std::size_t k = std::size_t(r * g.nx + q);
-        if (q != c && !bad[k] && usable(res.state[k])) add(res.params.data() + k * std::size_t(P));
-      }
-      // The pixel's own cell and the cells beside it.
+      // A failed fit (a dead pixel, mostly) gets only the search when there is one.
+      const bool failed = !usable(res.state[std::size_t(p)]);
+      if (!failed || searched.empty())
+        for (std::int64_t q : {c - 1, c + 1}) {
+          const std::size_t k = std::size_t(r * g.nx + q);
+          if (q >= 0 && q < g.nx && !bad[k] && usable(res.state[k])) add(res.params.data() + k * std::size_t(P));
+        }
+      // The pixel's own cell; without a search, the cells beside it too.
       const int i = g.cell_row(row0 + r), j = g.cell_col(c);
       const int beside[5][2] = {{i, j}, {i - 1, j}, {i + 1, j}, {i, j - 1}, {i, j + 1}};
-      for (const auto& [a, b] : beside)
+      for (int m = 0; m < (searched.empty() ? 5 : failed ? 0 : 1); ++m) {
+        const auto [a, b] = beside[m];
         if (a >= 0 && b >= 0 && a < g.ky && b < g.kx && cells.fitted(a, b)) {
           std::vector<float> s(cells.at(a, b), cells.at(a, b) + P);
           add(s.data());
         }
+      }
+      if (!searched.empty()) add(searched.data() + n_searched++ * std::size_t(P));
     }
   if (owner.empty()) return 0;
   const FitBatch again{batch.x, y.data(), batch.weights ? weights.data() : nullptr, nullptr, start.data(),

@@ -100,13 +100,18 @@ CellFits fit_cells(const ModelSpec& spec, std::span<const float> x, std::span<co
 std::vector<float> starts_from_cells(const CellFits& cells, std::int64_t row0, std::int64_t rows,
                                      const FitOptions& options);
 
+// A model's own search for starts: n_pix spectra [pixel][n_points] in, their
+// starts [pixel][n_params] out (for the built-in models, cube_starts).
+using StartSearch = std::function<std::vector<float>(const float* y, std::int64_t n_pix)>;
+
 // Step 4 above, on whole rows [row0, row0 + rows): batch holds their spectra
 // (pixel-major) as first fitted, res their results, updated in place. `fit`
-// fits a batch with the options of the first fit (the caller's backend).
-// Returns the number of pixels refitted.
+// fits a batch with the options of the first fit (the caller's backend);
+// `search`, when given, adds the model's own search to a bad pixel's
+// candidates. Returns the number of pixels refitted.
 std::int64_t rescue_worse_than_neighbours(const CellFits& cells, std::int64_t row0, std::int64_t rows,
                                           const FitBatch& batch,
                                           const std::function<FitResults(const FitBatch&)>& fit,
-                                          FitResults& res);
+                                          FitResults& res, const StartSearch& search = {});
 
 }  // namespace tessera::fit

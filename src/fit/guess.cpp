@@ -328,6 +328,8 @@ bool finite_params(const std::vector<double>& p) {
 
 }  // namespace
 
+void normalise_start(const ModelSpec& spec, double* p) { normalise(spec, p); }
+
 std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float> x,
                                    std::span<const float> y, const FitOptions& fit,
                                    std::span<const double> fixed_values) {

@@ -67,6 +67,11 @@ std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float>
 void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y, int ny, int nx,
                  std::span<const double> global, const FitOptions& options, float* start);
 
+// A start in the form the starts take: peaks in order of position with
+// positive widths; a cosine's amplitude positive and its phase in [-pi, pi].
+// Does nothing for models of the user's own.
+void normalise_start(const ModelSpec& spec, double* p);
+
 // Per-row sums of the finite spectra: sum [rows][n_points] (double, pixels added
 // in column order) and count [rows] (pixels with an all-finite spectrum).
 void spectrum_row_sums(const float* y, int rows, int nx, int n_points, double* sum,

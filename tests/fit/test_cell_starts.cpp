@@ -174,7 +174,8 @@ TEST(CellStarts, PixelsWorseThanTheirRowNeighboursAreRefittedFromThem) {
   cells.n_params = 1;
   cells.params = {9};
   cells.ok = {1};
-  std::vector<float> x{0, 1, 2}, y(std::size_t(nx * n), 1.0f), start(std::size_t(nx), 9.0f);
+  std::vector<float> x{0, 1, 2}, y, start(std::size_t(nx), 9.0f);
+  for (std::int64_t p = 0; p < nx; ++p) y.insert(y.end(), {1.0f, 2.0f, 3.0f});
   const fit::FitBatch batch{x, y.data(), nullptr, nullptr, start.data(), nx};
   fit::FitResults res;
   res.n_params = 1;
@@ -198,8 +199,8 @@ TEST(CellStarts, PixelsWorseThanTheirRowNeighboursAreRefittedFromThem) {
     return r;
   };
   EXPECT_EQ(fit::rescue_worse_than_neighbours(cells, 0, 1, batch, fake, res), 1);
-  // Tried from its row neighbours (c-2 .. c+2) and its cell (which has no neighbours).
-  EXPECT_EQ(tried, (std::vector<float>{4, 6, 5.5f, 7, 9}));
+  // Tried from its row neighbours c-1, c+1 and its cell (which has no neighbours).
+  EXPECT_EQ(tried, (std::vector<float>{6, 5.5f, 9}));
   EXPECT_EQ(res.params[2], 5.5f);
   EXPECT_FLOAT_EQ(res.chi2[2], 0.5f);
   EXPECT_EQ(res.iterations[2], 7);
@@ -215,7 +216,7 @@ TEST(CellStarts, PixelsWorseThanTheirRowNeighboursAreRefittedFromThem) {
   res.chi2[2] = 0.9f;
   tried.clear();
   EXPECT_EQ(fit::rescue_worse_than_neighbours(cells, 0, 1, batch, fake, res), 2);
-  EXPECT_EQ(tried, (std::vector<float>{4, 5.5f, 5.5f, 9, 5.5f, 5.5f, 4.5f, 9}));
+  EXPECT_EQ(tried, (std::vector<float>{4, 5.5f, 9, 5.5f, 4.5f, 9}));
   EXPECT_EQ(res.state[4], 0);
   EXPECT_FLOAT_EQ(res.params[4], 5.5f);
   EXPECT_FLOAT_EQ(res.chi2[1], 0.5f);
@@ -230,6 +231,28 @@ TEST(CellStarts, PixelsWorseThanTheirRowNeighboursAreRefittedFromThem) {
   EXPECT_EQ(fit::rescue_worse_than_neighbours(cells, 0, 1, batch, failing, res), 1);
   EXPECT_EQ(res.chi2[3], 50.0f);
   EXPECT_EQ(res.params[3], 5.5f);
+
+  // With the model's own search: it is tried last, and a failed fit gets it alone.
+  res.state[3] = 2;
+  res.chi2[1] = 40;
+  tried.clear();
+  std::int64_t searched = 0;
+  const fit::StartSearch search = [&](const float*, std::int64_t k) {
+    searched += k;
+    return std::vector<float>(std::size_t(k), 5.0f);
+  };
+  EXPECT_EQ(fit::rescue_worse_than_neighbours(cells, 0, 1, batch, fake, res, search), 2);
+  EXPECT_EQ(searched, 2);
+  EXPECT_EQ(tried, (std::vector<float>{4, 5.5f, 9, 5, 5}));
+  EXPECT_EQ(res.params[1], 5.0f);
+  EXPECT_EQ(res.params[3], 5.0f);
+  EXPECT_EQ(res.state[3], 0);
+
+  // A failed fit of a flat spectrum (a saturated pixel) is left as it is.
+  res.state[3] = 2;
+  std::fill_n(y.begin() + 3 * n, n, 7.0f);
+  EXPECT_EQ(fit::rescue_worse_than_neighbours(cells, 0, 1, batch, fake, res, search), 0);
+  EXPECT_EQ(res.state[3], 2);
 }
 
 }  // namespace
