@@ -194,7 +194,8 @@ void validate(const FitModelDesc& model, const FitConfigDesc& config, const FitI
               const FitOutputDesc& out) {
   if (fit_n_params(model) == 0)
     throw std::invalid_argument("CUDA fit: no kernel for this model (peak models take 1 to " +
-                                std::to_string(fit_max_peaks) + " peaks)");
+                                std::to_string(fit_max_peaks) + " peaks, models of your own up to " +
+                                std::to_string(fit_max_params) + " parameters)");
   if (in.n_pix < 0) throw std::invalid_argument("CUDA fit: negative number of spectra");
   if (in.n_pix == 0) return;
   if (in.n_points < 1) throw std::invalid_argument("CUDA fit: the sweep is empty");
@@ -243,6 +244,8 @@ int fit_n_params(const FitModelDesc& model) {
       return core::StretchedExp::n_params;
     case FitModelKind::damped_cosine:
       return core::DampedCosine::n_params;
+    case FitModelKind::user:
+      return model.user && model.n_params >= 1 && model.n_params <= fit_max_params ? model.n_params : 0;
   }
   return 0;
 }

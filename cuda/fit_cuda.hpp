@@ -15,22 +15,29 @@
 
 namespace tessera::cuda {
 
-// Same values as tessera::fit::ModelKind.
+// Same values as tessera::fit::ModelKind (user: ModelKind::expression).
 enum class FitModelKind : int {
   lorentzian = 0,
   gaussian = 1,
   stretched_exp = 2,
   damped_cosine = 3,
+  user = 4,  // a model of the user's own, compiled by NVRTC (user_kernels.hpp)
 };
 
 inline constexpr int fit_max_peaks = core::max_peaks;
 inline constexpr int fit_max_params = core::max_params;
+
+class UserKernels;
 
 struct FitModelDesc {
   FitModelKind kind = FitModelKind::lorentzian;
   int n_peaks = 1;                 // peak models: 1..fit_max_peaks
   bool linear_background = false;  // peak models: adds `slope`
   double x_mid = 0;                // origin of the slope term
+  // user: the model's parameter count (1..fit_max_params) and its kernels,
+  // loaded on the current device.
+  int n_params = 0;
+  const UserKernels* user = nullptr;
 };
 
 // Number of parameters of a model (DESIGN.md order); 0 when the model is not

@@ -47,6 +47,8 @@ bool launch_fit(const FitModelDesc& desc, const FitConfigDesc& config, const Spe
     case FitModelKind::stretched_exp:
     case FitModelKind::damped_cosine:
       return launch_decays(desc, config, chunk, stream);
+    case FitModelKind::user:
+      return launch_user(desc, config, chunk, stream);
   }
   return false;
 }

@@ -13,6 +13,7 @@
 #if defined(TESSERA_HAVE_CUDA)
 #include "api/fit_cuda_bridge.hpp"
 #include "cuda/device_info.hpp"
+#include "cuda/user_kernels.hpp"
 #endif
 
 namespace tessera::api {
@@ -143,6 +144,10 @@ struct CubeFitter::Impl {
   int device = -1;
 #if defined(TESSERA_HAVE_CUDA)
   std::unique_ptr<cuda::FitCudaSession> gpu;  // device buffers kept across calls
+  // A model of the user's own: its kernels compiled by NVRTC for the bound
+  // device (when the backend is chosen), loaded in the thread that fits.
+  std::string cuda_image;
+  std::unique_ptr<cuda::UserKernels> user_kernels;
 #endif
 
   void set_constraints();
@@ -196,11 +201,6 @@ void CubeFitter::Impl::bind_backend() {
   // The covariance (for derived maps' uncertainties) comes from the CPU engine only.
   engine.covariance = !fit::derived_maps(spec).names.empty();
   if (options.backend == "cpu") return;
-  if (spec.kind == fit::ModelKind::expression) {
-    if (options.backend == "cuda")
-      throw std::invalid_argument("--backend cuda: models of your own run on the CPU for now");
-    return;  // auto: the CPU
-  }
 #if defined(TESSERA_HAVE_CUDA)
   const auto q = cuda::query_devices();
   const int n = int(q.devices.size());
@@ -210,6 +210,8 @@ void CubeFitter::Impl::bind_backend() {
   else if (want >= n)
     why_not = "device " + std::to_string(want) + ": only " + std::to_string(n) + " visible";
   if (why_not.empty()) {
+    if (spec.kind == fit::ModelKind::expression)  // compile errors are the user's: invalid_argument
+      cuda_image = cuda::nvrtc_compile(fit::user_model_cuda_source(spec.user->model()), cuda::device_arch(want));
     backend = "cuda";
     device = want;
     engine.covariance = false;
@@ -247,7 +249,9 @@ fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch,
   cuda::FitConfigDesc config = to_cuda(spec, engine);
   config.kernel = to_cuda_kernel(options.gpu_kernel);
   if (!gpu) gpu = std::make_unique<cuda::FitCudaSession>();
-  gpu->fit(to_cuda(spec), config, in, out);
+  if (spec.kind == fit::ModelKind::expression && !user_kernels)
+    user_kernels = std::make_unique<cuda::UserKernels>(cuda_image);
+  gpu->fit(to_cuda(spec, user_kernels.get()), config, in, out);
   if (progress) progress(npix);
 #else
   (void)batch;
@@ -294,10 +298,11 @@ void CubeFitter::use_backend(const std::string& backend, int device) {
 
 CubeFitter::~CubeFitter() {
 #if defined(TESSERA_HAVE_CUDA)
-  if (impl_ && impl_->gpu) {
+  if (impl_ && (impl_->gpu || impl_->user_kernels)) {
     // Freed with the device current, as in the threads that used it.
     (void)cuda::set_device(impl_->device);
     impl_->gpu.reset();
+    impl_->user_kernels.reset();
   }
 #endif
 }

@@ -10,19 +10,23 @@
 namespace tessera::api {
 
 // The GPU's model kinds mirror the CPU's by value (the cast in to_cuda); a
-// model of the user's own (ModelKind::expression) has no GPU kind yet.
+// model of the user's own (ModelKind::expression) is FitModelKind::user.
 static_assert(int(cuda::FitModelKind::lorentzian) == int(fit::ModelKind::lorentzian) &&
               int(cuda::FitModelKind::gaussian) == int(fit::ModelKind::gaussian) &&
               int(cuda::FitModelKind::stretched_exp) == int(fit::ModelKind::stretched_exp) &&
-              int(cuda::FitModelKind::damped_cosine) == int(fit::ModelKind::damped_cosine));
+              int(cuda::FitModelKind::damped_cosine) == int(fit::ModelKind::damped_cosine) &&
+              int(cuda::FitModelKind::user) == int(fit::ModelKind::expression));
 static_assert(cuda::fit_max_peaks == core::max_peaks);
 
-inline cuda::FitModelDesc to_cuda(const fit::ModelSpec& s) {
+// user: the loaded kernels of a model of the user's own (null otherwise).
+inline cuda::FitModelDesc to_cuda(const fit::ModelSpec& s, const cuda::UserKernels* user = nullptr) {
   cuda::FitModelDesc m;
   m.kind = static_cast<cuda::FitModelKind>(static_cast<int>(s.kind));
   m.n_peaks = s.n_peaks;
   m.linear_background = s.linear_background;
   m.x_mid = s.x_mid;
+  m.n_params = s.n_params();
+  m.user = user;
   return m;
 }
 

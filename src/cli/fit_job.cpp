@@ -198,14 +198,6 @@ void compile_user_model(const api::FitOptions& o, MPI_Comm comm) {
   if (const std::string agreed = mpi::agree_error(comm, error); !agreed.empty()) throw UsageError(agreed);
 }
 
-// The backend of the run; models of the user's own run on the CPU.
-Backend choose_backend_for(const FitRequest& r, const api::FitOptions& o, const RunContext& ctx, MPI_Comm comm) {
-  if (!own_model(o)) return choose_backend(r.backend, r.device, r.quiet, ctx, comm);
-  if (r.backend == "cuda") throw UsageError("--backend cuda: models of your own run on the CPU for now");
-  if (r.backend == "auto" && ctx.is_root() && !r.quiet)
-    std::fprintf(stderr, "tessera: using the CPU: models of your own run on the CPU for now\n");
-  return {};
-}
 
 // The part's rows and datasets, and the shapes a complete output has.
 struct OutputPlan {
@@ -475,7 +467,9 @@ void report(const FitRequest& r, const fit::CubeGeometry& g, const OutputPlan& o
                r.output.c_str(), where.c_str(), (long long)g.ny, (long long)g.nx, (long long)n[0],
                (long long)n[1], (long long)n[2], (long long)n[3], (long long)n[4], (long long)n[5]);
   if (refitted > 0)
-    std::fprintf(stderr, "tessera: %lld pixels fitted worse than their row neighbours were refitted from theirs\n",
+    std::fprintf(stderr,
+                 "tessera: %lld pixels fitted clearly worse than their row neighbours were fitted again "
+                 "from other starts\n",
                  (long long)refitted);
 }
 
@@ -500,8 +494,14 @@ int run_fit(const FitRequest& r, const RunContext& ctx) {
   api::FitOptions on_cpu = opt;
   on_cpu.backend = "cpu";
   api::CubeFitter fitter(on_cpu, x);
-  const Backend backend = choose_backend_for(r, opt, ctx, comm);
-  fitter.use_backend(backend.name, backend.device);
+  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  std::string rejected;  // a model of one's own that NVRTC rejects for the GPU
+  try {
+    fitter.use_backend(backend.name, backend.device);
+  } catch (const std::invalid_argument& e) {
+    rejected = e.what();
+  }
+  if (const std::string agreed = mpi::agree_error(comm, rejected); !agreed.empty()) throw UsageError(agreed);
 
   const OutputPlan o = plan_output(comm, r, info, fitter);
   if (skip_complete_output(comm, r.output, r.resume, r.force, o.stamp, o.shapes)) return 0;

@@ -1,6 +1,8 @@
-// Coarse-to-fine starts for models with no search of their own (the models of
-// the user's own), where a line may move several linewidths across the image
-// and a hyperfine pattern one spacing off fits nearly as well as the right one:
+// Coarse-to-fine starts, for the models of the user's own (which have no
+// search of their own) and for the built-in peak models (whose per-pixel
+// search then runs only where needed), where a line may move several
+// linewidths across the image and a hyperfine pattern one spacing off fits
+// nearly as well as the right one:
 //
 //   1. the mean spectrum of the whole image is fitted from the user's starts
 //      (spectrum_start, as for every model);
@@ -15,10 +17,13 @@
 //      was not fitted): a line that moves a hyperfine spacing within a cell
 //      still starts in the right minimum;
 //   4. a pixel whose fit is clearly worse than its neighbours' in the row (a
-//      chi-square over 1.5 times their median, or a failed fit beside
-//      converged ones) is refitted from those neighbours' results and from the
-//      parameters of its own cell and the cells beside it, and the best fit
-//      kept (rescue_worse_than_neighbours).
+//      chi-square 4.5 standard deviations of a chi-square of n - P degrees of
+//      freedom above the median of c-2 .. c+2, or a failed fit beside
+//      converged ones, unless its spectrum is flat) is refitted from the
+//      results of c-1 and c+1, its own cell's parameters and the model's own
+//      search when it has one (the built-in peak models: cube_starts; a
+//      failed fit then gets the search alone), else the cells beside its own,
+//      and the best fit kept (rescue_worse_than_neighbours).
 //
 // Rank independence. Steps 1 and 2 depend only on the per-row band sums of ALL
 // rows (band_sums, gathered in row order, added in row order), so every rank
@@ -27,8 +32,8 @@
 // for any number of ranks, threads and chunks. Neighbours above and below are
 // not used for that reason: the cells carry the vertical structure.
 //
-// Cost: a few fits per cell (a few hundred at most) and a refit of the pixels
-// found worse than their neighbours, a fraction of a percent on clean data;
+// Cost: a few fits per cell (a few hundred at most) and a few refits of the
+// pixels found worse than their neighbours (0.1 % on the simulated cubes);
 // the gathered sums are ny x (cells a row) x n_sweep doubles (52 MB for a
 // 2048 x 2048 image of 200 points).
 #pragma once

@@ -39,8 +39,12 @@ struct UserModelDescription {
 // derived maps.
 std::string describe_text(const UserModelDescription& d);
 
-// The whole translation unit tessera compiles for a model.
+// The whole translation unit tessera compiles for a model: for the CPU engine
+// (jit.hpp), and for the GPU (NVRTC, cuda/user_kernels.hpp). Both hold the
+// same model struct (ExprModel::cpp_struct), so the GPU runs the arithmetic
+// the CPU tests check.
 std::string user_model_source(const ExprModel& model);
+std::string user_model_cuda_source(const ExprModel& model);
 
 class CompiledModel {
  public:

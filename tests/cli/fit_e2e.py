@@ -289,7 +289,6 @@ def case_user_model_expression():
         "--start: no value for 'pos0'")
     bad("expr_empty", ["--expr", " ", *other], "empty expression")
     bad("expr_fix_unknown", ["--expr", TWO_LORENTZIANS, *other, "--fix", "width=1"], "unknown parameter 'width'")
-    bad("expr_cuda", ["--expr", TWO_LORENTZIANS, *other, "--backend", "cuda"], "run on the CPU for now")
     bad("params_without_expr", ["--params", "a,b"], "give it with --expr")
 
 
