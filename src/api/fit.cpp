@@ -198,7 +198,8 @@ void CubeFitter::Impl::set_constraints() {
 }
 
 void CubeFitter::Impl::bind_backend() {
-  // The covariance (for derived maps' uncertainties) comes from the CPU engine only.
+  // The covariance, for the derived maps' uncertainties (after a GPU fit, from
+  // covariance_at on the CPU).
   engine.covariance = !fit::derived_maps(spec).names.empty();
   if (options.backend == "cpu") return;
 #if defined(TESSERA_HAVE_CUDA)
@@ -214,7 +215,6 @@ void CubeFitter::Impl::bind_backend() {
       cuda_image = cuda::nvrtc_compile(fit::user_model_cuda_source(spec.user->model()), cuda::device_arch(want));
     backend = "cuda";
     device = want;
-    engine.covariance = false;
     return;
   }
 #else
@@ -252,6 +252,12 @@ fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch,
   if (spec.kind == fit::ModelKind::expression && !user_kernels)
     user_kernels = std::make_unique<cuda::UserKernels>(cuda_image);
   gpu->fit(to_cuda(spec, user_kernels.get()), config, in, out);
+  // The GPU returns no covariance: the derived maps' uncertainties come from
+  // one evaluation per pixel on the CPU at the GPU's parameters.
+  if (engine.covariance) {
+    const fit::FitBatch at{batch.x, batch.y, batch.weights, nullptr, res.params.data(), npix};
+    res.covariance = fit::covariance_at(spec, at, res.state.data(), engine);
+  }
   if (progress) progress(npix);
 #else
   (void)batch;

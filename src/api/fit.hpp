@@ -99,8 +99,8 @@ struct FitResult {
   std::vector<std::int32_t> state, iterations;
   std::vector<std::string> derived_names;
   std::vector<std::vector<float>> derived;  // per derived map, [ny * nx]
-  // Their one-sigma maps through the fit's whole covariance (CPU backend;
-  // empty after a GPU fit, which does not return the covariance yet).
+  // Their one-sigma maps through the fit's whole covariance (after a GPU fit,
+  // evaluated on the CPU at the GPU's parameters: fit::covariance_at).
   std::vector<std::vector<float>> derived_sigma;
   std::string derived_definition;
   std::array<std::int64_t, core::n_fit_states> state_counts{};
@@ -151,7 +151,8 @@ class CubeFitter {
   // The GPU kernel that runs ("thread per fit" or "warp per fit"); "" on the CPU.
   std::string gpu_kernel() const;
   // Whether fit_rows returns each fit's covariance, from which the derived
-  // maps' uncertainties come (the CPU backend, when the model has derived maps).
+  // maps' uncertainties come (when the model has derived maps; on the GPU
+  // backend computed on the CPU at the fitted parameters).
   bool derived_sigma() const;
   // Replaces options.progress (called from worker threads with spectra finished).
   void set_progress(std::function<void(std::int64_t)> progress);

@@ -70,6 +70,16 @@ struct FitResults {
 // Throws std::invalid_argument when options.validate() fails.
 FitResults fit_batch(const ModelSpec& spec, const FitBatch& batch, const FitOptions& options);
 
+// The whole covariance of fits that ran elsewhere (the GPU, which returns
+// none), [n_pix][n_params (n_params + 1) / 2] as FitResults::covariance: for
+// each pixel whose state is converged or iteration_limit, the normal matrix
+// and chi-square evaluated at its fitted parameters (batch.start) and scaled
+// as at the end of a fit; NaN for the others. One evaluation per pixel, in
+// scalar arithmetic, so it may differ from the CPU fit's own covariance by
+// rounding.
+std::vector<float> covariance_at(const ModelSpec& spec, const FitBatch& batch, const std::int32_t* state,
+                                 const FitOptions& options);
+
 // The default thread count of fit_batch (threads = 0), and of tessera xcorr.
 using core::usable_cores;
 

@@ -180,6 +180,32 @@ template <class Model> class BatchWorker {
   std::int64_t finished_ = 0;
 };
 
+// covariance_at (batch.hpp) for one model: per pixel, the normal matrix and
+// chi-square evaluated at batch.start (scalar arithmetic), then lm_covariance
+// as at the end of a fit there.
+template <class Model>
+void covariance_at(const Model& model, const FitBatch& batch, const std::int32_t* state, const FitOptions& options,
+                   float* cov) {
+  constexpr int P = Model::n_params, nc = core::tri_size<P>;
+  const auto cfg = make_config<P>(options);
+  const int n = int(batch.x.size());
+  core::parallel_for(batch.n_pix, options.threads, chunk_pixels, [&](std::int64_t pix) {
+    float* out = cov + pix * nc;
+    if (state[pix] > core::state_value(FitState::iteration_limit)) {
+      std::fill_n(out, nc, std::numeric_limits<float>::quiet_NaN());
+      return;
+    }
+    const core::LMData<float> d{batch.x.data(), batch.y + pix * n, batch.weights ? batch.weights + pix * n : nullptr,
+                                n, 1};
+    core::LMState<float, P> s;
+    core::lm_init<P>(cfg, batch.start + pix * P, s);
+    core::lm_evaluate<P>(model, d, cfg.estimator, s.p, s.chi2, s.chi2_err, s.H, s.g);
+    for (int j = 0; j < P; ++j) s.D[j] = s.H[core::tri(j, j)];
+    s.state = float(state[pix]);
+    core::lm_covariance<P>(cfg, n, s, out);
+  });
+}
+
 template <class Model>
 void run_batch(const Model& model, const FitBatch& batch, const FitOptions& options,
                FitResults& res) {

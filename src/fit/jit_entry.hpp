@@ -9,7 +9,7 @@ namespace tessera::fit {
 
 // Changes whenever the types the entry points pass (FitBatch, FitOptions,
 // FitResults) change layout; a cached object of another ABI is rebuilt.
-inline constexpr int jit_abi = 2;
+inline constexpr int jit_abi = 3;
 
 }  // namespace tessera::fit
 
@@ -19,4 +19,8 @@ inline constexpr int jit_abi = 2;
                                   const tessera::fit::FitOptions* options,                         \
                                   tessera::fit::FitResults* results) {                             \
     tessera::fit::detail::run_batch(Model{}, *batch, *options, *results);                         \
+  }                                                                                                \
+  extern "C" void tessera_jit_covariance(const tessera::fit::FitBatch* batch, const std::int32_t* state, \
+                                         const tessera::fit::FitOptions* options, float* cov) {    \
+    tessera::fit::detail::covariance_at(Model{}, *batch, state, *options, cov);                   \
   }

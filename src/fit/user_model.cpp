@@ -91,6 +91,7 @@ CompiledModel::CompiledModel(const UserModelDescription& description)
   if (reinterpret_cast<AbiFn>(library_->symbol("tessera_jit_abi"))() != jit_abi)
     throw std::runtime_error(object_ + ": built for another version of tessera (remove it from the cache)");
   fit_ = reinterpret_cast<FitFn>(library_->symbol("tessera_jit_fit"));
+  covariance_ = reinterpret_cast<CovarianceFn>(library_->symbol("tessera_jit_covariance"));
 }
 
 std::vector<double> CompiledModel::start_for(std::span<const float> y) const {
@@ -123,6 +124,11 @@ std::vector<std::string> CompiledModel::units(const std::string& x_unit, const s
 
 void CompiledModel::fit(const FitBatch& batch, const FitOptions& options, FitResults& results) const {
   fit_(&batch, &options, &results);
+}
+
+void CompiledModel::covariance(const FitBatch& batch, const std::int32_t* state, const FitOptions& options,
+                               float* cov) const {
+  covariance_(&batch, state, &options, cov);
 }
 
 }  // namespace tessera::fit

@@ -68,15 +68,19 @@ class CompiledModel {
 
   // fit_batch for this model (results sized by the caller).
   void fit(const FitBatch& batch, const FitOptions& options, FitResults& results) const;
+  // covariance_at for this model (cov sized by the caller).
+  void covariance(const FitBatch& batch, const std::int32_t* state, const FitOptions& options, float* cov) const;
 
  private:
   using FitFn = void (*)(const FitBatch*, const FitOptions*, FitResults*);
+  using CovarianceFn = void (*)(const FitBatch*, const std::int32_t*, const FitOptions*, float*);
   UserModelDescription description_;
   ExprModel model_;
   std::string object_;
   bool compiled_now_ = false;
   std::unique_ptr<jit::Library> library_;
   FitFn fit_ = nullptr;
+  CovarianceFn covariance_ = nullptr;
 };
 
 }  // namespace tessera::fit

@@ -181,6 +181,43 @@ TEST_F(UserModel, EveryBuiltInModelAsAnExpressionFitsLikeIt) {
                    rabi, {0.5, 0.3, 150, 0.022, 0.2}, 140);
 }
 
+TEST_F(UserModel, CovarianceAtTheFittedParametersIsTheFitsOwn) {
+  // What a GPU fit's derived maps get (covariance_at, on the CPU at the
+  // fitted parameters) against the covariance the CPU fit returns, for the
+  // built-in model and the same model as an expression.
+  const Spectra s = two_dip_spectra(120);
+  const auto user = std::make_shared<const fit::CompiledModel>(
+      fit::ExprSource{two_lorentzians, two_names, {}}, std::vector<double>{1, 2850, 9, -0.01, 2900, 9, -0.01});
+  for (const fit::ModelSpec& spec : {fit::make_model_spec("lorentzian", 2, "constant", s.x), fit::expression_spec(user)}) {
+    std::vector<float> start;
+    for (std::int64_t p = 0; p < s.n; ++p) start.insert(start.end(), {1, 2850, 9, -0.01f, 2900, 9, -0.01f});
+    fit::FitOptions o;
+    o.covariance = true;
+    const fit::FitResults r = fit::fit_batch(spec, {s.x, s.y.data(), nullptr, nullptr, start.data(), s.n}, o);
+    const auto cov = fit::covariance_at(spec, {s.x, s.y.data(), nullptr, nullptr, r.params.data(), s.n},
+                                        r.state.data(), o);
+    ASSERT_EQ(cov.size(), r.covariance.size());
+    const int nc = 7 * 8 / 2;
+    int compared = 0;
+    for (std::int64_t p = 0; p < s.n; ++p) {
+      if (r.state[std::size_t(p)] != 0) {
+        EXPECT_TRUE(std::isnan(cov[std::size_t(p * nc)])) << "pixel " << p;
+        continue;
+      }
+      ++compared;
+      for (int i = 0; i < 7; ++i)
+        for (int j = 0; j <= i; ++j) {
+          const std::size_t k = std::size_t(p * nc + i * (i + 1) / 2 + j);
+          const float scale = std::sqrt(r.covariance[std::size_t(p * nc + i * (i + 1) / 2 + i)] *
+                                        r.covariance[std::size_t(p * nc + j * (j + 1) / 2 + j)]);
+          EXPECT_NEAR(cov[k], r.covariance[k], 2e-3f * scale) << spec.model_name() << " pixel " << p << " (" << i
+                                                               << ", " << j << ")";
+        }
+    }
+    EXPECT_GT(compared, 100);
+  }
+}
+
 TEST_F(UserModel, StartsComeFromTheMeanSpectrumFit) {
   // A stretched exponential written by hand, its start from --start values
   // that are off by a factor 2 in T1: the mean spectrum's fit corrects them.
