@@ -138,8 +138,8 @@ struct CubeFitter::Impl {
   fit::FitOptions engine;
   std::vector<double> fixed_values;  // NaN where not fixed
   std::vector<double> global;        // the mean spectrum's fit (automatic starts)
-  std::optional<fit::CellFits> cells;  // models of the user's own: the cells' fits
-  std::int64_t refitted = 0;           // pixels refitted from their neighbours' results
+  std::optional<fit::CellFits> cells;  // coarse-to-fine starts: the cells' fits
+  std::int64_t refitted = 0;           // pixels fitted again from other starts
   std::string backend = "cpu";
   int device = -1;
 #if defined(TESSERA_HAVE_CUDA)

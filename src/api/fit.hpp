@@ -175,7 +175,8 @@ class CubeFitter {
   // [pixel][n_params] values (fixed parameters are set to their values here).
   fit::FitResults fit_rows(const float* y, std::int64_t row0, std::int64_t rows, std::int64_t nx,
                            const std::uint8_t* mask, std::vector<float>* start);
-  // How many pixels the automatic start has refitted from their neighbours so far.
+  // How many pixels the automatic start has fitted again so far, from their row
+  // neighbours', their cells' or the model's own search's starts.
   std::int64_t refitted() const;
 
  private:
