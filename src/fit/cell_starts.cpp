@@ -24,16 +24,6 @@ constexpr int kRowReach = 2;  // row neighbours compared: c-2 .. c+2; tried: c-1
 
 bool usable(std::int32_t state) { return state <= int(FitState::iteration_limit); }
 
-// Fixed parameters from `fixed`, every parameter into its bounds.
-void constrain(const FitOptions& o, std::span<const double> fixed, double* p, int P) {
-  if (o.constraints.empty()) return;
-  for (int j = 0; j < P; ++j) {
-    const ParamConstraint& c = o.constraints[std::size_t(j)];
-    if (c.fixed && !fixed.empty()) p[j] = fixed[std::size_t(j)];
-    p[j] = std::min(std::max(p[j], c.lo), c.hi);
-  }
-}
-
 bool all_finite(const double* p, int P) {
   return std::all_of(p, p + P, [](double v) { return std::isfinite(v); });
 }
@@ -164,7 +154,7 @@ CellFits fit_cells(const ModelSpec& spec, std::span<const float> x, std::span<co
       if (!core::all_finite(m, n)) continue;
       auto add = [&](const double* p) {
         std::vector<double> q(p, p + P);
-        constrain(o, fixed, q.data(), P);
+        constrain_start(o, fixed, q.data(), P);
         y.insert(y.end(), m, m + n);
         for (double v : q) start.push_back(float(v));
         owner.push_back(i * grid.kx + j);
@@ -187,7 +177,7 @@ CellFits fit_cells(const ModelSpec& spec, std::span<const float> x, std::span<co
       if (!usable(r.state[t]) || !all_finite(q.data(), P) || !(r.chi2[t] < best[std::size_t(owner[t])])) continue;
       best[std::size_t(owner[t])] = r.chi2[t];
       normalise_start(spec, q.data());
-      constrain(o, fixed, q.data(), P);
+      constrain_start(o, fixed, q.data(), P);
       std::copy(q.begin(), q.end(), cells.params.begin() + std::ptrdiff_t(std::size_t(owner[t]) * P));
       cells.ok[std::size_t(owner[t])] = 1;
     }

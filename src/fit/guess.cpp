@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "cell_starts.hpp"
 #include "guess_peaks.hpp"
 #include "user_model.hpp"
 #include "guess_util.hpp"
@@ -330,6 +331,8 @@ bool finite_params(const std::vector<double>& p) {
 
 void normalise_start(const ModelSpec& spec, double* p) { normalise(spec, p); }
 
+void constrain_start(const FitOptions& o, std::span<const double> fixed, double* p, int P) { constrain(o, fixed, p, P); }
+
 std::vector<double> spectrum_start(const ModelSpec& spec, std::span<const float> x,
                                    std::span<const float> y, const FitOptions& fit,
                                    std::span<const double> fixed_values) {
@@ -435,17 +438,7 @@ void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y
 
 void spectrum_row_sums(const float* y, int rows, int nx, int n_points, double* sum,
                        std::int64_t* count) {
-  for (int r = 0; r < rows; ++r) {
-    double* s = sum + size_t(r) * n_points;
-    std::fill_n(s, n_points, 0.0);
-    count[r] = 0;
-    for (int c = 0; c < nx; ++c) {
-      const float* v = y + (std::int64_t(r) * nx + c) * n_points;
-      if (!all_finite(v, n_points)) continue;
-      for (int i = 0; i < n_points; ++i) s[i] += v[i];
-      ++count[r];
-    }
-  }
+  band_sums(y, rows, single_cell(rows, nx), n_points, sum, count);  // one band: the whole row
 }
 
 std::vector<float> mean_from_row_sums(std::span<const double> sum,

@@ -71,6 +71,8 @@ void cube_starts(const ModelSpec& spec, std::span<const float> x, const float* y
 // positive widths; a cosine's amplitude positive and its phase in [-pi, pi].
 // Does nothing for models of the user's own.
 void normalise_start(const ModelSpec& spec, double* p);
+// Fixed parameters from `fixed` (when given), every parameter into its bounds.
+void constrain_start(const FitOptions& o, std::span<const double> fixed, double* p, int P);
 
 // Per-row sums of the finite spectra: sum [rows][n_points] (double, pixels added
 // in column order) and count [rows] (pixels with an all-finite spectrum).
