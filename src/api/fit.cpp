@@ -62,6 +62,9 @@ bool FitOptions::IsValid(std::string* why) const {
   if (m.empty() && max_iter < 1) m = "--max-iter must be at least 1";
   if (m.empty() && (!(tol > 0) || !std::isfinite(tol) || tol >= 1)) m = "--tol must be in (0, 1)";
   if (m.empty() && threads < 0) m = "--threads must be 0 (all cores) or positive";
+  for (const auto& h : hold)
+    for (const auto& f : fix)
+      if (m.empty() && h == f.first) m = "hold " + h + ": the parameter is also fixed (--fix): give one";
   if (why) *why = m;
   return m.empty();
 }
@@ -128,6 +131,20 @@ std::shared_ptr<const fit::CompiledModel> user_model(const FitOptions& o) {
   return std::make_shared<const fit::CompiledModel>(describe_user_model(o));
 }
 
+// The engine's progress callback, which also stops the fit (Cancelled) soon
+// after the cancel flag is set: every worker thread reports every few hundred
+// fits, so a cancel needs no wait for the end of a block of rows.
+namespace {
+std::function<void(std::int64_t)> with_cancel(std::function<void(std::int64_t)> progress,
+                                              const std::atomic<bool>* cancel) {
+  if (cancel == nullptr) return progress;
+  return [progress = std::move(progress), cancel](std::int64_t n) {
+    if (progress) progress(n);
+    throw_if_cancelled(cancel);
+  };
+}
+}  // namespace
+
 // ---- CubeFitter --------------------------------------------------------------------
 
 struct CubeFitter::Impl {
@@ -185,6 +202,7 @@ void CubeFitter::Impl::set_constraints() {
     if (!std::isfinite(value))
       throw std::invalid_argument("--fix " + name + "=" + std::to_string(value) + ": value must be finite");
   }
+  for (const auto& name : options.hold) engine.constraints[index(name, "hold")].fixed = true;  // value: NaN
   if (spec.kind == fit::ModelKind::expression)
     for (std::size_t j = 0; j < spec.user->description().bounds.size(); ++j) {
       engine.constraints[j].lo = spec.user->description().bounds[j].first;
@@ -241,6 +259,7 @@ fit::FitResults CubeFitter::Impl::fit_gpu(const fit::FitBatch& batch,
   in.x = x.data();
   in.n_points = int(x.size());
   in.y = batch.y;
+  in.weights = batch.weights;
   in.mask = batch.mask;
   in.start = batch.start;
   in.n_pix = npix;
@@ -282,7 +301,7 @@ CubeFitter::CubeFitter(const FitOptions& options, std::span<const float> sweep)
   m.engine.max_iter = options.max_iter;
   m.engine.tol = options.tol;
   m.engine.threads = options.threads;
-  m.engine.progress = options.progress;
+  m.engine.progress = with_cancel(options.progress, options.cancel);
   m.set_constraints();
   if (std::string msg = m.engine.validate(m.spec, int(m.x.size())); !msg.empty())
     throw std::invalid_argument(msg);
@@ -330,7 +349,7 @@ std::string CubeFitter::gpu_kernel() const {
 bool CubeFitter::derived_sigma() const { return impl_->engine.covariance; }
 
 void CubeFitter::set_progress(std::function<void(std::int64_t)> progress) {
-  impl_->engine.progress = std::move(progress);
+  impl_->engine.progress = with_cancel(std::move(progress), impl_->options.cancel);
 }
 
 fit::CellGrid CubeFitter::start_grid(std::int64_t ny, std::int64_t nx) const {
@@ -361,7 +380,8 @@ void CubeFitter::start_from_sums(std::span<const double> sum, std::span<const st
 std::int64_t CubeFitter::refitted() const { return impl_->refitted; }
 
 fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t row0, std::int64_t rows, std::int64_t nx,
-                                     const std::uint8_t* mask, std::vector<float>* start) {
+                                     const std::uint8_t* mask, std::vector<float>* start,
+                                     const float* weights) {
   Impl& m = *impl_;
   const int P = m.spec.n_params();
   const std::int64_t npix = rows * nx;
@@ -369,6 +389,8 @@ fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t row0, std::int
   std::vector<float> automatic;
   const bool from_cells = start == nullptr && m.cells;
   if (start == nullptr) {
+    if (!m.options.hold.empty())
+      throw std::invalid_argument("hold: parameters held at their starts need start maps");
     if (m.global.empty()) throw std::logic_error("CubeFitter: automatic starts before start_from_sums");
     if (from_cells) {
       if (m.cells->grid.nx != nx || row0 < 0 || row0 + rows > m.cells->grid.ny)
@@ -382,9 +404,9 @@ fit::FitResults CubeFitter::fit_rows(const float* y, std::int64_t row0, std::int
   }
   if (std::int64_t(start->size()) != npix * P) throw std::invalid_argument("internal: start of the wrong size");
   for (int j = 0; j < P; ++j)
-    if (m.engine.constraints[std::size_t(j)].fixed)
+    if (m.engine.constraints[std::size_t(j)].fixed && !std::isnan(m.fixed_values[std::size_t(j)]))
       for (std::int64_t p = 0; p < npix; ++p) (*start)[std::size_t(p * P + j)] = float(m.fixed_values[std::size_t(j)]);
-  const fit::FitBatch batch{m.x, y, nullptr, mask, start->data(), npix};
+  const fit::FitBatch batch{m.x, y, weights, mask, start->data(), npix};
   fit::FitResults res = m.fit(batch, true);
   if (from_cells) {
     // The peak models' own search for the pixels worse than their neighbours.
@@ -558,10 +580,19 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
   CubeFitter fitter(options, c.x);
   const int P = fitter.spec().n_params();
   check_starts(in, P, g);
+  if (!options.hold.empty() && in.start.empty())
+    throw std::invalid_argument("hold: parameters held at their starts need start maps");
+  if (in.weights.present()) {
+    check_shape("weights", in.weights, in.data);
+    if (options.estimator != "lse") throw std::invalid_argument("weights: only for least squares (--estimator lse)");
+    if (g.bin != 1) throw std::invalid_argument("weights: only with --bin 1");
+  }
   const std::int64_t rows_per_block = std::max<std::int64_t>(1, kBlockPixels / g.nx);
   if (in.start.empty()) automatic_start(in, g, rows_per_block, options.cancel, fitter);
 
   FitResult r = empty_result(fitter, g);
+  r.param_units = fitter.spec().param_units("sweep unit", in.ref.present() ? "sig/ref" : "data unit");
+  r.x_mid = fitter.spec().x_mid;
   for (std::int64_t r0 = 0; r0 < g.ny; r0 += rows_per_block) {
     throw_if_cancelled(options.cancel);
     const std::int64_t r1 = std::min(g.ny, r0 + rows_per_block);
@@ -573,8 +604,14 @@ FitResult fit_cube(const FitInput& in, const FitOptions& options) {
     }
     std::vector<float> start;
     if (!in.start.empty()) start = starts_of_rows(in, P, g.nx, r0, r1);
+    std::vector<float> w;
+    if (in.weights.present()) {
+      FitInput weights_in;  // the weights' block, pixel-major as the spectra
+      weights_in.data = in.weights;
+      w = spectra_of_rows(weights_in, g, r0, r1);
+    }
     const fit::FitResults res = fitter.fit_rows(y.data(), r0, r1 - r0, g.nx, mask.empty() ? nullptr : mask.data(),
-                                                in.start.empty() ? nullptr : &start);
+                                                in.start.empty() ? nullptr : &start, w.empty() ? nullptr : w.data());
     store(fitter, res, std::size_t(r0 * g.nx), r);
   }
   for (std::int32_t s : r.state)

@@ -61,6 +61,9 @@ struct FitOptions {
   std::vector<std::pair<std::string, std::string>> derive;  // name, expression of the parameters
   std::vector<std::pair<std::string, double>> fix;    // parameter name, value
   std::vector<std::pair<std::string, Bound>> bounds;  // parameter name, [lo, hi]
+  // Parameters held at each pixel's own start value (FitInput::start), not
+  // fitted: Gpufit's parameters_to_fit = 0. Needs start maps.
+  std::vector<std::string> hold;
   std::string estimator = "lse";     // lse (least squares) or mle (Poisson likelihood)
   int max_iter = 100;
   double tol = 1e-6;
@@ -72,7 +75,8 @@ struct FitOptions {
   int bin = 1;                       // output pixel = mean of bin x bin input pixels
   // Called from worker threads with the number of spectra just finished.
   std::function<void(std::int64_t)> progress;
-  // Checked between blocks of rows; when it becomes true the call throws Cancelled.
+  // Checked between blocks of rows and, while fitting, every few hundred
+  // spectra per thread; when it becomes true the call throws Cancelled.
   const std::atomic<bool>* cancel = nullptr;
 
   // The checks that need no data (names, ranges of numbers); false with a
@@ -88,12 +92,19 @@ struct FitInput {
   // Optional start values, one [ny, nx] map of the OUTPUT grid per parameter (a
   // previous fit's /params maps); empty: automatic starts. A NaN start gives state bad_start.
   std::vector<Array2> start;
+  // Optional weights, same shape as data: each point's 1/sigma^2 (least squares
+  // only, bin 1). A point with weight 0 does not count.
+  Array3 weights;
 };
 
 struct FitResult {
   std::int64_t ny = 0, nx = 0;  // the output grid (after region and binning)
   std::string model;
   std::vector<std::string> param_names;
+  // Units as the command writes them when the input names none: "sweep unit",
+  // "data unit" (or "sig/ref"), and what the model makes of them.
+  std::vector<std::string> param_units;
+  double x_mid = 0;  // peak models: the origin of the slope term
   std::vector<std::vector<float>> params, sigma;  // per parameter, [ny * nx] row-major
   std::vector<float> chi2;
   std::vector<std::int32_t> state, iterations;
@@ -172,9 +183,11 @@ class CubeFitter {
   // Fits the spectra of `rows` whole output rows of nx pixels from output row
   // row0 on, pixel-major [pixel][n_sweep]. mask: null or [pixel], nonzero =
   // skip. start: null for the automatic start (start_from_sums first), or
-  // [pixel][n_params] values (fixed parameters are set to their values here).
+  // [pixel][n_params] values (fixed parameters are set to their values here,
+  // held ones keep the start's). weights: null or [pixel][n_sweep] (1/sigma^2).
   fit::FitResults fit_rows(const float* y, std::int64_t row0, std::int64_t rows, std::int64_t nx,
-                           const std::uint8_t* mask, std::vector<float>* start);
+                           const std::uint8_t* mask, std::vector<float>* start,
+                           const float* weights = nullptr);
   // How many pixels the automatic start has fitted again so far, from their row
   // neighbours', their cells' or the model's own search's starts.
   std::int64_t refitted() const;

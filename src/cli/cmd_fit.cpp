@@ -23,7 +23,7 @@ void add_model_options(CLI::App* c, FitRequest* req) {
   c->add_option("--expr", req->expr,
                 "A model of your own: its value at the sweep value x, e.g. "
                 "\"offset - amp / (1 + ((x - pos) / (fwhm / 2))^2)\" (+ - * / ^, exp log sqrt abs sin cos "
-                "tan atan tanh erf pow min max); compiled at run time into the engine");
+                "tan atan tanh erf pow min max floor); compiled at run time into the engine");
   c->add_option("--params", req->params, "With --expr: the parameters, comma-separated, in output order");
   c->add_option("--const", req->consts, "A model of your own: named constants NAME=VALUE (repeatable or comma-separated; override a file's)")
       ->delimiter(',');

@@ -53,6 +53,8 @@ TESSERA_HD inline float verf(float a) { return erff(a); }
 TESSERA_HD inline double verf(double a) { return erf(a); }
 TESSERA_HD inline float vabs(float a) { return fabsf(a); }
 TESSERA_HD inline double vabs(double a) { return fabs(a); }
+TESSERA_HD inline float vfloor(float a) { return floorf(a); }
+TESSERA_HD inline double vfloor(double a) { return floor(a); }
 // a * b + c with one rounding. The build turns off implicit contraction of
 // a * b + c (-ffp-contract=off) so that every code path rounds the same way;
 // hot loops ask for fused multiply-adds explicitly with vfma.

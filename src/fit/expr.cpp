@@ -10,8 +10,8 @@ namespace tessera::fit::expr {
 
 namespace {
 
-bool is_unary(Op op) { return op >= Op::neg && op <= Op::step; }
-bool is_binary(Op op) { return op >= Op::add; }
+bool is_unary(Op op) { return (op >= Op::neg && op <= Op::step) || op == Op::floor; }
+bool is_binary(Op op) { return op >= Op::add && op <= Op::max; }
 
 double apply(Op op, double a, double b) {
   switch (op) {
@@ -28,6 +28,7 @@ double apply(Op op, double a, double b) {
     case Op::erf: return std::erf(a);
     case Op::sign: return a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0;
     case Op::step: return a > 0 ? 1.0 : 0.0;
+    case Op::floor: return std::floor(a);
     case Op::add: return a + b;
     case Op::sub: return a - b;
     case Op::mul: return a * b;
@@ -59,6 +60,7 @@ const char* op_name(Op op) {
     case Op::erf: return "erf";
     case Op::sign: return "sign";
     case Op::step: return "step";
+    case Op::floor: return "floor";
     case Op::add: return "+";
     case Op::sub: return "-";
     case Op::mul: return "*";
@@ -169,7 +171,8 @@ int Graph::derivative(int id, int j) {
     case Op::constant:
     case Op::x:
     case Op::sign:
-    case Op::step: d = c(0); break;
+    case Op::step:
+    case Op::floor: d = c(0); break;
     case Op::param: d = c(n.index == j ? 1 : 0); break;
     case Op::neg: d = unary(Op::neg, D(n.a)); break;
     case Op::exp: d = mul(id, D(n.a)); break;
@@ -427,7 +430,7 @@ class Parser {
     static const std::map<std::string_view, Op, std::less<>> unary = {
         {"exp", Op::exp}, {"log", Op::log}, {"sqrt", Op::sqrt}, {"abs", Op::abs},
         {"sin", Op::sin}, {"cos", Op::cos}, {"tan", Op::tan},   {"atan", Op::atan},
-        {"tanh", Op::tanh}, {"erf", Op::erf}, {"sign", Op::sign}, {"step", Op::step}};
+        {"tanh", Op::tanh}, {"erf", Op::erf}, {"sign", Op::sign}, {"step", Op::step}, {"floor", Op::floor}};
     static const std::map<std::string_view, Op, std::less<>> binary = {
         {"pow", Op::pow}, {"min", Op::min}, {"max", Op::max}};
     const int open = pos();

@@ -7,8 +7,9 @@
 // The language: numbers (1, 2.5, 1e-3), + - * /, ^ and ** for powers (right
 // associative, binding tighter than unary minus: -x^2 is -(x^2)), parentheses,
 // and the functions exp log sqrt abs sin cos tan atan tanh erf pow(a, b)
-// min(a, b) max(a, b), and sign(a) (-1, 0 or 1) and step(a) (1 where a > 0,
-// else 0), which the derivatives of abs, min and max use. Names are resolved
+// min(a, b) max(a, b) floor(a), and sign(a) (-1, 0 or 1) and step(a) (1 where
+// a > 0, else 0), which the derivatives of abs, min and max use (floor's is 0:
+// for a grid index, e.g. Gpufit's GAUSS_2D over the point number). Names are resolved
 // by the caller (x, parameters, constants, definitions).
 //
 // Derivatives. min and max have the derivative of the argument they take (the
@@ -34,6 +35,7 @@ enum class Op : std::uint8_t {
   neg, exp, log, sqrt, abs, sin, cos, tan,   // unary
   atan, tanh, erf, sign, step,               // sign(a) in {-1, 0, 1}; step(a) = a > 0 ? 1 : 0
   add, sub, mul, div, pow, min, max,         // binary
+  floor,                                     // unary, added later: largest integer <= a
 };
 
 // The name of a function or operator as the language spells it ("exp", "+").

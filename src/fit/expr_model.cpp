@@ -17,7 +17,8 @@ bool is_identifier(const std::string& s) {
 }
 
 const std::set<std::string> reserved = {"x",    "exp",  "log", "sqrt", "abs", "sin",  "cos", "tan",
-                                        "atan", "tanh", "erf", "pow",  "min", "max", "sign", "step"};
+                                        "atan", "tanh", "erf", "pow",  "min", "max", "sign", "step",
+                                        "floor"};
 
 // The terms of a chain of + and - at the top of a node, with their signs.
 void terms(const expr::Graph& g, int id, bool negative, std::vector<std::pair<int, bool>>& out) {
@@ -192,6 +193,7 @@ std::string ExprModel::cpp_struct(const std::string& name) const {
       case Op::erf: e = "verf(" + a + ")"; break;
       case Op::sign: e = "select(" + a + " > T(0), T(1), select(" + a + " < T(0), T(-1), T(0)))"; break;
       case Op::step: e = "select(" + a + " > T(0), T(1), T(0))"; break;
+      case Op::floor: e = "vfloor(" + a + ")"; break;
       case Op::min: e = "select(" + a + " <= " + b + ", " + a + ", " + b + ")"; break;
       case Op::max: e = "select(" + a + " >= " + b + ", " + a + ", " + b + ")"; break;
       case Op::pow: {

@@ -118,6 +118,8 @@ void write_atomically(const fs::path& path, const std::string& text) {
 Toolchain toolchain() {
   Toolchain t{TESSERA_JIT_CXX, TESSERA_JIT_FLAGS, TESSERA_JIT_INCLUDE};
   if (const char* cxx = std::getenv("TESSERA_CXX"); cxx && *cxx) t.compiler = cxx;
+  // An installed package (pip) carries the headers itself: see src/python.
+  if (const char* inc = std::getenv("TESSERA_INCLUDE"); inc && *inc) t.include_dir = inc;
   return t;
 }
 

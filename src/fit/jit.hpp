@@ -23,7 +23,8 @@ struct Toolchain {
   std::string include_dir;  // holds core/ and fit/ (tessera's src/)
 };
 
-// The toolchain recorded at configure time, TESSERA_CXX applied.
+// The toolchain recorded at configure time, TESSERA_CXX (compiler) and
+// TESSERA_INCLUDE (the headers' directory) applied.
 Toolchain toolchain();
 // The cache directory (created when missing). Throws std::runtime_error.
 std::string cache_dir();

@@ -218,3 +218,19 @@ TEST(Expr, DependenceOnParametersAndX) {
 }
 
 }  // namespace
+
+// floor (for models over a grid index, as Gpufit's GAUSS_2D on the point
+// index): its value, a derivative of zero, printing that parses back.
+TEST(Expr, FloorOfAGridIndex) {
+  Model m("a * floor(x / 4) + b * (x - 4 * floor(x / 4))", {"a", "b"});
+  const std::vector<double> p{10.0, 1.0};
+  EXPECT_EQ(m.g.eval(m.root, 0.0, p), 0.0);
+  EXPECT_EQ(m.g.eval(m.root, 5.0, p), 11.0);   // row 1, column 1
+  EXPECT_EQ(m.g.eval(m.root, 11.0, p), 23.0);  // row 2, column 3
+  EXPECT_EQ(m.g.eval(m.root, -0.5, p), -10.0 + 3.5);
+  const int da = m.g.derivative(m.root, 0);
+  EXPECT_EQ(m.g.eval(da, 7.0, p), 1.0);
+  const int dx_free = m.g.derivative(m.parse("floor(a * x)"), 0);
+  EXPECT_EQ(m.g.eval(dx_free, 2.5, p), 0.0);
+  EXPECT_EQ(m.parse(m.g.print(m.root, m.params)), m.root);
+}

@@ -1,0 +1,88 @@
+"""tessera.xcorr: the command's results bit for bit, inputs of any type and
+layout, a float64 brute force on a small case."""
+
+import h5py
+import numpy as np
+import pytest
+
+import tessera
+from conftest import read, run_tessera
+
+
+def command_xcorr(tmp_path, path, *args, name="x.h5"):
+    out = tmp_path / name
+    run_tessera("xcorr", path, "-o", out, "--quiet", "--backend", "cpu", "--subpixel", *args)
+    with h5py.File(out, "r") as f:
+        return {k: f[k][()] for k in ("coords", "peaks", "quality", "subpixel")}
+
+
+def assert_same(q, ref):
+    for k in ("coords", "peaks", "quality", "subpixel"):
+        got = getattr(q, k)
+        assert got.dtype == ref[k].dtype, k
+        np.testing.assert_array_equal(got, ref[k], err_msg=k)
+
+
+@pytest.mark.parametrize("args,kw", [
+    ((), {}),
+    (("--crop", "7,3"), {"crop": (7, 3)}),
+    (("--mode", "valid", "--exclusion", "2"), {"mode": "valid", "exclusion": 2}),
+    (("--normalize-input", "--eps", "1e-3"), {"normalize_input": True, "eps": 1e-3}),
+])
+def test_equals_the_command(tmp_path, tiles_file, args, kw):
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    q = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False, **kw)
+    assert len(q) == len(pairs)
+    assert_same(q, command_xcorr(tmp_path, tiles_file, *args))
+
+
+def test_types_layouts_and_lists_change_nothing(tmp_path, tiles_file):
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    ref = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)
+    fortran = np.asfortranarray(images)
+    as_list = [t for t in templates]
+    q = tessera.xcorr(fortran, as_list, pairs.astype(np.int32), threads=1, backend="cpu", progress=False)
+    for k in ("coords", "peaks", "quality", "subpixel"):
+        np.testing.assert_array_equal(getattr(q, k), getattr(ref, k))
+    # The caller's arrays are never modified, normalize_input included.
+    before = images.copy()
+    tessera.xcorr(images, templates, pairs, normalize_input=True, backend="cpu", progress=False)
+    np.testing.assert_array_equal(images, before)
+    assert tessera.xcorr(images, templates, pairs, subpixel=False, progress=False).subpixel is None
+
+
+def brute_force(image, template):
+    """Full-mode ZNCC in float64: the image zero-padded, the template's
+    statistics over its whole window, R = 0 where the image window is flat."""
+    H, W = image.shape
+    h, w = template.shape
+    padded = np.zeros((H + 2 * (h - 1), W + 2 * (w - 1)))
+    padded[h - 1:h - 1 + H, w - 1:w - 1 + W] = image
+    t = template - template.mean()
+    tn = np.sqrt((t * t).sum())
+    R = np.zeros((H + h - 1, W + w - 1))
+    n = h * w
+    for y in range(H + h - 1):
+        for x in range(W + w - 1):
+            win = padded[y:y + h, x:x + w]
+            s, s2 = win.sum(), (win * win).sum()
+            var = s2 - s * s / n
+            den = np.sqrt(max(var, 0.0)) * tn
+            R[y, x] = (win * t).sum() / den if den > 1e-6 else 0.0
+    return R
+
+
+def test_brute_force_agrees(tmp_path):
+    rng = np.random.default_rng(7)
+    images = rng.normal(size=(2, 23, 19))
+    templates = np.stack([images[0, 5:12, 3:8] + 0.05 * rng.normal(size=(7, 5)), rng.normal(size=(7, 5))])
+    pairs = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+    q = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)
+    for p, (i, t) in enumerate(pairs):
+        R = brute_force(images[i].astype(np.float32).astype(np.float64),
+                        templates[t].astype(np.float32).astype(np.float64))
+        y, x = np.unravel_index(np.argmax(R), R.shape)
+        assert tuple(q.coords[p]) == (y, x)
+        assert abs(q.peaks[p] - R[y, x]) < 1e-5
+    # The planted template is found where it was cut: placement (5 + 7 - 1, 3 + 5 - 1).
+    assert tuple(q.coords[0]) == (11, 7)
