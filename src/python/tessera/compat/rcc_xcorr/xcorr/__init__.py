@@ -1,0 +1,1 @@
+"""rcc_xcorr.xcorr's place: its module ``BatchXCorr`` holds the class ``BatchXCorr``."""
