@@ -24,7 +24,7 @@ struct XcorrOptions {
   // Rows dropped at the top and bottom, columns at the left and right, of the
   // full map before the peak search; coordinates stay in the full-map frame.
   int crop_y = 0, crop_x = 0;
-  double eps = 1e-6;             // R = 0 where the denominator <= eps
+  double eps = 1e-6;             // R = 0 where the squared denominator <= eps
   bool normalize_input = false;  // subtract each image's mean first
   std::string mode = "full";     // "full" or "valid" (full-overlap placements only)
   int exclusion = 5;             // peak_ratio: the second value is the best farther than this

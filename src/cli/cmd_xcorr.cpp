@@ -26,7 +26,7 @@ Command add_xcorr_command(CLI::App& app) {
                 "A,B: skip A rows at the top and at the bottom and B columns at the left and at the "
                 "right of the full map in the peak search (A alone: both)")
       ->capture_default_str();
-  c->add_option("--eps", req->eps, "R = 0 where the denominator is <= eps")->capture_default_str();
+  c->add_option("--eps", req->eps, "R = 0 where the squared denominator (window SSD * template SSD) is <= eps")->capture_default_str();
   c->add_flag("--normalize-input", req->normalize_input, "Subtract each image's mean first");
   c->add_option("--mode", req->mode, "full (every overlap) or valid (only full overlap, as OpenCV)")
       ->capture_default_str();

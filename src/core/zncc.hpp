@@ -7,7 +7,11 @@
 //   C  = sum(image * template) under the window,
 //   tbar, SSD_T = the template's mean and centred sum of squares,
 //   R  = (C - S1*tbar) / sqrt((S2 - S1*S1/A) * SSD_T),
-// and R = 0 where that denominator <= eps (a flat window or a flat template).
+// and R = 0 where the squared denominator (S2 - S1*S1/A) * SSD_T <= eps (a flat
+// window or a flat template). Not the denominator itself: with eps = 1e-6 on
+// the denominator, placements that see a few pixels of a smooth image's tail
+// pass, and there the float FFT's rounding of C outweighs the denominator
+// (R ~ 1 where the exact value is -0.02: Xcorr.SubpixelPositionAndPeakQuality).
 // The window sums are double: in float, S2 - S1*S1/A cancels catastrophically
 // and a flat window gets a spurious variance (rcc-xcorr's +-0.015).
 #pragma once

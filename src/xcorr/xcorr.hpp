@@ -49,7 +49,7 @@ struct Options {
   // in the full-map frame.
   int crop_y = 0;
   int crop_x = 0;
-  double eps = 1e-6;             // R = 0 where the denominator <= eps
+  double eps = 1e-6;             // R = 0 where the squared denominator <= eps
   bool normalize_input = false;  // subtract the image's mean first (on a copy)
   // valid: the search covers only full-overlap placements (OpenCV's
   // TM_CCOEFF_NORMED map is that block of the full map); coordinates are still

@@ -76,7 +76,7 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
     crop : A or (A, B): rows skipped at the top and bottom, columns at the left and
         right of the full map in the peak search (coordinates stay in the full map)
     subpixel : also return the peak refined by a parabola
-    eps : R = 0 where the denominator is <= eps
+    eps : R = 0 where the squared denominator (window SSD * template SSD) is <= eps
     normalize_input : subtract each image's mean first (the caller's arrays are
         never modified)
     exclusion : peak_ratio's second value is the best farther than this from the peak
