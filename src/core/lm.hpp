@@ -113,6 +113,17 @@ TESSERA_HD void accumulate_normal(const T (*A)[Tile], int m, T* N) {
   }
 }
 
+// The residual of a point is known to about one unit roundoff u of |y| + |f|
+// at best, so chi2 is not known below about u^2 (|y| + |f|)^2 per point even
+// when the residuals vanish (a perfect fit, y = 0 at some point): the error
+// terms carry that floor, (r^2 + u^2 mag^2) mag^2, and the fit stops there
+// instead of chasing a chi-square that shrinks towards denormals (Gpufit's
+// 2-point line). Far below any noise, it changes nothing else.
+template <class S>
+TESSERA_HD constexpr S rounding_floor() {
+  return S(0.25) * machine_epsilon<S>() * machine_epsilon<S>();
+}
+
 // One point's contribution: the row sqrt(w_i) J(x_i) (into J), the weighted
 // residual sqrt(w_i) r_i, the point's term of the MLE deviance (0 for least
 // squares), its term of chi2_err^2 (see lm_evaluate) and whether the MLE model
@@ -151,13 +162,13 @@ TESSERA_HD void lm_point(const Model& model, const LMData<T>& d, bool mle, const
       err_term = T(4) * r * r;
     } else {
       w = d.w[i * d.stride];
-      err_term = w * w * r * r * mag * mag;
+      err_term = w * w * (r * r + rounding_floor<S>() * mag * mag) * mag * mag;
     }
     const T sw = vsqrt(w);
     for (int a = 0; a < P; ++a) J[a] *= sw;
     r *= sw;
   } else {
-    err_term = r * r * mag * mag;
+    err_term = (r * r + rounding_floor<S>() * mag * mag) * mag * mag;
   }
 }
 
