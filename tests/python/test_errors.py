@@ -47,6 +47,13 @@ def fit(*args, **kw):
     (lambda: fit(CUBE, SWEEP, guess={"offset": np.ones((6, 7))}), ValueError, "guess: no start map for pos0"),
     (lambda: fit(CUBE, SWEEP, hold=["pos0"]), ValueError, "hold: parameters held at their starts need start maps"),
     (lambda: fit(CUBE, SWEEP, weights=CUBE, bin=2), ValueError, "weights: only with --bin 1"),
+    (lambda: fit(CUBE, SWEEP, weights=CUBE, estimator="mle"), ValueError, "weights: only for least squares"),
+    (lambda: fit(CUBE, SWEEP, weights=CUBE[:, :, :6]), ValueError, "weights differs in shape from the data"),
+    (lambda: fit(CUBE, SWEEP, weights=CUBE[0]), ValueError, "weights: expected 3 dimensions"),
+    (lambda: fit(CUBE, SWEEP, hold=["pos0"], fix={"pos0": 2870}), ValueError, "hold pos0: the parameter is also fixed"),
+    (lambda: fit(CUBE, SWEEP, hold=["pos9"], guess={n: np.ones((6, 7)) for n in
+                                                   ["offset", "pos0", "fwhm0", "amp0", "pos1", "fwhm1", "amp1"]}),
+     ValueError, "hold: unknown parameter 'pos9'"),
     (lambda: fit(CUBE, SWEEP, colour="red"), TypeError, "colour"),
     (lambda: fit(CUBE, SWEEP, threads="2"), TypeError, "threads: expected an integer"),
     (lambda: fit(CUBE, SWEEP, backend="opencl"), ValueError, "--backend"),

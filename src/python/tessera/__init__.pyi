@@ -1,0 +1,77 @@
+"""Type stub of tessera's public API (see the docstrings of tessera.fit, tessera.xcorr)."""
+import os
+from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__version__: str
+STATE_NAMES: Tuple[str, ...]
+
+Progress = Union[bool, Callable[[int], Any]]
+Backend = Literal["auto", "cpu", "cuda"]
+
+class FitResult:
+    model: str
+    param_names: list[str]
+    param_units: list[str]
+    shape: Tuple[int, ...]
+    params: Dict[str, np.ndarray]
+    sigma: Dict[str, np.ndarray]
+    derived: Dict[str, np.ndarray]
+    derived_sigma: Dict[str, np.ndarray]
+    derived_definition: str
+    chi2: np.ndarray
+    state: np.ndarray
+    iterations: np.ndarray
+    state_counts: Dict[str, int]
+    backend: str
+    x_mid: float
+    sweep: np.ndarray
+    def to_hdf5(self, path: Union[str, os.PathLike], force: bool = ...) -> None: ...
+
+class XcorrResult:
+    coords: np.ndarray
+    peaks: np.ndarray
+    quality: np.ndarray
+    subpixel: Optional[np.ndarray]
+    def __len__(self) -> int: ...
+
+def fit(cube: Optional[ArrayLike] = ..., sweep: Optional[ArrayLike] = ..., *,
+        model: str = ..., peaks: int = ..., background: Literal["constant", "linear"] = ...,
+        expr: Optional[str] = ..., params: Union[Sequence[str], str, None] = ...,
+        consts: Union[Mapping[str, float], Sequence[str], None] = ...,
+        start: Union[Mapping[str, float], Sequence[str], None] = ...,
+        bounds: Union[Mapping[str, Tuple[float, float]], Sequence[str], None] = ...,
+        fix: Union[Mapping[str, float], Sequence[str], None] = ...,
+        derive: Union[Mapping[str, str], Sequence[str], None] = ...,
+        model_file: Union[str, os.PathLike, None] = ...,
+        sig: Optional[ArrayLike] = ..., ref: Optional[ArrayLike] = ..., mask: Optional[ArrayLike] = ...,
+        roi: Union[str, Tuple[int, int, int, int], None] = ..., bin: int = ...,
+        guess: Union[Literal["auto"], FitResult, Mapping[str, ArrayLike], str, os.PathLike] = ...,
+        weights: Optional[ArrayLike] = ..., hold: Union[Sequence[str], str, None] = ...,
+        estimator: Literal["lse", "mle"] = ..., tol: float = ..., max_iter: int = ..., threads: int = ...,
+        backend: Backend = ..., device: int = ..., gpu_kernel: Literal["auto", "thread", "warp"] = ...,
+        progress: Progress = ...) -> FitResult: ...
+
+def fit_spectra(spectra: ArrayLike, sweep: ArrayLike, *, model: str = ..., peaks: int = ...,
+                background: Literal["constant", "linear"] = ..., expr: Optional[str] = ...,
+                params: Union[Sequence[str], str, None] = ...,
+                consts: Union[Mapping[str, float], Sequence[str], None] = ...,
+                start: Union[Mapping[str, float], Sequence[str], None] = ...,
+                bounds: Union[Mapping[str, Tuple[float, float]], Sequence[str], None] = ...,
+                fix: Union[Mapping[str, float], Sequence[str], None] = ...,
+                derive: Union[Mapping[str, str], Sequence[str], None] = ...,
+                model_file: Union[str, os.PathLike, None] = ...,
+                guess: Union[Literal["auto"], FitResult, Mapping[str, ArrayLike], str, os.PathLike] = ...,
+                weights: Optional[ArrayLike] = ..., hold: Union[Sequence[str], str, None] = ...,
+                estimator: Literal["lse", "mle"] = ..., tol: float = ..., max_iter: int = ...,
+                threads: int = ..., backend: Backend = ..., device: int = ...,
+                gpu_kernel: Literal["auto", "thread", "warp"] = ..., progress: Progress = ...) -> FitResult: ...
+
+def xcorr(images: Union[ArrayLike, Sequence[ArrayLike]], templates: Union[ArrayLike, Sequence[ArrayLike]],
+          pairs: ArrayLike, *, mode: Literal["full", "valid"] = ..., crop: Union[int, Tuple[int, int]] = ...,
+          subpixel: bool = ..., eps: float = ..., normalize_input: bool = ..., exclusion: int = ...,
+          threads: int = ..., backend: Backend = ..., device: int = ..., progress: Progress = ...) -> XcorrResult: ...
+
+def info() -> Dict[str, Any]: ...
