@@ -1,8 +1,39 @@
 #include "session.hpp"
 
+#include <cstdlib>
+
 namespace tessera::mpi {
 
+namespace {
+
+// Whether a launcher started this process: mpirun/mpiexec (Open MPI's or
+// Hydra's) or srun with PMIx or PMI-2. Each of them sets one of these.
+bool started_by_a_launcher() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "PMI_FD"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+
+// A process started without a launcher is an MPI singleton: one rank, no
+// other process to talk to. Open MPI 4 then starts a supporting daemon
+// (orted) and opens every transport, including the Omni-Path one whose library
+// pins the process to each core in turn and sleeps (0.41 s of start-up here,
+// about as long as fitting 200k two-dip pixels). For a singleton, which never
+// spawns and has no peer, tell it to do neither: no daemon, the ob1 messaging
+// layer with the self and shared-memory transports only (0.06 s). Only where
+// the user has not set these (setenv without overwrite); Open MPI's own
+// variables, so other MPI libraries ignore them.
+void singleton_defaults() {
+  if (started_by_a_launcher()) return;
+  setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+  setenv("OMPI_MCA_pml", "ob1", 0);
+  setenv("OMPI_MCA_btl", "self,vader", 0);
+}
+
+}  // namespace
+
 Session::Session(int& argc, char**& argv) {
+  singleton_defaults();
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
