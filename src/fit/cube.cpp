@@ -56,6 +56,28 @@ std::vector<float> bin_spectra(const CubeGeometry& g, std::int64_t rows, const f
   const bool sigref = b != nullptr;
   const int B = g.bin;
   std::vector<float> y(std::size_t(rows * g.nx * n));
+  if (B == 1 && !sigref) {
+    // The input's values (float -> double -> float is exact), transposed from
+    // [sweep][pixel] to [pixel][sweep] a tile of 256 pixels at a time: each
+    // sweep plane is read 1 KiB at a time and the tile's spectra (100 KiB for
+    // 100 points) stay in L2. The loop below reads one float per cache line per
+    // pixel: 1.7 times the time of this one (perf, a 512 x 512 x 100 cube).
+    const std::int64_t npix = rows * g.nx;
+    constexpr std::int64_t tile = 256;
+    for (std::int64_t p0 = 0; p0 < npix; p0 += tile) {
+      const std::int64_t p1 = std::min(p0 + tile, npix);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float* plane = a + i * npix;
+        for (std::int64_t p = p0; p < p1; ++p) y[std::size_t(p * n + i)] = plane[p];
+      }
+      for (std::int64_t p = p0; p < p1; ++p) {
+        float* out = y.data() + p * n;
+        if (std::all_of(out, out + n, [](float v) { return v == 0; }))
+          std::fill_n(out, n, std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+    return y;
+  }
   for (std::int64_t oy = 0; oy < rows; ++oy)
     for (std::int64_t ox = 0; ox < g.nx; ++ox) {
       float* out = y.data() + (oy * g.nx + ox) * n;

@@ -1,13 +1,16 @@
 // The coarse-to-fine starts of fit/cell_starts.hpp: the band sums and the
 // means they give, the cells' fits following a line across the image, and the
-// refit of pixels worse than their row neighbours.
+// refit of pixels worse than their row neighbours; and bin_spectra, which
+// gives them (and the fits) their spectra.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "fit/cell_starts.hpp"
+#include "fit/cube.hpp"
 #include "fit/guess.hpp"
 
 namespace fit = tessera::fit;
@@ -256,3 +259,54 @@ TEST(CellStarts, PixelsWorseThanTheirRowNeighboursAreRefittedFromThem) {
 }
 
 }  // namespace
+
+// bin_spectra turns the read block [sweep][row][col] into spectra [pixel][sweep]:
+// at bin 1 each value as it is (an all-zero spectrum, -0 included, becomes NaN,
+// one with a NaN stays as it is), binned B x B the mean in double, with a
+// reference the ratio of the sums. Written out here from those definitions.
+TEST(BinSpectra, TransposesBinsAndMarksEmptyPixels) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.5f, 2.f);
+  for (const int bin : {1, 2, 3}) {
+    for (const bool sigref : {false, true}) {
+      const std::int64_t n = 37, rows = 5, nx = 19;  // output rows and columns: odd, not a tile multiple
+      const fit::CubeGeometry g = fit::make_geometry(n, rows * bin, nx * bin, fit::Roi{}, bin);
+      const std::int64_t cols_in = nx * bin, plane = rows * bin * cols_in;
+      std::vector<float> a(std::size_t(n * plane)), b(a.size());
+      for (float& v : a) v = u(rng);
+      for (float& v : b) v = u(rng);
+      auto in = [&](std::int64_t i, std::int64_t y, std::int64_t x) -> float& {
+        return a[std::size_t(i * plane + y * cols_in + x)];
+      };
+      // output pixel 3: all zero (with a -0); pixel 7: a NaN at sweep point 4
+      for (std::int64_t i = 0; i < n; ++i)
+        for (int d = 0; d < bin * bin; ++d) in(i, d / bin, 3 * bin + d % bin) = (i == 2 ? -0.f : 0.f);
+      in(4, 0, 7 * bin) = std::numeric_limits<float>::quiet_NaN();
+      const auto y = fit::bin_spectra(g, rows, a.data(), sigref ? b.data() : nullptr);
+      ASSERT_EQ(y.size(), std::size_t(rows * nx * n));
+      for (std::int64_t oy = 0; oy < rows; ++oy)
+        for (std::int64_t ox = 0; ox < nx; ++ox)
+          for (std::int64_t i = 0; i < n; ++i) {
+            double s = 0, t = 0;
+            for (int dy = 0; dy < bin; ++dy)
+              for (int dx = 0; dx < bin; ++dx) {
+                const std::size_t at = std::size_t(i * plane + (oy * bin + dy) * cols_in + ox * bin + dx);
+                s += a[at];
+                t += b[at];
+              }
+            const std::int64_t p = oy * nx + ox;
+            const float got = y[std::size_t(p * n + i)];
+            const std::string what = "bin " + std::to_string(bin) + (sigref ? " sig/ref" : "") + " pixel " +
+                                     std::to_string(p) + " point " + std::to_string(i);
+            if (p == 3) {
+              EXPECT_TRUE(std::isnan(got)) << what;
+            } else if (p == 7 && i == 4) {
+              EXPECT_TRUE(std::isnan(got)) << what;
+            } else {
+              const float want = float(sigref ? s / t : s / (bin * bin));
+              EXPECT_EQ(got, want) << what;
+            }
+          }
+    }
+  }
+}
