@@ -11,10 +11,14 @@
 namespace tessera::core {
 
 // True when none of the n values v[0], v[stride], ... is NaN or infinite.
+// An OR over every value, without an early exit or a chain of &&, which the
+// host compiler vectorises (compares and ORs 16 or 8 lanes at a time instead of
+// one value per step; spectra are almost always finite, so an exit would not
+// pay).
 TESSERA_HD inline bool all_finite(const float* v, int n, std::int64_t stride = 1) {
-  bool ok = true;
-  for (int i = 0; i < n; ++i) ok = ok && finite(v[std::int64_t(i) * stride]);
-  return ok;
+  int bad = 0;
+  for (int i = 0; i < n; ++i) bad |= int(!finite(v[std::int64_t(i) * stride]));
+  return bad == 0;
 }
 
 // A masked spectrum is not fitted (state masked), nor one with a NaN or an

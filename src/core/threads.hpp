@@ -16,6 +16,10 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define TESSERA_HAVE_MXCSR 1
+#endif
 
 namespace tessera::core {
 
@@ -28,6 +32,32 @@ inline int usable_cores() {
 #endif
   return std::max(1, int(std::thread::hardware_concurrency()));
 }
+
+// For its scope, the calling thread treats subnormal floats (below 1.2e-38
+// in magnitude) as 0, in its inputs and results (x86: MXCSR's DAZ and FTZ
+// bits, which govern SSE, AVX and AVX-512 alike); the previous mode is
+// restored at the end. Fits that drive a parameter towards 0 (a flat or dead
+// pixel's amplitude) meet such values in their Jacobians, and each costs a
+// microcode assist of a hundred cycles or more: a 512 x 512 two-dip fit from
+// the automatic starts took 0.58 s instead of 0.49 s. Values that small mean
+// nothing in a fit of measured data; every thread of the engine sets the same
+// mode, so results stay independent of the thread count. Elsewhere a no-op.
+class FlushSubnormals {
+ public:
+#if defined(TESSERA_HAVE_MXCSR)
+  FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushSubnormals() { _mm_setcsr(saved_); }
+#else
+  FlushSubnormals() = default;
+#endif
+  FlushSubnormals(const FlushSubnormals&) = delete;
+  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+
+ private:
+#if defined(TESSERA_HAVE_MXCSR)
+  unsigned saved_;
+#endif
+};
 
 // Runs work() on `threads` threads at once (the calling thread is one of
 // them) and waits for all; each runs its own loop over work they share. The

@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-
 #include "batch.hpp"
 #include "core/fit_input.hpp"
 #include "core/lm.hpp"
@@ -215,6 +214,7 @@ void run_batch(const Model& model, const FitBatch& batch, const FitOptions& opti
   const int threads = options.threads > 0 ? options.threads : core::usable_cores();
   const std::int64_t chunks = (batch.n_pix + chunk_pixels - 1) / chunk_pixels;
   core::run_threads(int(std::clamp<std::int64_t>(chunks, 1, threads)), [&] {
+    const core::FlushSubnormals flush;  // on every thread of the engine
     BatchWorker<Model> worker(model, batch, cfg, res);
     worker.run(next, options.progress);
   });

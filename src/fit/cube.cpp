@@ -52,10 +52,16 @@ CubeGeometry make_geometry(std::int64_t n_sweep, std::int64_t ny_in, std::int64_
 
 std::vector<float> bin_spectra(const CubeGeometry& g, std::int64_t rows, const float* a,
                                const float* b) {
+  std::vector<float> y(std::size_t(rows * g.nx * g.n_sweep));
+  bin_spectra_into(g, rows, a, b, y.data());
+  return y;
+}
+
+void bin_spectra_into(const CubeGeometry& g, std::int64_t rows, const float* a, const float* b,
+                      float* y) {
   const std::int64_t n = g.n_sweep, block_rows = rows * g.bin, cols_in = g.nx * g.bin;
   const bool sigref = b != nullptr;
   const int B = g.bin;
-  std::vector<float> y(std::size_t(rows * g.nx * n));
   if (B == 1 && !sigref) {
     // The input's values (float -> double -> float is exact), transposed from
     // [sweep][pixel] to [pixel][sweep] a tile of 256 pixels at a time: each
@@ -68,19 +74,19 @@ std::vector<float> bin_spectra(const CubeGeometry& g, std::int64_t rows, const f
       const std::int64_t p1 = std::min(p0 + tile, npix);
       for (std::int64_t i = 0; i < n; ++i) {
         const float* plane = a + i * npix;
-        for (std::int64_t p = p0; p < p1; ++p) y[std::size_t(p * n + i)] = plane[p];
+        for (std::int64_t p = p0; p < p1; ++p) y[p * n + i] = plane[p];
       }
       for (std::int64_t p = p0; p < p1; ++p) {
-        float* out = y.data() + p * n;
+        float* out = y + p * n;
         if (std::all_of(out, out + n, [](float v) { return v == 0; }))
           std::fill_n(out, n, std::numeric_limits<float>::quiet_NaN());
       }
     }
-    return y;
+    return;
   }
   for (std::int64_t oy = 0; oy < rows; ++oy)
     for (std::int64_t ox = 0; ox < g.nx; ++ox) {
-      float* out = y.data() + (oy * g.nx + ox) * n;
+      float* out = y + (oy * g.nx + ox) * n;
       bool all_zero = true;
       for (std::int64_t i = 0; i < n; ++i) {
         double s = 0, t = 0;
@@ -96,7 +102,6 @@ std::vector<float> bin_spectra(const CubeGeometry& g, std::int64_t rows, const f
       }
       if (all_zero) std::fill_n(out, n, std::numeric_limits<float>::quiet_NaN());
     }
-  return y;
 }
 
 std::vector<std::uint8_t> bin_mask(const CubeGeometry& g, std::int64_t rows, const float* m) {

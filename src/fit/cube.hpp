@@ -54,6 +54,9 @@ CubeGeometry make_geometry(std::int64_t n_sweep, std::int64_t ny_in, std::int64_
 // input is all zero (a dead pixel) becomes NaN, hence state nonfinite_input.
 std::vector<float> bin_spectra(const CubeGeometry& g, std::int64_t rows, const float* data,
                                const float* ref);
+// The same into y (rows * g.nx * g.n_sweep values).
+void bin_spectra_into(const CubeGeometry& g, std::int64_t rows, const float* data, const float* ref,
+                      float* y);
 
 // The mask of output rows from the input block's mask [block rows][block
 // columns]: an output pixel is masked (1) when any of its input pixels is nonzero.

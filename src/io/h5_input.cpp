@@ -67,6 +67,12 @@ DatasetInfo InputFile::describe(std::string_view dataset) {
     default: info.numeric = NumericClass::None; break;
   }
   if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) info.dims = {0};  // no elements
+  Handle dcpl(H5Dget_create_plist(dset.get()), H5Pclose);
+  if (dcpl && H5Pget_layout(dcpl.get()) == H5D_CHUNKED && !info.dims.empty()) {
+    std::vector<hsize_t> c(info.dims.size());
+    if (H5Pget_chunk(dcpl.get(), int(c.size()), c.data()) == int(c.size()))
+      info.chunk.assign(c.begin(), c.end());
+  }
   return info;
 }
 

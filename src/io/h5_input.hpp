@@ -40,6 +40,7 @@ struct DatasetInfo {
   NumericClass numeric = NumericClass::None;
   std::string type;                  // "uint16", "float64", "string", "compound", ...
   std::size_t type_size = 0;         // bytes per element in the file
+  std::vector<std::uint64_t> chunk;  // the chunk's dimensions; empty unless the layout is chunked
 
   [[nodiscard]] int rank() const { return static_cast<int>(dims.size()); }
   [[nodiscard]] std::uint64_t elements() const;  // product of dims (1 for a scalar)

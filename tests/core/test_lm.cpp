@@ -10,6 +10,7 @@
 #include "core/lm.hpp"
 #include "core/models/peaks.hpp"
 #include "core/pack.hpp"
+#include "core/threads.hpp"
 
 using namespace tessera::core;
 
@@ -152,4 +153,23 @@ TEST(LMPaths, ScalarFloatAndPackLanesAgreeBitForBit) {
       EXPECT_EQ(r.sigma[j], sigma[j][l]) << "lane " << l << " p" << j;
     }
   }
+}
+
+// The engine's threads treat subnormal floats as 0 for the guard's scope
+// (core/threads.hpp), and the thread's previous mode comes back after it.
+TEST(FlushSubnormals, FlushesInsideAndRestoresAfter) {
+#if defined(TESSERA_HAVE_MXCSR)
+  volatile float tiny = 1e-30f, scale = 1e-10f;  // product 1e-40: subnormal
+  const float before = tiny * scale;
+  EXPECT_GT(before, 0.0f);
+  {
+    const tessera::core::FlushSubnormals flush;
+    EXPECT_EQ(tiny * scale, 0.0f);               // a subnormal result is flushed
+    volatile float sub = before;
+    EXPECT_EQ(sub * 1.0f, 0.0f);                 // a subnormal input reads as 0
+  }
+  EXPECT_EQ(tiny * scale, before);
+#else
+  GTEST_SKIP() << "no MXCSR on this CPU: FlushSubnormals is a no-op";
+#endif
 }
