@@ -5,6 +5,8 @@
 //
 //   bench_fit [--case a|b|all] [--pixels N] [--ceres-pixels N] [--min-time S] [--rounds R]
 //             [--seed S] [--tessera-tol T] [--ceres-ftol F] [--ceres-ref-ftol F] [--ceres-qr]
+//   bench_fit --spectra PREFIX --peaks N [--min-time S] [--rounds R] [--ceres-ftol F] [--ceres-qr]
+//             Ceres and fit_batch on spectra given in files (tools/bench/bench_fit_command.py)
 #include <ceres/version.h>
 
 #include <algorithm>
@@ -43,6 +45,8 @@ struct Args {
   double tessera_tol = tessera::fit::FitOptions{}.tol;
   bench::CeresSettings ceres;     // the timed Ceres run
   double ceres_ref_ftol = 1e-10;  // a second Ceres run to full convergence (0: none)
+  std::string spectra;            // PREFIX of given spectra (--spectra); empty: the simulated cases
+  int peaks = 2;
 };
 
 const char* usage =
@@ -56,7 +60,11 @@ const char* usage =
     "  --tessera-tol   tessera FitOptions::tol (default: the library's default)\n"
     "  --ceres-ftol    Ceres function_tolerance (default 1e-6, Ceres's own default)\n"
     "  --ceres-ref-ftol  function_tolerance of the reference Ceres run, \"Ceres-ref\" (default 1e-10; 0: none)\n"
-    "  --ceres-qr      Ceres DENSE_QR instead of DENSE_NORMAL_CHOLESKY\n";
+    "  --ceres-qr      Ceres DENSE_QR instead of DENSE_NORMAL_CHOLESKY\n"
+    "  --spectra P     instead of the cases: P.x (n float32 sweep values), P.y ([pixels][n] float32),\n"
+    "                  P.start ([pixels][1 + 3 peaks] float32: offset, then pos, fwhm, amp per dip),\n"
+    "                  fitted by Ceres and by fit_batch (1 thread) from those starts; prints one line\n"
+    "  --peaks N       dips of the --spectra model (default 2)\n";
 
 Args parse_args(int argc, char** argv) {
   Args a;
@@ -78,6 +86,8 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--ceres-ftol") a.ceres.function_tolerance = std::stod(value());
     else if (k == "--ceres-ref-ftol") a.ceres_ref_ftol = std::stod(value());
     else if (k == "--ceres-qr") a.ceres.dense_qr = true;
+    else if (k == "--spectra") a.spectra = value();
+    else if (k == "--peaks") a.peaks = std::stoi(value());
     else if (k == "-h" || k == "--help") { std::fputs(usage, stdout); std::exit(0); }
     else throw std::invalid_argument("unknown argument " + k);
   }
@@ -433,10 +443,63 @@ CaseSummary run_case(const OdmrCase& c, const Args& args) {
   return s;
 }
 
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) throw std::invalid_argument("cannot open " + path);
+  const std::streamsize bytes = f.tellg();
+  if (bytes <= 0 || bytes % 4 != 0) throw std::invalid_argument(path + ": not a float32 array");
+  std::vector<float> v(static_cast<std::size_t>(bytes / 4));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(v.data()), bytes);
+  return v;
+}
+
+// --spectra: Ceres and fit_batch (one thread each, interleaved rounds, best
+// round) on the given spectra from the given starts; one line of results.
+int run_spectra(const Args& args) {
+  const std::vector<float> x = read_floats(args.spectra + ".x"), y = read_floats(args.spectra + ".y"),
+                           start = read_floats(args.spectra + ".start");
+  const int n = int(x.size()), P = 1 + 3 * args.peaks;
+  const std::int64_t n_pix = std::int64_t(y.size()) / n;
+  if (args.peaks < 1 || std::int64_t(y.size()) != n_pix * n || std::int64_t(start.size()) != n_pix * P)
+    throw std::invalid_argument("--spectra: sizes of .x, .y and .start do not fit --peaks " +
+                                std::to_string(args.peaks));
+  const fit::ModelSpec spec = fit::make_model_spec("lorentzian", args.peaks, "constant", x);
+  fit::FitBatch batch;
+  batch.x = x;
+  batch.y = y.data();
+  batch.start = start.data();
+  batch.n_pix = n_pix;
+  fit::FitOptions opt;
+  opt.threads = 1;
+  opt.tol = args.tessera_tol;
+  std::vector<Timing> t_ceres, t_tess;
+  bench::CeresFitResults c;
+  fit::FitResults t;
+  for (int round = 0; round < args.rounds; ++round) {
+    t_ceres.push_back(time_passes(n_pix, 1, args.min_time, [&] {
+      c = bench::ceres_fit_lorentzian(args.peaks, x, y.data(), start.data(), n_pix, args.ceres);
+    }));
+    t_tess.push_back(time_passes(n_pix, 1, args.min_time, [&] { t = fit::fit_batch(spec, batch, opt); }));
+  }
+  std::int64_t ceres_conv = 0, tess_conv = 0;
+  for (std::int64_t i = 0; i < n_pix; ++i) {
+    ceres_conv += c.converged[std::size_t(i)];
+    tess_conv += t.state[std::size_t(i)] == 0;
+  }
+  std::printf("spectra %lld x %d points, %d dips: Ceres %.0f px/s (%.1f %% converged), fit_batch %.0f px/s "
+              "(%.1f %% converged), one thread each, best of %d rounds; %s\n",
+              static_cast<long long>(n_pix), n, args.peaks, best_of(t_ceres).px_per_s(),
+              100.0 * ceres_conv / n_pix, best_of(t_tess).px_per_s(), 100.0 * tess_conv / n_pix, args.rounds,
+              args.ceres.describe().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   const Args args = parse_args(argc, argv);
+  if (!args.spectra.empty()) return run_spectra(args);
   std::vector<OdmrCase> cases;
   if (args.which == "a" || args.which == "all") cases.push_back(bench::case_a());
   if (args.which == "b" || args.which == "all") cases.push_back(bench::case_b());

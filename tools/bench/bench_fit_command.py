@@ -16,6 +16,11 @@ For each, with --threads 1 (one rank):
     truth, or not fitted) by each.
 Each timing is the best of --repeats runs. --other LABEL=PATH (repeatable)
 times another tessera binary on the same cubes in the same run, interleaved.
+With bench_fit (built with Ceres; --bench-fit PATH, by default beside the
+tessera binary in tools/bench/), Ceres fits --ceres-pixels pixels of the same
+cube (spread over the image, finite data and truth), started from the truth,
+in the same run, and the command's rate is given against Ceres's: a start at
+the truth is the most Ceres can be given, so the ratio is a lower bound.
 The CPU (AVX-512 or AVX2) is printed: the engine's lanes differ.
 """
 import argparse
@@ -55,6 +60,30 @@ def truth_as_guess(cube, out):
             g[f"params/{name}"] = np.nan_to_num(d[()].astype(np.float32), nan=1.0)
 
 
+def ceres_rate(bench_fit, cube, peaks, n, tmp, name):
+    """Ceres's pixels per second (bench_fit --spectra) on n pixels of the cube,
+    started from the truth; None without bench_fit."""
+    if not bench_fit or not os.path.exists(bench_fit):
+        return None, "no bench_fit (Ceres) found"
+    with h5py.File(cube) as f:
+        data = f["data"][()]
+        names = ["offset"] + [f"{q}{k}" for k in range(peaks) for q in ("pos", "fwhm", "amp")]
+        truth = np.stack([f["truth"][q][()] for q in names], axis=-1).reshape(-1, len(names))
+        x = f["sweep"][()].astype(np.float32)
+    y = data.reshape(data.shape[0], -1).T
+    ok = np.flatnonzero(np.all(np.isfinite(truth), axis=1) & np.all(np.isfinite(y), axis=1) &
+                        np.any(y != 0, axis=1))
+    pick = ok[np.linspace(0, ok.size - 1, min(n, ok.size)).astype(int)]
+    prefix = os.path.join(tmp, f"{name}_ceres")
+    x.tofile(prefix + ".x")
+    np.ascontiguousarray(y[pick], np.float32).tofile(prefix + ".y")
+    np.ascontiguousarray(truth[pick], np.float32).tofile(prefix + ".start")
+    p = subprocess.run([bench_fit, "--spectra", prefix, "--peaks", str(peaks), "--min-time", "1", "--rounds", "2"],
+                       check=True, capture_output=True, text=True)
+    line = p.stdout.strip().splitlines()[-1]
+    return float(line.split("Ceres ")[1].split(" px/s")[0]), line
+
+
 def lost(cube, fit):
     with h5py.File(cube) as t, h5py.File(fit) as f:
         bad = f["state"][()] > 1
@@ -72,7 +101,11 @@ def main():
     ap.add_argument("--other", action="append", default=[], help="LABEL=PATH of another tessera binary")
     ap.add_argument("--case", choices=["A", "B", "all"], default="all")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bench-fit", help="bench_fit (Ceres); default: tools/bench/bench_fit beside --tessera")
+    ap.add_argument("--ceres-pixels", type=int, default=0, help="pixels Ceres fits (default A 2000, B 300)")
     a = ap.parse_args()
+    bench_fit = a.bench_fit or os.path.join(os.path.dirname(os.path.abspath(a.tessera)), "tools", "bench",
+                                            "bench_fit")
     binaries = [("this", a.tessera)] + [tuple(o.split("=", 1)) for o in a.other]
     print(f"CPU: {cpu()}; one thread, one rank; best of {a.repeats}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,14 +131,18 @@ def main():
                         t_fit = float(f.attrs["seconds_read_fit_write"][1])
                     best[label, "engine"] = min(best.get((label, "engine"), 1e9), t_fit)
                     best[label, "engine_lost"] = lost(cube, eng)
+            ceres, ceres_line = ceres_rate(bench_fit, cube, c["peaks"],
+                                           a.ceres_pixels or (2000 if name == "A" else 300), tmp, name)
             print(f"\ncase {name}: {c['size']} pixels, {c['peaks']} dips, {c['points']} points")
+            print(f"Ceres: {ceres_line}")
             print(f"{'binary':>10} {'command px/s':>13} {'engine px/s':>12} {'ratio':>6} {'w/o start-up':>13}"
-                  f" {'lost':>8} {'lost from truth':>16}")
+                  f" {'vs Ceres':>9} {'lost':>8} {'lost from truth':>16}")
             for label, _ in binaries:
                 cmd = n_pix / best[label, "command"]
                 eng = n_pix / best[label, "engine"]
                 warm = n_pix / (best[label, "command"] - best[label, "startup"])
-                print(f"{label:>10} {cmd:13.0f} {eng:12.0f} {cmd / eng:6.2f} {warm / eng:13.2f} "
+                vs = f"{cmd / ceres:8.1f}x" if ceres else f"{'-':>9}"
+                print(f"{label:>10} {cmd:13.0f} {eng:12.0f} {cmd / eng:6.2f} {warm / eng:13.2f} {vs} "
                       f"{100 * best[label, 'lost']:7.3f}% {100 * best[label, 'engine_lost']:15.3f}%")
     return 0
 
