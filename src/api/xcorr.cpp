@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "core/fit_input.hpp"
 #include "fit/batch.hpp"
 #if defined(TESSERA_HAVE_CUDA)
 #include "api/xcorr_cuda_bridge.hpp"
@@ -104,13 +105,10 @@ std::string check_finite(std::span<const float> data, std::span<const std::int64
                          std::int64_t h, std::int64_t w, const char* what) {
   const auto plane = std::size_t(h * w);
   for (std::size_t f = 0; f < frames.size(); ++f)
-    for (std::size_t i = 0; i < plane; ++i) {
-      const float v = data[f * plane + i];
-      if (!std::isfinite(v))
-        return std::string(what) + " " + std::to_string(frames[f]) + " has a non-finite value (" +
-               std::to_string(v) + ") at (" + std::to_string(i / std::size_t(w)) + ", " +
-               std::to_string(i % std::size_t(w)) + ")";
-    }
+    if (const std::size_t i = core::first_nonfinite(data.data() + f * plane, plane); i < plane)
+      return std::string(what) + " " + std::to_string(frames[f]) + " has a non-finite value (" +
+             std::to_string(data[f * plane + i]) + ") at (" + std::to_string(i / std::size_t(w)) + ", " +
+             std::to_string(i % std::size_t(w)) + ")";
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/fit_input.hpp"
 #include "core/zncc.hpp"
 #include "core/zncc_rows.hpp"
 #include "core/zncc_tables.hpp"
@@ -95,12 +96,10 @@ void check_view(View v, const char* what) {
     throw std::invalid_argument(std::string("xcorr: ") + what + " is empty (" +
                                 std::to_string(v.height) + "x" + std::to_string(v.width) + ")");
   const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(v.data[i]))
-      throw std::invalid_argument(std::string("xcorr: ") + what + " has a non-finite value (" +
-                                  std::to_string(v.data[i]) + ") at (" +
-                                  std::to_string(i / std::size_t(v.width)) + ", " +
-                                  std::to_string(i % std::size_t(v.width)) + ")");
+  if (const std::size_t i = core::first_nonfinite(v.data, n); i < n)
+    throw std::invalid_argument(std::string("xcorr: ") + what + " has a non-finite value (" +
+                                std::to_string(v.data[i]) + ") at (" + std::to_string(i / std::size_t(v.width)) +
+                                ", " + std::to_string(i % std::size_t(v.width)) + ")");
 }
 
 // Storage for an (H+1) x (W+1) prefix table (core/zncc_tables.hpp fills it).

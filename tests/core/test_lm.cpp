@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "core/fit_input.hpp"
 #include "core/lm.hpp"
 #include "core/models/peaks.hpp"
 #include "core/pack.hpp"
@@ -172,4 +173,21 @@ TEST(FlushSubnormals, FlushesInsideAndRestoresAfter) {
 #else
   GTEST_SKIP() << "no MXCSR on this CPU: FlushSubnormals is a no-op";
 #endif
+}
+
+// first_nonfinite: the first NaN or infinity wherever it lies relative to the
+// blocks of 1024 it scans, n when there is none.
+TEST(FirstNonfinite, FindsTheFirstBadValueInAnyBlock) {
+  std::vector<float> v(5000, 1.5f);
+  EXPECT_EQ(tessera::core::first_nonfinite(v.data(), v.size()), v.size());
+  EXPECT_EQ(tessera::core::first_nonfinite(v.data(), 0), 0u);
+  for (const std::size_t at : {std::size_t(0), std::size_t(1023), std::size_t(1024), std::size_t(4999)}) {
+    for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+      std::vector<float> w = v;
+      w[at] = bad;
+      if (at + 7 < w.size()) w[at + 7] = std::nanf("");  // a later one does not count
+      EXPECT_EQ(tessera::core::first_nonfinite(w.data(), w.size()), at) << at;
+      EXPECT_EQ(tessera::core::first_nonfinite(w.data(), at), at) << "bad value beyond n";
+    }
+  }
 }
