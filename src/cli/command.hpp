@@ -45,5 +45,6 @@ Command add_fit_command(CLI::App& app);
 Command add_simulate_command(CLI::App& app);
 Command add_xcorr_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
+Command add_import_command(CLI::App& app);
 
 }  // namespace tessera::cli

@@ -51,6 +51,7 @@ int run(int argc, char** argv, const RunContext& ctx) {
       add_simulate_command(app),
       add_xcorr_command(app),
       add_merge_command(app),
+      add_import_command(app),
   };
 
   try {

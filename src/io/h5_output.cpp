@@ -136,7 +136,7 @@ void OutputFile::create_group(std::string_view group) {
 }
 
 void OutputFile::create_dataset(std::string_view dataset, DType type,
-                                const std::vector<std::uint64_t>& dims) {
+                                const std::vector<std::uint64_t>& dims, const Storage& storage) {
   const std::string name = detail::normalise_path(dataset);
   if (name == "/") throw Error(at(name, "is not a dataset name"));
   create_group(name.substr(0, name.rfind('/')));
@@ -147,10 +147,17 @@ void OutputFile::create_dataset(std::string_view dataset, DType type,
                             : H5Screate_simple(static_cast<int>(dims.size()), hdims.data(), nullptr),
                H5Sclose);
   Handle dcpl = untimed(H5P_DATASET_CREATE);
-  if (!space || !dcpl || H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS) < 0 ||
-      H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY) < 0 ||
-      H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER) < 0)
-    throw Error(at(name, "cannot set up the dataset" + hdf5_suffix()));
+  bool ok = space && dcpl && H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER) >= 0;
+  if (storage.chunk.empty()) {
+    ok = ok && H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS) >= 0 &&
+         H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY) >= 0;
+  } else {
+    const std::vector<hsize_t> chunk(storage.chunk.begin(), storage.chunk.end());
+    ok = ok && chunk.size() == hdims.size() && H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()) >= 0;
+    if (storage.deflate > 0)
+      ok = ok && H5Pset_shuffle(dcpl.get()) >= 0 && H5Pset_deflate(dcpl.get(), unsigned(storage.deflate)) >= 0;
+  }
+  if (!ok) throw Error(at(name, "cannot set up the dataset" + hdf5_suffix()));
   Handle dset(H5Dcreate2(file_.get(), name.c_str(), file_type(type), space.get(), H5P_DEFAULT,
                          dcpl.get(), H5P_DEFAULT),
               H5Dclose);

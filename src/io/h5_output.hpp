@@ -39,6 +39,13 @@ namespace tessera::io {
 
 enum class DType { UInt8, UInt16, UInt32, Int32, Int64, Float32, Float64 };
 
+// How a dataset is stored: contiguous (no chunk), or in chunks of these
+// dimensions, optionally byte-shuffled and deflated (gzip level `deflate`).
+struct Storage {
+  std::vector<std::uint64_t> chunk;
+  int deflate = 0;
+};
+
 class OutputFile {
  public:
   // Collective. Rank 0 checks the output: refuses an existing `path` unless
@@ -62,9 +69,10 @@ class OutputFile {
   void create_group(std::string_view group);
 
   // Collective, same arguments. Creates a dataset (contiguous, allocated at
-  // once) and any missing parent groups: "/params/offset", DType::Float32,
-  // {ny, nx}. Throws if the name is taken.
-  void create_dataset(std::string_view dataset, DType type, const std::vector<std::uint64_t>& dims);
+  // once, unless `storage` says otherwise) and any missing parent groups:
+  // "/params/offset", DType::Float32, {ny, nx}. Throws if the name is taken.
+  void create_dataset(std::string_view dataset, DType type, const std::vector<std::uint64_t>& dims,
+                      const Storage& storage = {});
 
   // Collective. Writes this rank's rows [row0, row1) along the first
   // dimension; `data` holds those rows in row-major order, exactly
