@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `tessera import` (run by ctest): files written here by the
+source programs' own conventions (numpy's np.save; h5py behind a MATLAB header
+for QDMlab run files), imported, and read back or fitted.
+
+    import_e2e.py --tessera BUILD/tessera --mpiexec MPIEXEC [--mpiflags "..."] CASE
+"""
+import os
+
+import h5py
+import numpy as np
+
+import e2e
+from e2e import check, path, run
+
+GAMMA, A14N, D = 28.024, 2.158, 2870.0
+
+
+def matlab_v73(name, datasets):
+    """A MATLAB v7.3 file as MATLAB writes it: HDF5 behind a 512-byte header,
+    every array stored with its MATLAB dimensions reversed."""
+    out = path(name)
+    with h5py.File(out, "w", userblock_size=512) as f:
+        for k, v in datasets.items():
+            f[k] = v
+    with open(out, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Dec  3 08:00:00 2026 "
+                b"HDF5 schema 1.00 .".ljust(116, b" "))
+    return out
+
+
+def qdmlab_run(name, stacks, freqs_hz, rows, cols):
+    """stacks: MATLAB [n_freq, pixels] arrays (pixel p = row * cols + col), stored
+    as HDF5 (pixels, n_freq); freqList MATLAB [1, n] is HDF5 (n, 1)."""
+    d = {f"imgStack{k + 1}": np.ascontiguousarray(s.T) for k, s in enumerate(stacks)}
+    d.update(freqList=np.asarray(freqs_hz, float)[:, None], imgNumRows=np.array([[rows]], float),
+             imgNumCols=np.array([[cols]], float), numFreqs=np.array([[stacks[0].shape[0]]], float))
+    return matlab_v73(name, d)
+
+
+def read(name):
+    with h5py.File(name) as f:
+        return f["data"][()], f["sweep"][()], dict(f.attrs), f["data"]
+
+
+def case_npy_round_trips():
+    """C and Fortran order, [ny, nx, n_sweep] layout, big-endian uint16, float64
+    kept or stored as float32 on request; a non-square image; the sweep from a
+    text file, a .npy file or START:STOP:N. Every value exact."""
+    rng = np.random.default_rng(1)
+    cube = rng.random((9, 5, 13))  # n_sweep 9, ny 5, nx 13
+    f32 = cube.astype(np.float32)
+    sweep = np.linspace(2800, 2940, 9)
+    np.savetxt(path("sweep.txt"), sweep)
+    np.save(path("sweep.npy"), sweep)
+    np.save(path("c.npy"), f32)
+    np.save(path("f.npy"), np.asfortranarray(f32))
+    np.save(path("yxs.npy"), np.ascontiguousarray(f32.transpose(1, 2, 0)))
+    np.save(path("yxs_f.npy"), np.asfortranarray(f32.transpose(1, 2, 0)))
+    np.save(path("u16.npy"), (cube * 4000).astype(">u2"))
+    np.save(path("f64.npy"), cube)
+    cases = [("c.npy", ["--sweep-file", path("sweep.txt")], f32),
+             ("f.npy", ["--sweep-file", path("sweep.npy")], f32),
+             ("yxs.npy", ["--layout", "yxs", "--sweep", "2800:2940:9"], f32),
+             ("yxs_f.npy", ["--layout", "yxs", "--sweep", "2800:2940:9"], f32),
+             ("u16.npy", ["--sweep", "2800:2940:9"], (cube * 4000).astype(np.uint16)),
+             ("f64.npy", ["--sweep", "2800:2940:9"], cube),
+             ("f64.npy", ["--sweep", "2800:2940:9", "--float32"], f32)]
+    for k, (src, extra, want) in enumerate(cases):
+        out = path(f"n{k}.h5")
+        run(["import", "npy", path(src), "-o", out, "--quiet", *extra], np_=k % 3)
+        data, sw, attrs, _ = read(out)
+        check(data.dtype == want.dtype, f"{src} {extra}: stored as {data.dtype}, expected {want.dtype}")
+        check(data.shape == (9, 5, 13), f"{src}: shape {data.shape} != (9, 5, 13)")
+        check(np.array_equal(data, want), f"{src} {extra}: values differ")
+        check(np.allclose(sw, sweep, rtol=0, atol=1e-9), f"{src}: sweep {sw}")
+        check(attrs["source_format"] == "npy", "source_format not recorded")
+    with h5py.File(path("n4.h5")) as f:
+        check(f["data"].compression == "gzip" and f["data"].chunks[0] == 9, "integers not chunked and deflated")
+    with h5py.File(path("n0.h5")) as f:
+        check(f["data"].compression is None, "floats compressed")
+    # fitted like the same cube written by h5py
+    run(["fit", path("n0.h5"), "-o", path("n0_fit.h5"), "--peaks", 1, "--quiet"])
+    print("npy: C, Fortran, yxs, big-endian uint16, float64 and --float32: exact")
+
+
+def case_qdmlab_round_trips():
+    """Two stacks and four (each resonance in two parts), a non-square image:
+    QDMlab's pixel (row r, column c) is /data[:, r, c]; the sweep in MHz; the
+    windows' lengths recorded; several runs into a folder."""
+    rng = np.random.default_rng(2)
+    rows, cols, nf = 6, 11, 8
+    low = rng.random((nf, rows * cols))
+    high = rng.random((nf, rows * cols))
+    f_low = np.linspace(2.80e9, 2.84e9, nf)
+    f_high = np.linspace(2.90e9, 2.94e9, nf)
+    two = qdmlab_run("two.mat", [low, high], np.concatenate([f_low, f_high]), rows, cols)
+    four = qdmlab_run("four.mat", [low[:3], low[3:], high[:5], high[5:]], np.concatenate([f_low, f_high]),
+                      rows, cols)
+    for src in (two, four):
+        out = path(os.path.basename(src) + ".h5")
+        run(["import", "qdmlab", src, "-o", out, "--quiet"])
+        data, sw, attrs, _ = read(out)
+        check(data.shape == (2 * nf, rows, cols), f"{src}: shape {data.shape}")
+        check(data.dtype == np.float64, f"doubles stored as {data.dtype}")
+        for r in (0, 2, rows - 1):
+            for c in (0, 5, cols - 1):
+                p = r * cols + c
+                check(np.array_equal(data[:nf, r, c], low[:, p]) and np.array_equal(data[nf:, r, c], high[:, p]),
+                      f"{src}: pixel ({r}, {c}) is not QDMlab's pixel {p}")
+        check(np.allclose(sw, np.concatenate([f_low, f_high]) / 1e6), f"sweep {sw}")
+        check(attrs["n_low"] == nf and attrs["n_high"] == nf, "windows not recorded")
+    check(np.array_equal(read(path("two.mat.h5"))[0], read(path("four.mat.h5"))[0]), "2 and 4 stacks differ")
+    os.mkdir(path("runs"))
+    run(["import", "qdmlab", two, four, "-o", path("runs"), "--quiet", "--float32"], np_=2)
+    for stem in ("two", "four"):
+        data = read(path(f"runs/{stem}.h5"))[0]
+        check(data.dtype == np.float32 and np.array_equal(data[:nf, 1, 3], low[:, cols + 3].astype(np.float32)),
+              f"runs/{stem}.h5 wrong")
+    print("qdmlab: 2 and 4 stacks, non-square, pixel order, sweep, folder of runs: exact")
+
+
+def case_qdmlab_fit_gives_b111():
+    """A QDMlab run simulated here (two 14N triplets per pixel, low and high
+    windows, a field gradient across a non-square image), imported and fitted
+    with the shipped esr14n_pair model: the B111 map of the simulation's truth."""
+    rng = np.random.default_rng(3)
+    rows, cols = 10, 16
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    b = 1.0 + 0.15 * xx / (cols - 1) + 0.05 * yy / (rows - 1)  # mT
+    f_low = np.linspace(2825.0, 2850.0, 60)
+    f_high = np.linspace(2890.0, 2915.0, 60)
+    x = np.concatenate([f_low, f_high])
+    w = 0.5  # half width, MHz
+
+    def triplet(c):
+        return sum(1 / (1 + ((x[:, None] - c[None, :] - s) / w) ** 2) for s in (-A14N, 0.0, A14N))
+
+    bp = b.ravel()
+    spectra = 1 - 0.01 * (triplet(D - GAMMA * bp) + triplet(D + GAMMA * bp))
+    spectra += 1e-3 * rng.standard_normal(spectra.shape)
+    src = qdmlab_run("b.mat", [spectra[:60], spectra[60:]], x * 1e6, rows, cols)
+    run(["import", "qdmlab", src, "-o", path("b.h5"), "--quiet"])
+    run(["fit", path("b.h5"), "-o", path("b_fit.h5"), "--model", "esr14n_pair", "--quiet",
+         "--start", f"pos_lo={D - GAMMA * 1.1},pos_hi={D + GAMMA * 1.1}"])
+    with h5py.File(path("b_fit.h5")) as f:
+        got = f["derived"]["b111"][()]
+        ok = f["state"][()] == 0
+    err = np.abs(got - b)
+    check(ok.mean() > 0.97, f"only {ok.mean():.3f} converged")
+    check(np.median(err[ok]) < 2e-3 and np.mean(err[ok] < 0.01) > 0.97,
+          f"B111 off the truth: median {np.median(err[ok]):.4f} mT, {np.mean(err[ok] >= 0.01):.3f} beyond 0.01 mT")
+    print(f"esr14n_pair on the imported run: B111 median error {np.median(err[ok]) * 1e3:.2f} uT")
+
+
+def case_bad_inputs():
+    """One line per rank, exit 2, no file left."""
+    bad = lambda name, args, pattern, **kw: e2e.bad_input("import", name, args, pattern, **kw)
+    rng = np.random.default_rng(4)
+    rows, cols, nf = 3, 4, 5
+    st = [rng.random((nf, rows * cols)), rng.random((nf, rows * cols))]
+    freqs = np.linspace(2.8e9, 2.9e9, 2 * nf)
+    good = qdmlab_run("good.mat", st, freqs, rows, cols)
+    with open(path("text.mat"), "w") as f:
+        f.write("not a MATLAB file\n")
+    no_stack2 = matlab_v73("no2.mat", {"imgStack1": st[0].T, "freqList": freqs[:, None],
+                                       "imgNumRows": np.array([[rows]], float),
+                                       "imgNumCols": np.array([[cols]], float)})
+    wrong_pixels = qdmlab_run("px.mat", st, freqs, rows, cols + 1)
+    wrong_freqs = qdmlab_run("fq.mat", st, freqs[:-1], rows, cols)
+    np.save(path("cube.npy"), rng.random((6, 3, 4)).astype(np.float32))
+    np.save(path("flat.npy"), rng.random((6, 12)).astype(np.float32))
+    with open(path("fake.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + b"\x10\x00" + b"{'descr': '<f4'}" + b"\x00" * 8)
+    with open(path("short.npy"), "wb") as f:
+        f.write(open(path("cube.npy"), "rb").read()[:-8])
+    with open(path("exists.h5"), "w") as f:
+        f.write("")
+    cube = path("cube.npy")
+    bad("not_hdf5", ["qdmlab", path("text.mat")], "not a MATLAB v7.3 (HDF5) file")
+    bad("no_stack2", ["qdmlab", no_stack2], "no dataset imgStack2")
+    bad("pixels", ["qdmlab", wrong_pixels], "imgNumRows x imgNumCols")
+    bad("freqs", ["qdmlab", wrong_freqs], "freqList holds 9 frequencies")
+    bad("qdmlab_sweep", ["qdmlab", good, "--sweep", "1:2:10"], "carries its sweep")
+    bad("missing", ["qdmlab", path("nothing.mat")], "no such file")
+    bad("not_npy", ["npy", path("text.mat"), "--sweep", "1:2:6"], "not a .npy file")
+    bad("npy_header", ["npy", path("fake.npy"), "--sweep", "1:2:6"], "no 'fortran_order'")
+    bad("npy_short", ["npy", path("short.npy"), "--sweep", "1:2:6"], "needs")
+    bad("npy_2d", ["npy", path("flat.npy"), "--sweep", "1:2:6"], "expected 3")
+    bad("sweep_length", ["npy", cube, "--sweep", "1:2:7"], "6 sweep points in the data, 7 sweep values")
+    bad("no_sweep", ["npy", cube], "give the sweep")
+    bad("sweep_text", ["npy", cube, "--sweep", "1..2"], "START:STOP:N")
+    bad("layout", ["npy", cube, "--sweep", "1:2:6", "--layout", "xys"], "--layout")
+    bad("format", ["tiff", cube], "unknown format 'tiff'")
+    bad("two_inputs_one_file", ["qdmlab", good, good], "-o must be an existing folder")
+    p = run(["import", "npy", cube, "--sweep", "1:2:6", "-o", path("exists.h5")], np_=2, expect_rc=2)
+    check(p.stderr.count("exists (use --force") == 2, "existing output: not one line per rank:\n" + p.stderr)
+    check(os.path.getsize(path("exists.h5")) == 0, "an existing output was touched")
+    bad("budget", ["npy", cube, "--sweep", "1:2:6", "--memory-budget", "lots"], "bad size 'lots'", np_=1)
+
+
+if __name__ == "__main__":
+    e2e.main(globals())
