@@ -1,6 +1,8 @@
 // `tessera import FORMAT INPUT... -o OUT.h5`: lab files turned into the layout
-// tessera fit reads (/data [n_sweep, ny, nx] and /sweep). Formats so far:
-// qdmlab (QDMlab run files, io/qdmlab.hpp) and npy (NumPy arrays, io/npy.hpp).
+// tessera fit reads (/data [n_sweep, ny, nx], or /sig and /ref, and /sweep).
+// Formats so far: qdmlab (QDMlab run files, io/qdmlab.hpp), qdmpy (the
+// Melbourne group's binary spools), tiff (multi-page stacks, io/tiff_stack.hpp)
+// and npy (NumPy arrays, io/npy.hpp).
 // Rank 0 does the work (the conversion is one stream of reads and writes);
 // every rank agrees on the outcome, so bad input ends every rank with one line
 // and status 2, and no output is left behind (io::OutputFile writes
@@ -31,6 +33,7 @@
 #include "io/h5_output.hpp"
 #include "io/npy.hpp"
 #include "io/qdmlab.hpp"
+#include "io/tiff_stack.hpp"
 #include "mpi/collectives.hpp"
 #include "mpi/decomposition.hpp"
 #include "progress.hpp"
@@ -51,13 +54,15 @@ struct ImportRequest {
 // A cube to write: its sizes, its type in the output, its sweep, what the
 // output records of its source, and the reader of a block of rows.
 struct CubeSource {
+  std::vector<std::string> datasets = {"/data"};  // or /sig and /ref
   std::int64_t n = 0, rows = 0, cols = 0;
   io::DType type = io::DType::Float32;
   std::vector<double> sweep;
   std::string sweep_unit;
   std::vector<std::pair<std::string, std::string>> text;
   std::vector<std::pair<std::string, double>> numbers;
-  // Rows [r0, r1) of every point as double, [n][r1 - r0][cols].
+  // Rows [r0, r1) of every point of every dataset as double,
+  // [datasets][n][r1 - r0][cols].
   std::function<void(std::int64_t, std::int64_t, std::vector<double>&)> read_rows;
 };
 
@@ -166,11 +171,118 @@ CubeSource npy_source(const std::string& path, const ImportRequest& r) {
   return s;
 }
 
+// The Melbourne group's spool (read as qdmpy reads it): float32 values after
+// two int32 (LabVIEW's array header), frames [AOIHeight][AOIWidth], and beside
+// it FILE_metaSpool.txt: the sweep on its first line (tab-separated), then
+// "key: value" lines. Twice as many frames as sweep values: signal and
+// reference frames alternate (signal first). qdmpy shows a frame transposed,
+// [AOIWidth rows][AOIHeight columns] (LabVIEW swaps the two names); so does
+// the output.
+CubeSource qdmpy_source(const std::string& path, const ImportRequest& r) {
+  if (!r.sweep_file.empty() || !r.sweep_range.empty())
+    throw UsageError("import qdmpy: the sweep is the first line of the _metaSpool.txt file; --sweep-file and --sweep do not apply");
+  const std::string meta_path = path + "_metaSpool.txt";
+  std::ifstream meta(meta_path);
+  if (!meta) throw io::Error(path + ": no metadata file " + meta_path + " beside it");
+  std::string line;
+  std::getline(meta, line);
+  std::vector<double> sweep;
+  {
+    std::istringstream in(line);
+    std::string field;
+    while (std::getline(in, field, '\t')) {
+      if (field.find_first_not_of(" \r") == std::string::npos) continue;
+      try {
+        std::size_t used = 0;
+        sweep.push_back(std::stod(field, &used));
+      } catch (const std::exception&) {
+        throw io::Error(meta_path + ": the first line must be the tab-separated sweep; '" + field + "' is not a number");
+      }
+    }
+  }
+  if (sweep.empty()) throw io::Error(meta_path + ": the first line (the sweep) is empty");
+  CubeSource s;
+  std::int64_t height = -1, width = -1;
+  while (std::getline(meta, line)) {
+    const auto colon = line.find(": ");
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon), value = line.substr(colon + 2);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    const auto tab = key.rfind('\t');
+    if (tab != std::string::npos) key = key.substr(tab + 1);
+    s.text.emplace_back("meta " + key, value);
+    auto whole = [&](std::int64_t& out) {
+      try {
+        out = std::stoll(value);
+      } catch (const std::exception&) {
+        throw io::Error(meta_path + ": " + key + " is '" + value + "', expected a whole number");
+      }
+    };
+    if (key == "AOIHeight") whole(height);
+    if (key == "AOIWidth") whole(width);
+  }
+  if (height < 1 || width < 1) throw io::Error(meta_path + ": no AOIHeight and AOIWidth lines (key: value)");
+  io::NpyArray a;
+  a.path = path;
+  a.descr = "<f4";
+  a.data_offset = 8;
+  const std::uint64_t bytes = fs::file_size(path);
+  if (bytes < 8 || (bytes - 8) % 4 != 0) throw io::Error(path + ": not a spool of float32 values after an 8-byte header");
+  const std::int64_t values = std::int64_t((bytes - 8) / 4), frame = height * width;
+  const std::int64_t frames = values / frame, n = std::int64_t(sweep.size());
+  if (values % frame != 0 || (frames != n && frames != 2 * n))
+    throw io::Error(path + ": " + std::to_string(values) + " values are not " + std::to_string(n) + " or " +
+                    std::to_string(2 * n) + " frames of AOIHeight x AOIWidth = " + std::to_string(height) + " x " +
+                    std::to_string(width) + " (" + std::to_string(n) + " sweep values in " + meta_path + ")");
+  a.shape = {frames, height, width};
+  const bool sigref = frames == 2 * n;
+  if (sigref) s.datasets = {"/sig", "/ref"};
+  s.n = n;
+  s.rows = width;  // qdmpy's transposed view
+  s.cols = height;
+  s.type = io::DType::Float32;
+  s.sweep = sweep;
+  s.numbers = {{"AOIHeight", double(height)}, {"AOIWidth", double(width)}};
+  s.text.emplace_back("orientation", "as qdmpy shows it: row y, column x = spool frame [x][y]");
+  auto arr = std::make_shared<io::NpyArray>(a);
+  auto map = std::make_shared<io::NpyMapping>(*arr);
+  s.read_rows = [arr, map, n, height, width, sigref](std::int64_t r0, std::int64_t r1, std::vector<double>& out) {
+    const std::int64_t rows = r1 - r0, sets = sigref ? 2 : 1;
+    out.resize(static_cast<std::size_t>(sets * n * rows * height));
+    for (std::int64_t d = 0; d < sets; ++d)
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t f = sigref ? 2 * i + d : i;
+        for (std::int64_t y = 0; y < rows; ++y)
+          for (std::int64_t x = 0; x < height; ++x)
+            out[std::size_t(((d * n + i) * rows + y) * height + x)] = map->value((f * height + x) * width + r0 + y);
+      }
+  };
+  return s;
+}
+
+CubeSource tiff_source(const std::string& path, const ImportRequest& r) {
+  auto t = std::make_shared<io::TiffStack>(path);
+  CubeSource s;
+  s.n = t->pages;
+  s.rows = t->rows;
+  s.cols = t->cols;
+  if (t->kind == 'f') s.type = t->bits == 32 || r.float32 ? io::DType::Float32 : io::DType::Float64;
+  else if (t->kind == 'i') s.type = io::DType::Int32;
+  else s.type = t->bits == 8 ? io::DType::UInt8 : t->bits == 16 ? io::DType::UInt16 : io::DType::UInt32;
+  s.sweep = sweep_from_options(r);
+  s.text = {{"tiff_sample", std::string(t->kind == 'f' ? "float" : t->kind == 'i' ? "int" : "uint") +
+                                std::to_string(t->bits)}};
+  const std::int64_t n = s.n;
+  s.read_rows = [t, n](std::int64_t r0, std::int64_t r1, std::vector<double>& out) { t->read(0, n, r0, r1, out); };
+  return s;
+}
+
 template <class T>
-void write_block(io::OutputFile& out, std::int64_t y0, std::int64_t y1, const std::vector<double>& v) {
-  std::vector<T> t(v.size());
-  for (std::size_t k = 0; k < v.size(); ++k) t[k] = static_cast<T>(v[k]);
-  out.write_slab<T>("/data", y0, y1, std::span<const T>(t));
+void write_block(io::OutputFile& out, const std::string& name, std::int64_t y0, std::int64_t y1, const double* v,
+                 std::size_t count) {
+  std::vector<T> t(count);
+  for (std::size_t k = 0; k < count; ++k) t[k] = static_cast<T>(v[k]);
+  out.write_slab<T>(name, y0, y1, std::span<const T>(t));
 }
 
 void write_cube(const CubeSource& s, const std::string& input, const std::string& output, const ImportRequest& r) {
@@ -180,14 +292,16 @@ void write_cube(const CubeSource& s, const std::string& input, const std::string
   for (const double x : s.sweep)
     if (!std::isfinite(x)) throw UsageError(input + ": the sweep holds a non-finite value");
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
-  const std::uint64_t row_bytes = std::uint64_t(s.n * s.cols) * (sizeof(double) * 2 + type_size(s.type));
+  const std::uint64_t row_bytes =
+      std::uint64_t(s.n * s.cols) * s.datasets.size() * (sizeof(double) * 2 + type_size(s.type));
   const std::int64_t block = std::clamp<std::int64_t>(std::int64_t(budget / std::max<std::uint64_t>(row_bytes, 1)), 1, s.rows);
   const std::uint64_t plane_row = std::uint64_t(s.n * s.cols) * type_size(s.type);
   const std::int64_t chunk_rows = std::clamp<std::int64_t>(std::int64_t((1u << 20) / std::max<std::uint64_t>(plane_row, 1)), 1, s.rows);
 
   io::OutputFile out(MPI_COMM_SELF, output, r.force);
   io::Storage storage{{std::uint64_t(s.n), std::uint64_t(chunk_rows), std::uint64_t(s.cols)}, is_integer(s.type) ? 1 : 0};
-  out.create_dataset("/data", s.type, {std::uint64_t(s.n), std::uint64_t(s.rows), std::uint64_t(s.cols)}, storage);
+  for (const auto& name : s.datasets)
+    out.create_dataset(name, s.type, {std::uint64_t(s.n), std::uint64_t(s.rows), std::uint64_t(s.cols)}, storage);
   out.create_dataset("/sweep", io::DType::Float64, {std::uint64_t(s.n)});
   out.write_all<double>("/sweep", s.sweep);
   Progress progress(MPI_COMM_SELF, s.rows * s.cols, r.quiet, "import");
@@ -195,14 +309,19 @@ void write_cube(const CubeSource& s, const std::string& input, const std::string
   for (std::int64_t y0 = 0; y0 < s.rows; y0 += block) {
     const std::int64_t y1 = std::min(s.rows, y0 + block);
     s.read_rows(y0, y1, v);
-    switch (s.type) {
-      case io::DType::UInt8: write_block<std::uint8_t>(out, y0, y1, v); break;
-      case io::DType::UInt16: write_block<std::uint16_t>(out, y0, y1, v); break;
-      case io::DType::UInt32: write_block<std::uint32_t>(out, y0, y1, v); break;
-      case io::DType::Int32: write_block<std::int32_t>(out, y0, y1, v); break;
-      case io::DType::Int64: write_block<std::int64_t>(out, y0, y1, v); break;
-      case io::DType::Float32: write_block<float>(out, y0, y1, v); break;
-      case io::DType::Float64: write_block<double>(out, y0, y1, v); break;
+    const std::size_t count = std::size_t(s.n * (y1 - y0) * s.cols);
+    for (std::size_t d = 0; d < s.datasets.size(); ++d) {
+      const std::string& name = s.datasets[d];
+      const double* part = v.data() + d * count;
+      switch (s.type) {
+        case io::DType::UInt8: write_block<std::uint8_t>(out, name, y0, y1, part, count); break;
+        case io::DType::UInt16: write_block<std::uint16_t>(out, name, y0, y1, part, count); break;
+        case io::DType::UInt32: write_block<std::uint32_t>(out, name, y0, y1, part, count); break;
+        case io::DType::Int32: write_block<std::int32_t>(out, name, y0, y1, part, count); break;
+        case io::DType::Int64: write_block<std::int64_t>(out, name, y0, y1, part, count); break;
+        case io::DType::Float32: write_block<float>(out, name, y0, y1, part, count); break;
+        case io::DType::Float64: write_block<double>(out, name, y0, y1, part, count); break;
+      }
     }
     progress.add((y1 - y0) * s.cols);
   }
@@ -217,14 +336,15 @@ void write_cube(const CubeSource& s, const std::string& input, const std::string
   out.write_attribute("/", "chunk_rows", std::int64_t(chunk_rows));
   out.commit();
   if (!r.quiet)
-    std::fprintf(stderr, "tessera: wrote %s: /data %lld x %lld x %lld (%s), /sweep\n", output.c_str(), (long long)s.n,
-                 (long long)s.rows, (long long)s.cols, input.c_str());
+    std::fprintf(stderr, "tessera: wrote %s: %s %lld x %lld x %lld (%s), /sweep\n", output.c_str(),
+                 s.datasets.size() == 1 ? "/data" : "/sig and /ref", (long long)s.n, (long long)s.rows,
+                 (long long)s.cols, input.c_str());
 }
 
 // Rank 0's whole import: the sources opened and checked first, then written.
 void import_all(const ImportRequest& r) {
-  if (r.format != "qdmlab" && r.format != "npy")
-    throw UsageError("import: unknown format '" + r.format + "' (known: qdmlab, npy)");
+  if (r.format != "qdmlab" && r.format != "qdmpy" && r.format != "tiff" && r.format != "npy")
+    throw UsageError("import: unknown format '" + r.format + "' (known: qdmlab, qdmpy, tiff, npy)");
   std::vector<std::string> outputs;
   if (r.inputs.size() == 1 && !fs::is_directory(r.output)) {
     outputs.push_back(r.output);
@@ -242,7 +362,10 @@ void import_all(const ImportRequest& r) {
   std::vector<CubeSource> sources;
   for (const auto& in : r.inputs) {
     if (!fs::exists(in)) throw UsageError(in + ": no such file");
-    sources.push_back(r.format == "qdmlab" ? qdmlab_source(in, r) : npy_source(in, r));
+    sources.push_back(r.format == "qdmlab"  ? qdmlab_source(in, r)
+                      : r.format == "qdmpy" ? qdmpy_source(in, r)
+                      : r.format == "tiff"  ? tiff_source(in, r)
+                                            : npy_source(in, r));
   }
   for (std::size_t i = 0; i < sources.size(); ++i) write_cube(sources[i], r.inputs[i], outputs[i], r);
 }
@@ -276,14 +399,16 @@ Command add_import_command(CLI::App& app) {
   auto req = std::make_shared<ImportRequest>();
   CLI::App* c = app.add_subcommand(
       "import", "Turn lab files into the HDF5 layout tessera fit reads (/data [n_sweep, ny, nx], /sweep): "
-                "qdmlab RUN.mat... (QDMlab run files, MATLAB v7.3), npy CUBE.npy (with --sweep-file or --sweep)");
-  c->add_option("format", req->format, "qdmlab or npy")->required();
+                "qdmlab RUN.mat... (QDMlab run files, MATLAB v7.3), qdmpy SPOOL (with SPOOL_metaSpool.txt), "
+                "tiff STACK.tif and npy CUBE.npy (with --sweep-file or --sweep)");
+  c->add_option("format", req->format, "qdmlab, qdmpy, tiff or npy")->required();
   c->add_option("inputs", req->inputs, "Input files (several QDMlab runs: -o is a folder)")->required();
   c->add_option("-o,--output", req->output,
                 "Output HDF5 file (written as NAME.partial, renamed when complete), or a folder for several inputs")
       ->required();
-  c->add_option("--sweep-file", req->sweep_file, "npy: the sweep values, a .npy array or a text file (one value a line)");
-  c->add_option("--sweep", req->sweep_range, "npy: the sweep as START:STOP:N (N values from START to STOP)");
+  c->add_option("--sweep-file", req->sweep_file,
+                "tiff, npy: the sweep values, a .npy array or a text file (one value a line)");
+  c->add_option("--sweep", req->sweep_range, "tiff, npy: the sweep as START:STOP:N (N values from START to STOP)");
   c->add_option("--layout", req->layout, "npy: sxy for [n_sweep, ny, nx] (default), yxs for [ny, nx, n_sweep]")
       ->capture_default_str();
   c->add_flag("--float32", req->float32, "Store double data as float32 (default: as they are)");

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests of `tessera import` (run by ctest): files written here by the
 source programs' own conventions (numpy's np.save; h5py behind a MATLAB header
-for QDMlab run files), imported, and read back or fitted.
+for QDMlab run files; tifffile; qdmpy's spool layout), imported, and read back
+or fitted.
 
     import_e2e.py --tessera BUILD/tessera --mpiexec MPIEXEC [--mpiflags "..."] CASE
 """
@@ -9,6 +10,7 @@ import os
 
 import h5py
 import numpy as np
+import tifffile
 
 import e2e
 from e2e import check, path, run
@@ -120,6 +122,74 @@ def case_qdmlab_round_trips():
     print("qdmlab: 2 and 4 stacks, non-square, pixel order, sweep, folder of runs: exact")
 
 
+def case_tiff_round_trips():
+    """Multi-page stacks as tifffile writes them: uint16 in strips, deflated
+    strips of 3 rows, float32 in 16 x 16 tiles, float64, int8; non-square pages;
+    every value exact, page i = sweep point i."""
+    rng = np.random.default_rng(5)
+    u16 = (rng.random((6, 11, 17)) * 65535).astype(np.uint16)
+    f32 = rng.random((4, 40, 35)).astype(np.float32)
+    f64 = rng.random((3, 9, 14))
+    i8 = (rng.random((3, 9, 14)) * 250 - 125).astype(np.int8)
+    mb = dict(photometric="minisblack")
+    tifffile.imwrite(path("u16.tif"), u16, **mb)
+    tifffile.imwrite(path("u16z.tif"), u16, compression="zlib", rowsperstrip=3, **mb)
+    tifffile.imwrite(path("f32t.tif"), f32, tile=(16, 16), **mb)
+    tifffile.imwrite(path("f64.tif"), f64, **mb)
+    tifffile.imwrite(path("i8.tif"), i8, **mb)
+    for k, (src, want, extra) in enumerate([("u16.tif", u16, []), ("u16z.tif", u16, []), ("f32t.tif", f32, []),
+                                            ("f64.tif", f64, []), ("i8.tif", i8.astype(np.int32), []),
+                                            ("f64.tif", f64.astype(np.float32), ["--float32"])]):
+        out = path(f"t{k}.h5")
+        run(["import", "tiff", path(src), "-o", out, "--quiet", "--sweep", f"2800:2900:{want.shape[0]}", *extra],
+            np_=k % 2)
+        data, sw, attrs, _ = read(out)
+        check(data.dtype == want.dtype and np.array_equal(data, want), f"{src} {extra}: values or type differ")
+        check(len(sw) == want.shape[0] and sw[0] == 2800 and sw[-1] == 2900, f"{src}: sweep {sw}")
+    print("tiff: strips, deflated strips, tiles; uint16, float32, float64, int8: exact")
+
+
+def spool(name, frames, sweep, meta):
+    """A qdmpy spool: LabVIEW's two int32 then the float32 frames [AOIHeight][AOIWidth],
+    and NAME_metaSpool.txt (the tab-separated sweep, then key: value lines)."""
+    out = path(name)
+    with open(out, "wb") as f:
+        np.array(frames.shape[1:], np.int32).tofile(f)
+        frames.astype(np.float32).tofile(f)
+    with open(out + "_metaSpool.txt", "w") as f:
+        f.write("\t".join(repr(float(x)) for x in sweep) + "\n")
+        for k, v in meta.items():
+            f.write(f"{k}: {v}\n")
+    return out
+
+
+def case_qdmpy_round_trips():
+    """Spools with and without reference frames, AOIHeight != AOIWidth: the
+    output is the image qdmpy shows (its reshape to [frames, AOIHeight, AOIWidth]
+    transposed to [frames, AOIWidth, AOIHeight]), signal frames first."""
+    rng = np.random.default_rng(6)
+    H, W, n = 6, 9, 5
+    sweep = np.linspace(2850.0, 2890.0, n)
+    meta = {"AOIHeight": H, "AOIWidth": W, "Binning": 2, "Field Strength (G)": 12.5, "Mag on/off": "TRUE"}
+    both = rng.random((2 * n, H, W)).astype(np.float32)
+    one = rng.random((n, H, W)).astype(np.float32)
+    sr = spool("sr", both, sweep, meta)
+    plain = spool("plain", one, sweep, meta)
+    run(["import", "qdmpy", sr, "-o", path("sr.h5"), "--quiet"], np_=2)
+    run(["import", "qdmpy", plain, "-o", path("plain.h5"), "--quiet"])
+    shown = both.transpose(0, 2, 1)
+    with h5py.File(path("sr.h5")) as f:
+        check(f["sig"].shape == (n, W, H), f"sig shape {f['sig'].shape} != {(n, W, H)}")
+        check(np.array_equal(f["sig"][()], shown[0::2]) and np.array_equal(f["ref"][()], shown[1::2]),
+              "sig/ref frames not as qdmpy shows them")
+        check(np.allclose(f["sweep"][()], sweep), "sweep")
+        check(f.attrs["meta Binning"] == "2" and f.attrs["meta Field Strength (G)"] == "12.5", "metadata lost")
+    with h5py.File(path("plain.h5")) as f:
+        check("data" in f and np.array_equal(f["data"][()], one.transpose(0, 2, 1)), "plain spool differs")
+    run(["fit", path("sr.h5"), "-o", path("sr_fit.h5"), "--sig", "/sig", "--ref", "/ref", "--peaks", 1, "--quiet"])
+    print("qdmpy: sig/ref and plain spools, orientation as qdmpy shows it: exact")
+
+
 def case_qdmlab_fit_gives_b111():
     """A QDMlab run simulated here (two 14N triplets per pixel, low and high
     windows, a field gradient across a non-square image), imported and fitted
@@ -191,7 +261,25 @@ def case_bad_inputs():
     bad("no_sweep", ["npy", cube], "give the sweep")
     bad("sweep_text", ["npy", cube, "--sweep", "1..2"], "START:STOP:N")
     bad("layout", ["npy", cube, "--sweep", "1:2:6", "--layout", "xys"], "--layout")
-    bad("format", ["tiff", cube], "unknown format 'tiff'")
+    bad("format", ["hdf4", cube], "unknown format 'hdf4'")
+    tifffile.imwrite(path("rgb.tif"), (rng.random((8, 9, 3)) * 255).astype(np.uint8), photometric="rgb")
+    with tifffile.TiffWriter(path("mixed.tif")) as t:
+        t.write(np.zeros((4, 5), np.uint16), photometric="minisblack")
+        t.write(np.zeros((4, 6), np.uint16), photometric="minisblack")
+    bad("not_tiff", ["tiff", cube, "--sweep", "1:2:6"], "not a TIFF file")
+    bad("rgb_tiff", ["tiff", path("rgb.tif"), "--sweep", "1:2:1"], "3 samples per pixel")
+    bad("mixed_tiff", ["tiff", path("mixed.tif"), "--sweep", "1:2:2"], "every page must match")
+    tifffile.imwrite(path("good.tif"), np.zeros((2, 4, 5), np.uint16), photometric="minisblack")
+    bad("tiff_sweep", ["tiff", path("good.tif")], "give the sweep")
+    bad("tiff_sweep_length", ["tiff", path("good.tif"), "--sweep", "1:2:3"], "2 sweep points in the data, 3")
+    frames = rng.random((7, 3, 4)).astype(np.float32)
+    sp = spool("sp", frames, [1.0, 2.0, 3.0], {"AOIHeight": 3, "AOIWidth": 4})
+    bad("spool_frames", ["qdmpy", sp], "are not 3 or 6 frames")
+    with open(path("nometa"), "wb") as f:
+        f.write(b"\0" * 64)
+    bad("spool_meta", ["qdmpy", path("nometa")], "no metadata file")
+    sp2 = spool("sp2", frames[:6], [1.0, 2.0, 3.0], {"Binning": 1})
+    bad("spool_aoi", ["qdmpy", sp2], "no AOIHeight and AOIWidth")
     bad("two_inputs_one_file", ["qdmlab", good, good], "-o must be an existing folder")
     p = run(["import", "npy", cube, "--sweep", "1:2:6", "-o", path("exists.h5")], np_=2, expect_rc=2)
     check(p.stderr.count("exists (use --force") == 2, "existing output: not one line per rank:\n" + p.stderr)
