@@ -1,8 +1,10 @@
 // `tessera import FORMAT INPUT... -o OUT.h5`: lab files turned into the layout
 // tessera fit reads (/data [n_sweep, ny, nx], or /sig and /ref, and /sweep).
-// Formats so far: qdmlab (QDMlab run files, io/qdmlab.hpp), qdmpy (the
-// Melbourne group's binary spools), tiff (multi-page stacks, io/tiff_stack.hpp)
-// and npy (NumPy arrays, io/npy.hpp).
+// Formats: qdmlab (QDMlab run files, io/qdmlab.hpp), qdmpy (the Melbourne
+// group's binary spools), tiff (multi-page stacks, io/tiff_stack.hpp), npy
+// (NumPy arrays, io/npy.hpp); and tiles, EM tiles (TIFF or MRC, io/mrc.hpp)
+// and a list of pairs into the layout tessera xcorr reads (/images,
+// /templates, /pairs).
 // Rank 0 does the work (the conversion is one stream of reads and writes);
 // every rank agrees on the outcome, so bad input ends every rank with one line
 // and status 2, and no output is left behind (io::OutputFile writes
@@ -15,6 +17,7 @@
 // the size, decompressed faster than a disk reads); floating-point data are
 // stored as they are (noise compresses little and decompressing would slow
 // every fit of the file).
+#include <glob.h>
 #include <mpi.h>
 
 #include <algorithm>
@@ -31,6 +34,7 @@
 #include "command.hpp"
 #include "io/error.hpp"
 #include "io/h5_output.hpp"
+#include "io/mrc.hpp"
 #include "io/npy.hpp"
 #include "io/qdmlab.hpp"
 #include "io/tiff_stack.hpp"
@@ -47,6 +51,8 @@ namespace fs = std::filesystem;
 struct ImportRequest {
   std::string format, output, sweep_file, sweep_range, layout = "sxy", memory_budget = "512M";
   std::vector<std::string> inputs;
+  std::vector<std::string> images, templates, image_masks, template_masks;  // tiles
+  std::string pairs;
   bool force = false, quiet = false, float32 = false;
   std::string command_line;
 };
@@ -341,10 +347,191 @@ void write_cube(const CubeSource& s, const std::string& input, const std::string
                  (long long)s.cols, input.c_str());
 }
 
+// ---- tiles ------------------------------------------------------------------------
+
+// The frames of one TIFF or MRC file (one image, or a stack of them).
+struct FrameFile {
+  std::string path;
+  std::int64_t count = 0, rows = 0, cols = 0;
+  bool exact_in_float = true;  // float32 holds every value
+  std::function<void(std::int64_t, std::vector<double>&)> read;  // frame k
+};
+
+FrameFile frame_file(const std::string& path) {
+  FrameFile f;
+  f.path = path;
+  const std::string ext = fs::path(path).extension().string();
+  if (ext == ".mrc" || ext == ".mrcs" || ext == ".MRC" || ext == ".map" || ext == ".st") {
+    auto m = std::make_shared<io::MrcFile>(io::read_mrc_header(path));
+    f.count = m->nz, f.rows = m->ny, f.cols = m->nx;
+    f.read = [m](std::int64_t k, std::vector<double>& out) { io::read_mrc_sections(*m, k, k + 1, out); };
+    return f;
+  }
+  auto t = std::make_shared<io::TiffStack>(path);
+  f.count = t->pages, f.rows = t->rows, f.cols = t->cols;
+  f.exact_in_float = t->bits <= 16 || (t->kind == 'f' && t->bits == 32);
+  f.read = [t](std::int64_t k, std::vector<double>& out) { t->read(k, k + 1, 0, t->rows, out); };
+  return f;
+}
+
+// Arguments as given, and those with * ? [ expanded (sorted; none found is an error).
+std::vector<std::string> expand(const std::vector<std::string>& args, const char* what) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    if (a.find_first_of("*?[") == std::string::npos) {
+      out.push_back(a);
+      continue;
+    }
+    glob_t g{};
+    const int rc = ::glob(a.c_str(), 0, nullptr, &g);
+    std::vector<std::string> found(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+    globfree(&g);
+    if (found.empty()) throw UsageError(std::string(what) + " " + a + ": no file matches");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+struct FrameSet {
+  std::vector<FrameFile> files;
+  std::int64_t count = 0, rows = 0, cols = 0;
+};
+
+FrameSet frame_set(const std::vector<std::string>& args, const char* what, bool float32) {
+  FrameSet s;
+  for (const auto& p : expand(args, what)) {
+    if (!fs::exists(p)) throw UsageError(std::string(what) + " " + p + ": no such file");
+    FrameFile f = frame_file(p);
+    if (!f.exact_in_float && !float32)
+      throw UsageError(p + ": 32-bit integer or 64-bit float values do not all fit float32 (use --float32 to store them so)");
+    if (s.files.empty()) s.rows = f.rows, s.cols = f.cols;
+    else if (f.rows != s.rows || f.cols != s.cols)
+      throw UsageError(std::string(what) + ": " + p + " is " + std::to_string(f.rows) + " x " + std::to_string(f.cols) +
+                       ", " + s.files.front().path + " " + std::to_string(s.rows) + " x " + std::to_string(s.cols) +
+                       ": every one must have the same shape");
+    s.count += f.count;
+    s.files.push_back(std::move(f));
+  }
+  return s;
+}
+
+// Two integer columns (image, template), comma or blank separated; a first
+// line that is not two integers is a header; # starts a comment.
+std::vector<std::int64_t> read_pairs(const std::string& path, std::int64_t images, std::int64_t templates) {
+  std::ifstream f(path);
+  if (!f) throw UsageError(path + ": cannot open the pair list");
+  std::vector<std::int64_t> v;
+  std::string line;
+  for (int k = 1; std::getline(f, line); ++k) {
+    std::replace(line.begin(), line.end(), ',', ' ');
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    std::istringstream in(line);
+    long long a, b;
+    std::string rest;
+    if (!(in >> a >> b) || (in >> rest)) {
+      if (k == 1 && v.empty()) continue;  // a header line
+      throw UsageError(path + ": line " + std::to_string(k) + " is not two integers (image, template): '" + line + "'");
+    }
+    if (a < 0 || a >= images || b < 0 || b >= templates)
+      throw UsageError(path + ": line " + std::to_string(k) + ": pair (" + std::to_string(a) + ", " + std::to_string(b) +
+                       ") is out of range (" + std::to_string(images) + " images, " + std::to_string(templates) +
+                       " templates)");
+    v.push_back(a);
+    v.push_back(b);
+  }
+  if (v.empty()) throw UsageError(path + ": no pairs");
+  return v;
+}
+
+void write_frames(io::OutputFile& out, const std::string& name, const FrameSet& s, bool mask, Progress& progress) {
+  out.create_dataset(name, mask ? io::DType::UInt8 : io::DType::Float32,
+                     {std::uint64_t(s.count), std::uint64_t(s.rows), std::uint64_t(s.cols)},
+                     io::Storage{{1, std::uint64_t(s.rows), std::uint64_t(s.cols)}, mask ? 1 : 0});
+  std::vector<double> v;
+  std::int64_t k = 0;
+  for (const FrameFile& f : s.files)
+    for (std::int64_t j = 0; j < f.count; ++j, ++k) {
+      f.read(j, v);
+      if (mask) {
+        std::vector<std::uint8_t> m(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i) m[i] = v[i] != 0;
+        out.write_rows<std::uint8_t>(name, k, k + 1, m);
+      } else {
+        for (const double x : v)
+          if (!std::isfinite(x)) throw UsageError(f.path + ": frame " + std::to_string(j) + " holds a non-finite value");
+        std::vector<float> t(v.begin(), v.end());
+        out.write_rows<float>(name, k, k + 1, t);
+      }
+      progress.add(1);
+    }
+}
+
+std::vector<std::string> paths_of(const FrameSet& s) {
+  std::vector<std::string> p;
+  for (const auto& f : s.files) p.push_back(fs::absolute(f.path).string());
+  return p;
+}
+
+void import_tiles(const ImportRequest& r) {
+  if (!r.inputs.empty()) throw UsageError("import tiles: the files go after --images and --templates, not as inputs");
+  if (r.images.empty() || r.templates.empty() || r.pairs.empty())
+    throw UsageError("import tiles: --images, --templates and --pairs are required");
+  if (fs::is_directory(r.output)) throw UsageError("import tiles: -o must be a file");
+  if (fs::exists(r.output) && !r.force) throw UsageError(r.output + " exists (use --force to overwrite it)");
+  const FrameSet images = frame_set(r.images, "--images", r.float32);
+  const FrameSet templates = frame_set(r.templates, "--templates", r.float32);
+  if (templates.rows > images.rows || templates.cols > images.cols)
+    throw UsageError("import tiles: the templates (" + std::to_string(templates.rows) + " x " +
+                     std::to_string(templates.cols) + ") are larger than the images (" + std::to_string(images.rows) +
+                     " x " + std::to_string(images.cols) + ")");
+  FrameSet image_masks, template_masks;
+  auto masks = [&](const std::vector<std::string>& args, const char* what, const FrameSet& like) {
+    FrameSet m = frame_set(args, what, true);
+    if (m.count != like.count || m.rows != like.rows || m.cols != like.cols)
+      throw UsageError(std::string(what) + ": " + std::to_string(m.count) + " masks of " + std::to_string(m.rows) +
+                       " x " + std::to_string(m.cols) + " for " + std::to_string(like.count) + " frames of " +
+                       std::to_string(like.rows) + " x " + std::to_string(like.cols));
+    return m;
+  };
+  if (!r.image_masks.empty()) image_masks = masks(r.image_masks, "--image-masks", images);
+  if (!r.template_masks.empty()) template_masks = masks(r.template_masks, "--template-masks", templates);
+  const std::vector<std::int64_t> pairs = read_pairs(r.pairs, images.count, templates.count);
+
+  io::OutputFile out(MPI_COMM_SELF, r.output, r.force);
+  Progress progress(MPI_COMM_SELF, images.count + templates.count + image_masks.count + template_masks.count, r.quiet,
+                    "import", "frames");
+  write_frames(out, "/images", images, false, progress);
+  write_frames(out, "/templates", templates, false, progress);
+  if (image_masks.count) write_frames(out, "/image_masks", image_masks, true, progress);
+  if (template_masks.count) write_frames(out, "/template_masks", template_masks, true, progress);
+  out.create_dataset("/pairs", io::DType::Int64, {std::uint64_t(pairs.size() / 2), 2});
+  out.write_all<std::int64_t>("/pairs", pairs);
+  progress.finish();
+  out.write_attribute("/", "source_format", std::string("tiles"));
+  out.write_attribute("/", "source_images", paths_of(images));
+  out.write_attribute("/", "source_templates", paths_of(templates));
+  if (image_masks.count) out.write_attribute("/", "source_image_masks", paths_of(image_masks));
+  if (template_masks.count) out.write_attribute("/", "source_template_masks", paths_of(template_masks));
+  out.write_attribute("/", "source_pairs", fs::absolute(r.pairs).string());
+  out.write_attribute("/", "command_line", r.command_line);
+  out.write_attribute("/", "version", version_line());
+  out.commit();
+  if (!r.quiet)
+    std::fprintf(stderr, "tessera: wrote %s: /images %lld x %lld x %lld, /templates %lld x %lld x %lld, /pairs %zu\n",
+                 r.output.c_str(), (long long)images.count, (long long)images.rows, (long long)images.cols,
+                 (long long)templates.count, (long long)templates.rows, (long long)templates.cols, pairs.size() / 2);
+}
+
 // Rank 0's whole import: the sources opened and checked first, then written.
 void import_all(const ImportRequest& r) {
+  if (r.format == "tiles") return import_tiles(r);
   if (r.format != "qdmlab" && r.format != "qdmpy" && r.format != "tiff" && r.format != "npy")
-    throw UsageError("import: unknown format '" + r.format + "' (known: qdmlab, qdmpy, tiff, npy)");
+    throw UsageError("import: unknown format '" + r.format + "' (known: qdmlab, qdmpy, tiff, npy, tiles)");
+  if (r.inputs.empty()) throw UsageError("import " + r.format + ": no input file");
+  if (!r.images.empty() || !r.templates.empty() || !r.pairs.empty())
+    throw UsageError("import " + r.format + ": --images, --templates and --pairs are for tiles");
   std::vector<std::string> outputs;
   if (r.inputs.size() == 1 && !fs::is_directory(r.output)) {
     outputs.push_back(r.output);
@@ -400,9 +587,17 @@ Command add_import_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "import", "Turn lab files into the HDF5 layout tessera fit reads (/data [n_sweep, ny, nx], /sweep): "
                 "qdmlab RUN.mat... (QDMlab run files, MATLAB v7.3), qdmpy SPOOL (with SPOOL_metaSpool.txt), "
-                "tiff STACK.tif and npy CUBE.npy (with --sweep-file or --sweep)");
-  c->add_option("format", req->format, "qdmlab, qdmpy, tiff or npy")->required();
-  c->add_option("inputs", req->inputs, "Input files (several QDMlab runs: -o is a folder)")->required();
+                "tiff STACK.tif and npy CUBE.npy (with --sweep-file or --sweep); tiles --images ... --templates ... "
+                "--pairs PAIRS.csv for tessera xcorr");
+  c->add_option("format", req->format, "qdmlab, qdmpy, tiff, npy or tiles")->required();
+  c->add_option("inputs", req->inputs, "Input files (several: -o is a folder); none for tiles");
+  c->add_option("--images", req->images, "tiles: the images, TIFF or MRC files (each one image or a stack), or globs");
+  c->add_option("--templates", req->templates, "tiles: the templates, as --images");
+  c->add_option("--pairs", req->pairs,
+                "tiles: the pairs, a CSV or text file of two integer columns (image, template; 0-based, in the "
+                "order of --images and --templates); a header line is allowed");
+  c->add_option("--image-masks", req->image_masks, "tiles: masks of the images (nonzero = valid), as --images");
+  c->add_option("--template-masks", req->template_masks, "tiles: masks of the templates, as --images");
   c->add_option("-o,--output", req->output,
                 "Output HDF5 file (written as NAME.partial, renamed when complete), or a folder for several inputs")
       ->required();

@@ -10,6 +10,7 @@ import os
 
 import h5py
 import numpy as np
+import mrcfile
 import tifffile
 
 import e2e
@@ -190,6 +191,49 @@ def case_qdmpy_round_trips():
     print("qdmpy: sig/ref and plain spools, orientation as qdmpy shows it: exact")
 
 
+def case_tiles_xcorr_as_the_original():
+    """Tiles of `tessera simulate xcorr` exported as the EM tools write them (one
+    TIFF per image, given by a glob; templates in an MRC stack and in 16-bit MRC
+    files), a pair list with a header, masks: imported, and tessera xcorr on the
+    import finds what it finds on the original."""
+    src = path("sim.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "96x128", "--template-size", "32x40", "--images", 4, "--pairs", 10])
+    with h5py.File(src) as f:
+        images, templates, pairs = f["images"][()], f["templates"][()], f["pairs"][()]
+    os.mkdir(path("em"))
+    for k, im in enumerate(images):
+        tifffile.imwrite(path(f"em/tile_{k:02d}.tif"), im, photometric="minisblack")
+    with mrcfile.new(path("em/templates.mrcs")) as m:
+        m.set_data(templates.astype(np.float32))
+    ints = np.round(templates * 100).astype(np.int16)
+    for k, t in enumerate(ints):
+        with mrcfile.new(path(f"em/t16_{k}.mrc")) as m:
+            m.set_data(t)
+    with open(path("em/pairs.csv"), "w") as f:
+        f.write("image,template\n" + "".join(f"{a},{b}\n" for a, b in pairs))
+    masks = (np.arange(images[0].size).reshape(images[0].shape) % 7 != 0).astype(np.uint8)
+    tifffile.imwrite(path("em/masks.tif"), np.stack([masks] * len(images)), photometric="minisblack")
+    run(["import", "tiles", "--images", path("em/tile_*.tif"), "--templates", path("em/templates.mrcs"),
+         "--pairs", path("em/pairs.csv"), "--image-masks", path("em/masks.tif"), "-o", path("imp.h5"), "--quiet"],
+        np_=2)
+    with h5py.File(path("imp.h5")) as f:
+        check(np.array_equal(f["images"][()], images.astype(np.float32)), "images differ")
+        check(np.array_equal(f["templates"][()], templates.astype(np.float32)), "templates differ")
+        check(np.array_equal(f["pairs"][()], pairs), "pairs differ")
+        check(np.array_equal(f["image_masks"][()], np.stack([masks] * len(images))), "masks differ")
+    run(["xcorr", src, "-o", path("x_src.h5"), "--quiet", "--subpixel"])
+    run(["xcorr", path("imp.h5"), "-o", path("x_imp.h5"), "--quiet", "--subpixel"])
+    with h5py.File(path("x_src.h5")) as a, h5py.File(path("x_imp.h5")) as b:
+        for k in ("coords", "peaks"):
+            check(np.array_equal(a[k][()], b[k][()]), f"xcorr /{k} differs on the import")
+    files = [path(f"em/t16_{k}.mrc") for k in range(len(ints))]
+    run(["import", "tiles", "--images", path("em/tile_*.tif"), "--templates", *files,
+         "--pairs", path("em/pairs.csv"), "-o", path("imp16.h5"), "--quiet"])
+    with h5py.File(path("imp16.h5")) as f:
+        check(np.array_equal(f["templates"][()], ints.astype(np.float32)), "16-bit MRC templates differ")
+    print("tiles: TIFF glob, MRC stack and files, pairs with a header, masks; xcorr identical")
+
+
 def case_qdmlab_fit_gives_b111():
     """A QDMlab run simulated here (two 14N triplets per pixel, low and high
     windows, a field gradient across a non-square image), imported and fitted
@@ -272,6 +316,33 @@ def case_bad_inputs():
     tifffile.imwrite(path("good.tif"), np.zeros((2, 4, 5), np.uint16), photometric="minisblack")
     bad("tiff_sweep", ["tiff", path("good.tif")], "give the sweep")
     bad("tiff_sweep_length", ["tiff", path("good.tif"), "--sweep", "1:2:3"], "2 sweep points in the data, 3")
+    tifffile.imwrite(path("a.tif"), np.zeros((20, 30), np.uint16), photometric="minisblack")
+    tifffile.imwrite(path("b.tif"), np.zeros((20, 31), np.uint16), photometric="minisblack")
+    tifffile.imwrite(path("t.tif"), np.ones((2, 5, 6), np.uint16), photometric="minisblack")
+    tifffile.imwrite(path("d.tif"), np.ones((5, 6)), photometric="minisblack")
+    with open(path("p.csv"), "w") as f:
+        f.write("0,1\n")
+    with open(path("p_bad.csv"), "w") as f:
+        f.write("0,0\n1,zero\n")
+    with open(path("p_range.csv"), "w") as f:
+        f.write("image,template\n0,0\n0,2\n")
+    tiles = lambda *extra: ["tiles", "--images", path("a.tif"), "--templates", path("t.tif"), *extra]
+    bad("tiles_shapes", ["tiles", "--images", path("a.tif"), path("b.tif"), "--templates", path("t.tif"),
+                         "--pairs", path("p.csv")], "every one must have the same shape")
+    bad("tiles_range", tiles("--pairs", path("p_range.csv")), "pair (0, 2) is out of range")
+    bad("tiles_pair_line", tiles("--pairs", path("p_bad.csv")), "line 2 is not two integers")
+    bad("tiles_no_pairs", tiles(), "--pairs are required")
+    bad("tiles_glob", ["tiles", "--images", path("nothing_*.tif"), "--templates", path("t.tif"), "--pairs",
+                       path("p.csv")], "no file matches")
+    bad("tiles_not_image", ["tiles", "--images", path("p.csv"), "--templates", path("t.tif"), "--pairs",
+                            path("p.csv")], "not a TIFF file")
+    bad("tiles_mask_count", tiles("--pairs", path("p.csv"), "--template-masks", path("a.tif")), "masks of")
+    bad("tiles_float64", ["tiles", "--images", path("a.tif"), "--templates", path("d.tif"), "--pairs",
+                          path("p.csv")], "--float32")
+    with open(path("not.mrc"), "wb") as f:
+        f.write(b"\0" * 2048)
+    bad("not_mrc", ["tiles", "--images", path("a.tif"), "--templates", path("not.mrc"), "--pairs", path("p.csv")],
+        "not an MRC file")
     frames = rng.random((7, 3, 4)).astype(np.float32)
     sp = spool("sp", frames, [1.0, 2.0, 3.0], {"AOIHeight": 3, "AOIWidth": 4})
     bad("spool_frames", ["qdmpy", sp], "are not 3 or 6 frames")
