@@ -2,6 +2,8 @@
 
 #include <tiffio.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -104,11 +106,19 @@ void TiffStack::read_page_rows(std::int64_t page, std::int64_t r0, std::int64_t 
          : bits == 16 ? convert<std::uint16_t>(src, n, dst) : convert<std::uint32_t>(src, n, dst);
   };
   if (!tiled_) {
-    std::vector<unsigned char> line(static_cast<std::size_t>(TIFFScanlineSize(t)));
-    for (std::int64_t y = r0; y < r1; ++y) {
-      if (TIFFReadScanline(t, line.data(), std::uint32_t(y), 0) < 0)
-        fail(path_, "page " + std::to_string(page) + ", row " + std::to_string(y) + ": cannot read" + tiff_suffix());
-      put(line.data(), cols, out + (y - r0) * cols);
+    // Whole strips (a compressed strip is decoded from its start), the rows
+    // wanted copied out.
+    std::uint32_t rps = 0;
+    TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rps);
+    const std::int64_t per = std::min<std::int64_t>(rps ? rps : rows, rows);
+    const std::int64_t line = TIFFScanlineSize(t);
+    std::vector<unsigned char> strip(static_cast<std::size_t>(TIFFStripSize(t)));
+    for (std::int64_t s0 = (r0 / per) * per; s0 < r1; s0 += per) {
+      if (TIFFReadEncodedStrip(t, TIFFComputeStrip(t, std::uint32_t(s0), 0), strip.data(), tmsize_t(-1)) < 0)
+        fail(path_, "page " + std::to_string(page) + ", rows from " + std::to_string(s0) + ": cannot read" +
+                        tiff_suffix());
+      for (std::int64_t y = std::max(s0, r0); y < std::min(s0 + per, r1); ++y)
+        put(strip.data() + (y - s0) * line, cols, out + (y - r0) * cols);
     }
     return;
   }

@@ -68,7 +68,8 @@ def case_npy_round_trips():
              ("yxs_f.npy", ["--layout", "yxs", "--sweep", "2800:2940:9"], f32),
              ("u16.npy", ["--sweep", "2800:2940:9"], (cube * 4000).astype(np.uint16)),
              ("f64.npy", ["--sweep", "2800:2940:9"], cube),
-             ("f64.npy", ["--sweep", "2800:2940:9", "--float32"], f32)]
+             ("f64.npy", ["--sweep", "2800:2940:9", "--float32"], f32),
+             ("yxs_f.npy", ["--layout", "yxs", "--sweep", "2800:2940:9", "--memory-budget", "1K"], f32)]
     for k, (src, extra, want) in enumerate(cases):
         out = path(f"n{k}.h5")
         run(["import", "npy", path(src), "-o", out, "--quiet", *extra], np_=k % 3)
@@ -102,7 +103,7 @@ def case_qdmlab_round_trips():
                       rows, cols)
     for src in (two, four):
         out = path(os.path.basename(src) + ".h5")
-        run(["import", "qdmlab", src, "-o", out, "--quiet"])
+        run(["import", "qdmlab", src, "-o", out, "--quiet", "--memory-budget", "2K"])  # a row at a time
         data, sw, attrs, _ = read(out)
         check(data.shape == (2 * nf, rows, cols), f"{src}: shape {data.shape}")
         check(data.dtype == np.float64, f"doubles stored as {data.dtype}")
@@ -140,7 +141,8 @@ def case_tiff_round_trips():
     tifffile.imwrite(path("i8.tif"), i8, **mb)
     for k, (src, want, extra) in enumerate([("u16.tif", u16, []), ("u16z.tif", u16, []), ("f32t.tif", f32, []),
                                             ("f64.tif", f64, []), ("i8.tif", i8.astype(np.int32), []),
-                                            ("f64.tif", f64.astype(np.float32), ["--float32"])]):
+                                            ("f64.tif", f64.astype(np.float32), ["--float32"]),
+                                            ("u16z.tif", u16, ["--memory-budget", "1K"])]):
         out = path(f"t{k}.h5")
         run(["import", "tiff", path(src), "-o", out, "--quiet", "--sweep", f"2800:2900:{want.shape[0]}", *extra],
             np_=k % 2)
@@ -177,7 +179,7 @@ def case_qdmpy_round_trips():
     sr = spool("sr", both, sweep, meta)
     plain = spool("plain", one, sweep, meta)
     run(["import", "qdmpy", sr, "-o", path("sr.h5"), "--quiet"], np_=2)
-    run(["import", "qdmpy", plain, "-o", path("plain.h5"), "--quiet"])
+    run(["import", "qdmpy", plain, "-o", path("plain.h5"), "--quiet", "--memory-budget", "1K"])
     shown = both.transpose(0, 2, 1)
     with h5py.File(path("sr.h5")) as f:
         check(f["sig"].shape == (n, W, H), f"sig shape {f['sig'].shape} != {(n, W, H)}")
