@@ -37,6 +37,7 @@
 #include "io/mrc.hpp"
 #include "io/npy.hpp"
 #include "io/qdmlab.hpp"
+#include "io/qdmpy.hpp"
 #include "io/tiff_stack.hpp"
 #include "mpi/collectives.hpp"
 #include "mpi/decomposition.hpp"
@@ -177,92 +178,24 @@ CubeSource npy_source(const std::string& path, const ImportRequest& r) {
   return s;
 }
 
-// The Melbourne group's spool (read as qdmpy reads it): float32 values after
-// two int32 (LabVIEW's array header), frames [AOIHeight][AOIWidth], and beside
-// it FILE_metaSpool.txt: the sweep on its first line (tab-separated), then
-// "key: value" lines. Twice as many frames as sweep values: signal and
-// reference frames alternate (signal first). qdmpy shows a frame transposed,
-// [AOIWidth rows][AOIHeight columns] (LabVIEW swaps the two names); so does
-// the output.
+// qdmpy's spools (io/qdmpy.hpp): the image as qdmpy shows it, /sig and /ref
+// when the frames alternate.
 CubeSource qdmpy_source(const std::string& path, const ImportRequest& r) {
   if (!r.sweep_file.empty() || !r.sweep_range.empty())
-    throw UsageError("import qdmpy: the sweep is the first line of the _metaSpool.txt file; --sweep-file and --sweep do not apply");
-  const std::string meta_path = path + "_metaSpool.txt";
-  std::ifstream meta(meta_path);
-  if (!meta) throw io::Error(path + ": no metadata file " + meta_path + " beside it");
-  std::string line;
-  std::getline(meta, line);
-  std::vector<double> sweep;
-  {
-    std::istringstream in(line);
-    std::string field;
-    while (std::getline(in, field, '\t')) {
-      if (field.find_first_not_of(" \r") == std::string::npos) continue;
-      try {
-        std::size_t used = 0;
-        sweep.push_back(std::stod(field, &used));
-      } catch (const std::exception&) {
-        throw io::Error(meta_path + ": the first line must be the tab-separated sweep; '" + field + "' is not a number");
-      }
-    }
-  }
-  if (sweep.empty()) throw io::Error(meta_path + ": the first line (the sweep) is empty");
+    throw UsageError("import qdmpy: the sweep is the first line of the _metaSpool.txt file; --sweep-file and "
+                     "--sweep do not apply");
+  auto spool = std::make_shared<io::QdmpySpool>(path);
   CubeSource s;
-  std::int64_t height = -1, width = -1;
-  while (std::getline(meta, line)) {
-    const auto colon = line.find(": ");
-    if (colon == std::string::npos) continue;
-    std::string key = line.substr(0, colon), value = line.substr(colon + 2);
-    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
-    const auto tab = key.rfind('\t');
-    if (tab != std::string::npos) key = key.substr(tab + 1);
-    s.text.emplace_back("meta " + key, value);
-    auto whole = [&](std::int64_t& out) {
-      try {
-        out = std::stoll(value);
-      } catch (const std::exception&) {
-        throw io::Error(meta_path + ": " + key + " is '" + value + "', expected a whole number");
-      }
-    };
-    if (key == "AOIHeight") whole(height);
-    if (key == "AOIWidth") whole(width);
-  }
-  if (height < 1 || width < 1) throw io::Error(meta_path + ": no AOIHeight and AOIWidth lines (key: value)");
-  io::NpyArray a;
-  a.path = path;
-  a.descr = "<f4";
-  a.data_offset = 8;
-  const std::uint64_t bytes = fs::file_size(path);
-  if (bytes < 8 || (bytes - 8) % 4 != 0) throw io::Error(path + ": not a spool of float32 values after an 8-byte header");
-  const std::int64_t values = std::int64_t((bytes - 8) / 4), frame = height * width;
-  const std::int64_t frames = values / frame, n = std::int64_t(sweep.size());
-  if (values % frame != 0 || (frames != n && frames != 2 * n))
-    throw io::Error(path + ": " + std::to_string(values) + " values are not " + std::to_string(n) + " or " +
-                    std::to_string(2 * n) + " frames of AOIHeight x AOIWidth = " + std::to_string(height) + " x " +
-                    std::to_string(width) + " (" + std::to_string(n) + " sweep values in " + meta_path + ")");
-  a.shape = {frames, height, width};
-  const bool sigref = frames == 2 * n;
-  if (sigref) s.datasets = {"/sig", "/ref"};
-  s.n = n;
-  s.rows = width;  // qdmpy's transposed view
-  s.cols = height;
+  if (spool->sigref) s.datasets = {"/sig", "/ref"};
+  s.n = std::int64_t(spool->sweep.size());
+  s.rows = spool->rows();
+  s.cols = spool->cols();
   s.type = io::DType::Float32;
-  s.sweep = sweep;
-  s.numbers = {{"AOIHeight", double(height)}, {"AOIWidth", double(width)}};
+  s.sweep = spool->sweep;
+  for (const auto& [k, v] : spool->metadata) s.text.emplace_back("meta " + k, v);
   s.text.emplace_back("orientation", "as qdmpy shows it: row y, column x = spool frame [x][y]");
-  auto arr = std::make_shared<io::NpyArray>(a);
-  auto map = std::make_shared<io::NpyMapping>(*arr);
-  s.read_rows = [arr, map, n, height, width, sigref](std::int64_t r0, std::int64_t r1, std::vector<double>& out) {
-    const std::int64_t rows = r1 - r0, sets = sigref ? 2 : 1;
-    out.resize(static_cast<std::size_t>(sets * n * rows * height));
-    for (std::int64_t d = 0; d < sets; ++d)
-      for (std::int64_t i = 0; i < n; ++i) {
-        const std::int64_t f = sigref ? 2 * i + d : i;
-        for (std::int64_t y = 0; y < rows; ++y)
-          for (std::int64_t x = 0; x < height; ++x)
-            out[std::size_t(((d * n + i) * rows + y) * height + x)] = map->value((f * height + x) * width + r0 + y);
-      }
-  };
+  s.numbers = {{"AOIHeight", double(spool->aoi_height)}, {"AOIWidth", double(spool->aoi_width)}};
+  s.read_rows = [spool](std::int64_t r0, std::int64_t r1, std::vector<double>& out) { spool->read_rows(r0, r1, out); };
   return s;
 }
 
