@@ -233,9 +233,13 @@ void write_cube(const CubeSource& s, const std::string& input, const std::string
   const std::uint64_t budget = mpi::parse_size(r.memory_budget);
   const std::uint64_t row_bytes =
       std::uint64_t(s.n * s.cols) * s.datasets.size() * (sizeof(double) * 2 + type_size(s.type));
-  const std::int64_t block = std::clamp<std::int64_t>(std::int64_t(budget / std::max<std::uint64_t>(row_bytes, 1)), 1, s.rows);
   const std::uint64_t plane_row = std::uint64_t(s.n * s.cols) * type_size(s.type);
-  const std::int64_t chunk_rows = std::clamp<std::int64_t>(std::int64_t((1u << 20) / std::max<std::uint64_t>(plane_row, 1)), 1, s.rows);
+  const std::int64_t chunk_rows =
+      std::clamp<std::int64_t>(std::int64_t((1u << 20) / std::max<std::uint64_t>(plane_row, 1)), 1, s.rows);
+  // Whole chunks per block, so that no chunk is written twice (a deflated one
+  // would be read back and decompressed to be completed).
+  const std::int64_t fit_rows = std::int64_t(budget / std::max<std::uint64_t>(row_bytes, 1));
+  const std::int64_t block = std::clamp<std::int64_t>(fit_rows / chunk_rows * chunk_rows, chunk_rows, s.rows);
 
   io::OutputFile out(MPI_COMM_SELF, output, r.force);
   io::Storage storage{{std::uint64_t(s.n), std::uint64_t(chunk_rows), std::uint64_t(s.cols)}, is_integer(s.type) ? 1 : 0};
