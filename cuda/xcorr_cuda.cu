@@ -314,7 +314,7 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
       check(cufftExecC2R(c2r, reinterpret_cast<cufftComplex*>(d_slots), reinterpret_cast<cufftReal*>(d_slots)),
             "cufftExecC2R");
       const dim3 grid(gx, gy, unsigned(n));
-      xk::normalise_argmax<<<grid, block, 0, m.stream>>>(d_jobs, r, stride, d.eps, d_pbest);
+      xk::normalise_argmax<<<grid, block, 0, m.stream>>>(d_jobs, r, stride, d.eps, d.min_overlap, d_pbest);
       check(cudaGetLastError(), "normalise_argmax launch");
       xk::reduce_best<<<unsigned(n), block, 0, m.stream>>>(d_pbest, n_blocks, d_best);
       check(cudaGetLastError(), "reduce_best launch");

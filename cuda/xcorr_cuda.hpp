@@ -63,6 +63,7 @@ struct XcorrPairsDesc {
   int fft_rows = 0, fft_cols = 0;  // fft_cols even
   core::ZnccRegion region{};
   double eps = 1e-6;
+  double min_overlap = 0;  // R = 0 below min_overlap * h * w template pixels inside the image
   int exclusion = 5;
 };
 

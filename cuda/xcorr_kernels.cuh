@@ -95,7 +95,7 @@ __device__ inline float block_max(float m) {
 // (blocks kBX x kBY, grid z = the pair), R = core::zncc_placement written over
 // the numerator, one candidate per block into partial.
 __global__ void __launch_bounds__(kThreads)
-    normalise_argmax(const PairJob* jobs, core::ZnccRegion r, long long stride, double eps,
+    normalise_argmax(const PairJob* jobs, core::ZnccRegion r, long long stride, double eps, double min_overlap,
                      core::ZnccBest* partial) {
   const PairJob& j = jobs[blockIdx.z];
   const int x = r.x0 + int(blockIdx.x) * kBX + int(threadIdx.x);
@@ -103,7 +103,9 @@ __global__ void __launch_bounds__(kThreads)
   core::ZnccBest b = core::zncc_best_none();
   if (y <= r.y1 && x <= r.x1) {
     float* p = reinterpret_cast<float*>(j.slot) + (long long)y * stride + x;
-    const float R = core::zncc_placement(j.im, j.t, y, x, *p, eps);
+    const bool inside = min_overlap <= 0 || core::zncc_overlap_ok(y, x, j.t.h, j.t.w, j.im.H, j.im.W,
+                                                                   min_overlap * double(j.t.h) * double(j.t.w));
+    const float R = inside ? core::zncc_placement(j.im, j.t, y, x, *p, eps) : 0.0f;
     *p = R;
     b = {R, y, x};
   }

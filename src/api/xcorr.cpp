@@ -24,6 +24,8 @@ bool XcorrOptions::IsValid(std::string* why) const {
     e = "--crop must not be negative, got '" + std::to_string(crop_y) + "," + std::to_string(crop_x) + "'";
   else if (!(eps >= 0) || !std::isfinite(eps))
     e = "--eps must be finite and >= 0";
+  else if (!(min_overlap >= 0 && min_overlap <= 1))
+    e = "--min-overlap must be between 0 and 1 (a fraction of the template's pixels), got " + std::to_string(min_overlap);
   else if (mode != "full" && mode != "valid")
     e = "--mode must be full or valid, got '" + mode + "'";
   else if (exclusion < 0)
@@ -42,6 +44,7 @@ xcorr::Options XcorrOptions::internal() const {
   o.crop_y = crop_y;
   o.crop_x = crop_x;
   o.eps = eps;
+  o.min_overlap = min_overlap;
   o.normalize_input = normalize_input;
   o.mode = mode == "valid" ? xcorr::Mode::valid : xcorr::Mode::full;
   o.exclusion = exclusion;

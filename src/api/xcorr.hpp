@@ -25,6 +25,7 @@ struct XcorrOptions {
   // full map before the peak search; coordinates stay in the full-map frame.
   int crop_y = 0, crop_x = 0;
   double eps = 1e-6;             // R = 0 where the squared denominator <= eps
+  double min_overlap = 0;        // R = 0 where fewer than min_overlap*h*w template pixels are inside the image
   bool normalize_input = false;  // subtract each image's mean first
   std::string mode = "full";     // "full" or "valid" (full-overlap placements only)
   int exclusion = 5;             // peak_ratio: the second value is the best farther than this

@@ -67,6 +67,7 @@ inline std::vector<xcorr::Peak> correlate_pairs_cuda(
   d.fft_cols = px;
   d.region = {r.y0, r.y1, r.x0, r.x1};
   d.eps = options.eps;
+  d.min_overlap = options.min_overlap;
   d.exclusion = options.exclusion;
   std::vector<cuda::XcorrPeakDesc> raw(pairs.size());
   gpu.correlate(d, raw.data(), done);

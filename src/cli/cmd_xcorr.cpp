@@ -27,6 +27,10 @@ Command add_xcorr_command(CLI::App& app) {
                 "right of the full map in the peak search (A alone: both)")
       ->capture_default_str();
   c->add_option("--eps", req->eps, "R = 0 where the squared denominator (window SSD * template SSD) is <= eps")->capture_default_str();
+  c->add_option("--min-overlap", req->min_overlap,
+                "R = 0 where fewer than this fraction of the template's pixels fall inside the image (0 to 1; "
+                "0.3-0.5 keeps slivers of overlap from winning on EM tiles)")
+      ->capture_default_str();
   c->add_flag("--normalize-input", req->normalize_input, "Subtract each image's mean first");
   c->add_option("--mode", req->mode, "full (every overlap) or valid (only full overlap, as OpenCV)")
       ->capture_default_str();

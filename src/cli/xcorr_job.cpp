@@ -61,6 +61,15 @@ constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
 // sums and transform) costs about as much as correlating two pairs.
 constexpr double kImageCostInPairs = 2.0;
 
+// The fingerprint's line for --min-overlap: only when set, so that parts
+// written before the option existed still resume and merge.
+std::string min_overlap_line(double f) {
+  if (!(f > 0)) return "";
+  char v[40];
+  *std::to_chars(v, v + sizeof v - 1, f).ptr = '\0';  // shortest exact form
+  return std::string("min_overlap=") + v + "\n";
+}
+
 // The request's options for the library; UsageError with the option's message.
 api::XcorrOptions options_of(const XcorrRequest& r) {
   api::XcorrOptions o;
@@ -72,6 +81,7 @@ api::XcorrOptions options_of(const XcorrRequest& r) {
   o.crop_y = a;
   o.crop_x = b;
   o.eps = r.eps;
+  o.min_overlap = r.min_overlap;
   o.normalize_input = r.normalize_input;
   o.mode = r.mode;
   o.exclusion = r.exclusion;
@@ -173,7 +183,7 @@ PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s,
       "\ncrop=" + std::to_string(opt.crop_y) + "," + std::to_string(opt.crop_x) + "\neps=" + eps +
       "\nnormalize_input=" + std::to_string(opt.normalize_input) + "\nmode=" + r.mode +
       "\nexclusion=" + std::to_string(opt.exclusion) + "\nsubpixel=" + std::to_string(r.subpixel) +
-      "\nbackend=" + backend.name + "\n";
+      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap);
   return stamp;
 }
 
@@ -338,6 +348,7 @@ void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r,
   out.write_attribute("/", "crop", std::vector<double>{double(opt.crop_y), double(opt.crop_x)});
   out.write_attribute("/", "search_region", std::vector<double>{double(g.y0), double(g.y1), double(g.x0), double(g.x1)});
   out.write_attribute("/", "eps", opt.eps);
+  out.write_attribute("/", "min_overlap", opt.min_overlap);
   out.write_attribute("/", "normalize_input", std::int64_t(opt.normalize_input));
   out.write_attribute("/", "exclusion", std::int64_t(opt.exclusion));
   out.write_attribute("/", "fft_size", std::vector<double>{double(plan.fft.first), double(plan.fft.second)});

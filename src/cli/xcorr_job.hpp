@@ -17,6 +17,7 @@ struct XcorrRequest {
   std::string images = "/images", templates = "/templates", pairs = "/pairs";
   std::string crop = "0,0";  // A,B or A (both)
   double eps = 1e-6;
+  double min_overlap = 0;
   bool normalize_input = false;
   std::string mode = "full";
   int exclusion = 5;

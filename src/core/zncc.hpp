@@ -64,6 +64,14 @@ TESSERA_HD inline ZnccSpan zncc_span(int p, int k, int n) {
   return s;
 }
 
+// --min-overlap: whether placement (y, x) of an h x w template over an H x W
+// image has at least min_count of its pixels inside the image (the overlap is
+// a rectangle: the rows inside times the columns inside). R = 0 where not.
+TESSERA_HD inline bool zncc_overlap_ok(int y, int x, int h, int w, int H, int W, double min_count) {
+  const ZnccSpan sy = zncc_span(y, h, H), sx = zncc_span(x, w, W);
+  return double(sy.hi - sy.lo + 1) * double(sx.hi - sx.lo + 1) >= min_count;
+}
+
 // Sum of a 2-D prefix table P (P[(r+1)*w1 + c+1] = sum over rows [0, r] and
 // columns [0, c]) over rows [r0, r1] and columns [c0, c1], inclusive and not
 // empty. The association is fixed, (row difference at c1+1) - (row difference

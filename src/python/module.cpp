@@ -144,6 +144,7 @@ api::XcorrOptions xcorr_options(const py::dict& d) {
   o.crop_y = get<int>(d, "crop_y", 0);
   o.crop_x = get<int>(d, "crop_x", 0);
   o.eps = get<double>(d, "eps", o.eps);
+  o.min_overlap = get<double>(d, "min_overlap", 0.0);
   o.normalize_input = get<bool>(d, "normalize_input", false);
   o.mode = get<std::string>(d, "mode", o.mode);
   o.exclusion = get<int>(d, "exclusion", o.exclusion);

@@ -385,8 +385,9 @@ namespace {
 // to rowmax[y - search.y0] (find_peak_rows takes it from there): normalisation
 // and peak search in one pass.
 void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Data& t, Region r,
-                      double eps, float* real, int px, Workspace::Buffers& b, Region search,
+                      double eps, double min_overlap, float* real, int px, Workspace::Buffers& b, Region search,
                       std::vector<float>& rowmax) {
+  const double min_count = min_overlap * double(t.h) * double(t.w);
   rowmax.resize(std::size_t(search.y1 - search.y0 + 1));
   const core::ZnccImageTables sums = im.sums();
   const core::ZnccTemplateStats stats = t.stats();
@@ -398,6 +399,9 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
     float* row = real + std::size_t(y) * std::size_t(px);
     core::zncc_normalise_row(sums, stats, y, r.x0, r.x1, eps, table + std::size_t(y - r.y0) * nx,
                              b.tr.data(), b.cor.data(), row + r.x0);
+    if (min_overlap > 0)
+      for (int x = r.x0; x <= r.x1; ++x)
+        if (!core::zncc_overlap_ok(y, x, t.h, t.w, im.H, im.W, min_count)) row[x] = 0.0f;
     if (y >= search.y0 && y <= search.y1)
       rowmax[std::size_t(y - search.y0)] = max_of(row + search.x0, search.x1 - search.x0 + 1);
   }
@@ -441,7 +445,8 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   Workspace::Buffers& b = workspace.buffers();
   float* real = b.real.get();
   // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
-  normalise_region(im, t, full_map ? all : region, options.eps, real, k.second, b, region, b.rowmax);
+  normalise_region(im, t, full_map ? all : region, options.eps, options.min_overlap, real, k.second, b, region,
+                   b.rowmax);
   if (full_map) copy_map(real, k.second, mh, mw, *full_map);
   return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax, true);
 }

@@ -59,6 +59,9 @@ struct Options {
   // Peak quality: the second-best value is the largest R at a Chebyshev
   // distance > exclusion from the peak (in placements).
   int exclusion = 5;
+  // R = 0 where fewer than min_overlap * h * w template pixels fall inside the
+  // image (0: every placement, normxcorr2's map; core::zncc_overlap_ok).
+  double min_overlap = 0;
 };
 
 struct Peak {

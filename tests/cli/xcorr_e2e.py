@@ -169,6 +169,16 @@ def case_ranks_bit_identical():
         for k in ref:
             check(np.array_equal(d[k], ref[k], equal_nan=True) and d[k].dtype == ref[k].dtype,
                   f"{n} ranks {extra}: /{k} differs")
+    # --min-overlap: the same bits on 1, 3 and 7 ranks, recorded in the output.
+    mo = []
+    for n in (1, 3, 7):
+        run(["xcorr", src, "-o", path(f"mo{n}.h5"), "--quiet", "--subpixel", "--min-overlap", "0.4"], np_=n)
+        with h5py.File(path(f"mo{n}.h5")) as f:
+            check(f.attrs["min_overlap"] == 0.4, "min_overlap not recorded")
+            mo.append(datasets(f))
+    for d in mo[1:]:
+        for k in mo[0]:
+            check(np.array_equal(d[k], mo[0][k], equal_nan=True), f"--min-overlap: /{k} differs across ranks")
     # More ranks than pairs.
     small = write_set("two.h5", *random_set(np.random.default_rng(2), p=2))
     run(["xcorr", small, "-o", path("two1.h5"), "--quiet"])
@@ -293,6 +303,7 @@ def case_bad_inputs():
     bad_input_("bad_crop_syntax", [good, "--crop", "a,b"], "--crop")
     bad_input_("bad_mode", [good, "--mode", "same"], "--mode")
     bad_input_("negative_eps", [good, "--eps", "-1"], "--eps")
+    bad_input_("min_overlap", [good, "--min-overlap", "1.5"], "--min-overlap must be between 0 and 1")
     run(["xcorr", good, "-o", path("exists.h5"), "--quiet"])
     p = run(["xcorr", good, "-o", path("exists.h5")], np_=2, expect_rc=2)
     check("exists" in p.stderr, "existing output not refused:\n" + p.stderr)

@@ -88,6 +88,8 @@ def xc(*args, **kw):
     (lambda: xc(IM, TP, PAIRS, mode="same"), ValueError, "mode"),
     (lambda: xc(IM, TP, PAIRS, crop=(1, 2, 3)), ValueError, "crop: expected A or"),
     (lambda: xc(IM, TP, PAIRS, eps=-1.0), ValueError, "--eps must be finite and >= 0"),
+    (lambda: xc(IM, TP, PAIRS, min_overlap=-0.1), ValueError, "--min-overlap must be between 0 and 1"),
+    (lambda: xc(IM, TP, PAIRS, min_overlap="half"), TypeError, "min_overlap"),
     (lambda: xc(IM.astype(np.complex128), TP, PAIRS), TypeError, "images: expected a numeric array"),
 ])
 def test_xcorr_bad_input(call, error, message):

@@ -28,6 +28,7 @@ def assert_same(q, ref):
     (("--crop", "7,3"), {"crop": (7, 3)}),
     (("--mode", "valid", "--exclusion", "2"), {"mode": "valid", "exclusion": 2}),
     (("--normalize-input", "--eps", "1e-3"), {"normalize_input": True, "eps": 1e-3}),
+    (("--min-overlap", "0.4", "--crop", "3"), {"min_overlap": 0.4, "crop": 3}),
 ])
 def test_equals_the_command(tmp_path, tiles_file, args, kw):
     images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
@@ -86,3 +87,13 @@ def test_brute_force_agrees(tmp_path):
         assert abs(q.peaks[p] - R[y, x]) < 1e-5
     # The planted template is found where it was cut: placement (5 + 7 - 1, 3 + 5 - 1).
     assert tuple(q.coords[0]) == (11, 7)
+
+
+def test_min_overlap_one_is_the_valid_mode(tiles_file):
+    """min_overlap=1 leaves only full-overlap placements: valid mode's peaks
+    (values to rounding: valid mode transforms a smaller map)."""
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    a = tessera.xcorr(images, templates, pairs, min_overlap=1.0, backend="cpu", progress=False)
+    b = tessera.xcorr(images, templates, pairs, mode="valid", backend="cpu", progress=False)
+    np.testing.assert_array_equal(a.coords, b.coords)
+    np.testing.assert_allclose(a.peaks, b.peaks, atol=1e-6)

@@ -186,6 +186,55 @@ TEST(Xcorr, AsymmetricCropSearchesOnlyTheInnerRegion) {
   }
 }
 
+// --min-overlap: R = 0 where fewer than F*h*w template pixels fall inside the
+// image (counted here pixel by pixel), the rest of the map unchanged; the peak
+// is the brute force's first maximum of that map. F = 1 leaves the
+// full-overlap block only: the valid mode's peak.
+TEST(Xcorr, MinOverlapZeroesThePlacementsWithTooFewPixelsInside) {
+  std::mt19937 rng(77);
+  const Case cases[] = {{16, 12, 5, 7}, {20, 20, 6, 6}, {33, 31, 8, 11}, {9, 5, 9, 1}, {10, 11, 1, 1}};
+  for (const Case& c : cases) {
+    Img im = random_img(c.H, c.W, rng), t = random_img(c.h, c.w, rng);
+    const auto ref = brute_zncc(im, t);
+    const int mh = c.H + c.h - 1, mw = c.W + c.w - 1;
+    for (const double f : {0.05, 0.3, 0.5, 0.99, 1.0}) {
+      SCOPED_TRACE(std::to_string(c.H) + "x" + std::to_string(c.W) + " / " + std::to_string(c.h) + "x" +
+                   std::to_string(c.w) + ", min overlap " + std::to_string(f));
+      std::vector<double> want = ref;
+      for (int y = 0; y < mh; ++y)
+        for (int x = 0; x < mw; ++x) {
+          int inside = 0;  // template pixel (i, j) lies on image pixel (y - h + 1 + i, x - w + 1 + j)
+          for (int i = 0; i < c.h; ++i)
+            for (int j = 0; j < c.w; ++j) {
+              const int iy = y - c.h + 1 + i, ix = x - c.w + 1 + j;
+              inside += iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
+            }
+          if (inside < f * c.h * c.w) want[std::size_t(y) * mw + x] = 0.0;
+        }
+      Options o;
+      o.min_overlap = f;
+      const auto got = xcorr_map(im.view(), t.view(), o);
+      EXPECT_LE(max_abs_diff(got, want), 1e-6);
+      const Peak p = xcorr_peak(im.view(), t.view(), o);
+      const auto [ry, rx] = argmax(want, mw, 0, mh - 1, 0, mw - 1);
+      EXPECT_EQ(p.y, ry);
+      EXPECT_EQ(p.x, rx);
+      if (f == 1.0) {
+        Options v;
+        v.mode = Mode::valid;
+        const Peak q = xcorr_peak(im.view(), t.view(), v);
+        EXPECT_EQ(p.y, q.y);
+        EXPECT_EQ(p.x, q.x);
+        EXPECT_NEAR(p.value, q.value, 1e-6);  // valid mode transforms a smaller map: other rounding
+      }
+    }
+    Options o;  // 0: today's map, bit for bit
+    const auto base = xcorr_map(im.view(), t.view());
+    o.min_overlap = 0;
+    EXPECT_EQ(xcorr_map(im.view(), t.view(), o), base);
+  }
+}
+
 TEST(Xcorr, ValidModeMatchesOpenCvCcoeffNormed) {
   std::mt19937 rng(21);
   for (const Case& c : {Case{25, 30, 7, 5}, Case{16, 16, 16, 3}, Case{12, 19, 4, 19}}) {

@@ -71,7 +71,7 @@ def fit_spectra(spectra: ArrayLike, sweep: ArrayLike, *, model: str = ..., peaks
 
 def xcorr(images: Union[ArrayLike, Sequence[ArrayLike]], templates: Union[ArrayLike, Sequence[ArrayLike]],
           pairs: ArrayLike, *, mode: Literal["full", "valid"] = ..., crop: Union[int, Tuple[int, int]] = ...,
-          subpixel: bool = ..., eps: float = ..., normalize_input: bool = ..., exclusion: int = ...,
-          threads: int = ..., backend: Backend = ..., device: int = ..., progress: Progress = ...) -> XcorrResult: ...
+          subpixel: bool = ..., eps: float = ..., min_overlap: float = ..., normalize_input: bool = ...,
+          exclusion: int = ..., threads: int = ..., backend: Backend = ..., device: int = ..., progress: Progress = ...) -> XcorrResult: ...
 
 def info() -> Dict[str, Any]: ...

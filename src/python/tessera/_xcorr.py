@@ -62,8 +62,8 @@ def _crop(crop: Any) -> tuple:
 
 
 def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: Any = (0, 0),
-          subpixel: bool = True, eps: float = 1e-6, normalize_input: bool = False, exclusion: int = 5,
-          threads: int = 0, backend: str = "auto", device: int = -1,
+          subpixel: bool = True, eps: float = 1e-6, min_overlap: float = 0.0, normalize_input: bool = False,
+          exclusion: int = 5, threads: int = 0, backend: str = "auto", device: int = -1,
           progress: Union[bool, Callable[[int], Any]] = True) -> XcorrResult:
     """Zero-normalised cross-correlation of (image, template) pairs, as `tessera xcorr`.
 
@@ -77,6 +77,8 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         right of the full map in the peak search (coordinates stay in the full map)
     subpixel : also return the peak refined by a parabola
     eps : R = 0 where the squared denominator (window SSD * template SSD) is <= eps
+    min_overlap : R = 0 where fewer than this fraction of the template's pixels fall
+        inside the image (0 to 1; 0.3-0.5 for EM tiles)
     normalize_input : subtract each image's mean first (the caller's arrays are
         never modified)
     exclusion : peak_ratio's second value is the best farther than this from the peak
@@ -99,7 +101,8 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         raise TypeError("pairs: expected integers, got dtype " + str(pr.dtype))
     cy, cx = _crop(crop)
     opts = {
-        "crop_y": cy, "crop_x": cx, "eps": number(eps, "eps"), "normalize_input": bool(normalize_input),
+        "crop_y": cy, "crop_x": cx, "eps": number(eps, "eps"), "min_overlap": number(min_overlap, "min_overlap"),
+        "normalize_input": bool(normalize_input),
         "mode": text(mode, "mode"), "exclusion": integer(exclusion, "exclusion"),
         "threads": integer(threads, "threads"), "backend": text(backend, "backend"),
         "device": integer(device, "device"),
