@@ -1,5 +1,7 @@
 #include "peak_search.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <limits>
 
 #include "core/zncc_peak.hpp"
@@ -63,5 +65,51 @@ Peak find_peak(const float* map, int stride, Region r, int exclusion) {
   std::vector<float> rowmax;
   return detail::find_peak_rows(map, stride, r, exclusion, rowmax, false);
 }
+
+namespace detail {
+
+std::vector<core::ZnccBest> top_peaks(const float* map, int stride, Region r, int k, int min_distance) {
+  std::vector<core::ZnccBest> kept;
+  if (k <= 0 || r.y1 < r.y0 || r.x1 < r.x0) return kept;
+  auto at = [map, stride](int y, int x) { return map[std::size_t(y) * std::size_t(stride) + std::size_t(x)]; };
+  std::vector<core::ZnccBest> cand;
+  for (int y = r.y0; y <= r.y1; ++y)
+    for (int x = r.x0; x <= r.x1; ++x) {
+      const float v = at(y, x);
+      bool local = true;
+      for (int dy = -1; dy <= 1 && local; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int ny = y + dy, nx = x + dx;
+          if ((dy == 0 && dx == 0) || ny < r.y0 || ny > r.y1 || nx < r.x0 || nx > r.x1) continue;
+          if (core::zncc_ranks_above(at(ny, nx), v)) {
+            local = false;
+            break;
+          }
+        }
+      if (local) cand.push_back({v, y, x});
+    }
+  // A total order: core::zncc_best_combine's (rank, then row-major).
+  auto before = [](const core::ZnccBest& a, const core::ZnccBest& b) {
+    const core::ZnccBest w = core::zncc_best_combine(a, b);
+    return w.y == a.y && w.x == a.x && !(a.y == b.y && a.x == b.x);
+  };
+  // Each kept candidate rules out at most (2D+1)^2 - 1 others, so the best
+  // k (2D+1)^2 candidates hold the answer whenever there are that many.
+  const double side = 2.0 * double(std::max(0, min_distance)) + 1.0;
+  const std::size_t need = std::size_t(std::min(double(cand.size()), double(k) * side * side));
+  std::partial_sort(cand.begin(), cand.begin() + std::ptrdiff_t(need), cand.end(), before);
+  for (std::size_t i = 0; i < need && int(kept.size()) < k; ++i) {
+    bool far = true;
+    for (const core::ZnccBest& q : kept)
+      if (std::max(std::abs(q.y - cand[i].y), std::abs(q.x - cand[i].x)) <= min_distance) {
+        far = false;
+        break;
+      }
+    if (far) kept.push_back(cand[i]);
+  }
+  return kept;
+}
+
+}  // namespace detail
 
 }  // namespace tessera::xcorr

@@ -68,4 +68,17 @@ inline float max_of(const float* v, int n) {
 Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax,
                     bool have_rowmax);
 
+// The candidates of --top K --min-distance D (not yet an option of the
+// command): the K highest local maxima of the searched region
+// r of map (row stride `stride`), highest first, each more than min_distance
+// placements (Chebyshev) from every higher one kept. A local maximum ranks at
+// least as high as each of its (up to 8) neighbours inside r
+// (core::zncc_ranks_above); among values of equal rank the first in row-major
+// order comes first (core::zncc_best_combine's order). Fewer than K when there
+// are fewer. The first is find_peak_rows's peak. A plain scan of every
+// placement's 8 neighbours (12 ns a placement: 19 ms for a 1279^2 map of
+// noise, more than the pair's correlation, 12 ms here): to be vectorised, or
+// limited to rows whose maximum can matter, before the command uses it.
+std::vector<core::ZnccBest> top_peaks(const float* map, int stride, Region r, int k, int min_distance);
+
 }  // namespace tessera::xcorr::detail

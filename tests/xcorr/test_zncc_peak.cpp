@@ -16,6 +16,7 @@
 
 #include "core/zncc.hpp"
 #include "core/zncc_peak.hpp"
+#include "xcorr/peak_search.hpp"
 #include "core/zncc_tables.hpp"
 #include "xcorr/xcorr.hpp"
 
@@ -317,3 +318,54 @@ TEST(ZnccPeakHost, PeakSearchFollowsOneRuleOnBothBackends) {
 }
 
 }  // namespace
+
+// top_peaks (the --top candidates) against their definition written out:
+// every placement of the region that no neighbour inside the region ranks
+// above, ordered by rank then row-major, kept greedily when farther than D
+// (Chebyshev) from all kept before. Maps with many ties (values on a grid of
+// eight levels), a NaN, sub-regions, K from 1 to many, D from 0 to the map's size.
+TEST(TopPeaks, AreTheGreedyDefinitionOnMapsWithTies) {
+  using tessera::core::ZnccBest;
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<int> level(0, 7);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int mh = 5 + trial % 13, mw = 4 + (trial * 7) % 17, stride = mw + 3;
+    std::vector<float> map(std::size_t(mh) * stride, -9.0f);
+    for (int y = 0; y < mh; ++y)
+      for (int x = 0; x < mw; ++x) map[std::size_t(y) * stride + x] = float(level(rng)) / 7.0f - 0.5f;
+    if (trial % 5 == 0) map[std::size_t(mh / 2) * stride + mw / 2] = std::numeric_limits<float>::quiet_NaN();
+    const tessera::xcorr::Region r{trial % 3, mh - 1 - trial % 2, trial % 4 % mw, mw - 1};
+    const int k = 1 + trial % 9, d = trial % 4 == 3 ? 100 : trial % 4;
+    auto at = [&](int y, int x) { return map[std::size_t(y) * stride + x]; };
+    std::vector<ZnccBest> cand;
+    for (int y = r.y0; y <= r.y1; ++y)
+      for (int x = r.x0; x <= r.x1; ++x) {
+        bool local = true;
+        for (int ny = std::max(r.y0, y - 1); ny <= std::min(r.y1, y + 1); ++ny)
+          for (int nx = std::max(r.x0, x - 1); nx <= std::min(r.x1, x + 1); ++nx)
+            if ((ny != y || nx != x) && tessera::core::zncc_ranks_above(at(ny, nx), at(y, x))) local = false;
+        if (local) cand.push_back({at(y, x), y, x});
+      }
+    std::stable_sort(cand.begin(), cand.end(), [](const ZnccBest& a, const ZnccBest& b) {
+      return tessera::core::zncc_ranks_above(a.value, b.value);  // stable: row-major among equal ranks
+    });
+    std::vector<ZnccBest> want;
+    for (const ZnccBest& c : cand) {
+      if (int(want.size()) == k) break;
+      bool far = true;
+      for (const ZnccBest& q : want) far = far && std::max(std::abs(q.y - c.y), std::abs(q.x - c.x)) > d;
+      if (far) want.push_back(c);
+    }
+    const auto got = tessera::xcorr::detail::top_peaks(map.data(), stride, r, k, d);
+    ASSERT_EQ(got.size(), want.size()) << "trial " << trial;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].y, want[i].y) << "trial " << trial << " #" << i;
+      EXPECT_EQ(got[i].x, want[i].x) << "trial " << trial << " #" << i;
+      EXPECT_TRUE(got[i].value == want[i].value || (std::isnan(got[i].value) && std::isnan(want[i].value)));
+    }
+    std::vector<float> rowmax;
+    const auto peak = tessera::xcorr::detail::find_peak_rows(map.data(), stride, r, 2, rowmax, false);
+    EXPECT_EQ(got.front().y, peak.y) << "trial " << trial;  // the first is the peak
+    EXPECT_EQ(got.front().x, peak.x) << "trial " << trial;
+  }
+}
