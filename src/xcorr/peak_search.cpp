@@ -1,6 +1,7 @@
 #include "peak_search.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 
@@ -71,33 +72,43 @@ namespace detail {
 std::vector<core::ZnccBest> top_peaks(const float* map, int stride, Region r, int k, int min_distance) {
   std::vector<core::ZnccBest> kept;
   if (k <= 0 || r.y1 < r.y0 || r.x1 < r.x0) return kept;
-  auto at = [map, stride](int y, int x) { return map[std::size_t(y) * std::size_t(stride) + std::size_t(x)]; };
+  auto row_of = [map, stride](int y) { return map + std::size_t(y) * std::size_t(stride); };
+  auto above = [](float a, float b) { return bool(core::zncc_ranks_above(a, b)); };
+  // Per row, a mask of the local maxima computed without branches (the loop
+  // over the interior columns vectorises): a missing neighbour row is the row
+  // itself, and a missing neighbour column the placement itself, which never
+  // ranks above it.
+  const int nx = r.x1 - r.x0 + 1;
+  std::vector<std::uint8_t> is_max(static_cast<std::size_t>(nx));
   std::vector<core::ZnccBest> cand;
-  for (int y = r.y0; y <= r.y1; ++y)
-    for (int x = r.x0; x <= r.x1; ++x) {
-      const float v = at(y, x);
-      bool local = true;
-      for (int dy = -1; dy <= 1 && local; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int ny = y + dy, nx = x + dx;
-          if ((dy == 0 && dx == 0) || ny < r.y0 || ny > r.y1 || nx < r.x0 || nx > r.x1) continue;
-          if (core::zncc_ranks_above(at(ny, nx), v)) {
-            local = false;
-            break;
-          }
-        }
-      if (local) cand.push_back({v, y, x});
-    }
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const float* c = row_of(y) + r.x0;
+    const float* u = (y > r.y0 ? row_of(y - 1) : row_of(y)) + r.x0;
+    const float* d = (y < r.y1 ? row_of(y + 1) : row_of(y)) + r.x0;
+    auto local = [&](int i, int l, int h) {
+      const float v = c[i];
+      return std::uint8_t(!above(c[l], v) & !above(c[h], v) & !above(u[l], v) & !above(u[i], v) &
+                          !above(u[h], v) & !above(d[l], v) & !above(d[i], v) & !above(d[h], v));
+    };
+    for (int i = 1; i + 1 < nx; ++i) is_max[std::size_t(i)] = local(i, i - 1, i + 1);
+    is_max[0] = local(0, 0, nx > 1 ? 1 : 0);
+    if (nx > 1) is_max[std::size_t(nx - 1)] = local(nx - 1, nx - 2, nx - 1);
+    for (int i = 0; i < nx; ++i)
+      if (is_max[std::size_t(i)]) cand.push_back({c[i], y, r.x0 + i});
+  }
   // A total order: core::zncc_best_combine's (rank, then row-major).
-  auto before = [](const core::ZnccBest& a, const core::ZnccBest& b) {
-    const core::ZnccBest w = core::zncc_best_combine(a, b);
-    return w.y == a.y && w.x == a.x && !(a.y == b.y && a.x == b.x);
+  auto before = [above](const core::ZnccBest& a, const core::ZnccBest& b) {
+    if (above(a.value, b.value)) return true;
+    if (above(b.value, a.value)) return false;
+    return a.y < b.y || (a.y == b.y && a.x < b.x);
   };
   // Each kept candidate rules out at most (2D+1)^2 - 1 others, so the best
   // k (2D+1)^2 candidates hold the answer whenever there are that many.
   const double side = 2.0 * double(std::max(0, min_distance)) + 1.0;
   const std::size_t need = std::size_t(std::min(double(cand.size()), double(k) * side * side));
-  std::partial_sort(cand.begin(), cand.begin() + std::ptrdiff_t(need), cand.end(), before);
+  // The best `need` first (linear time), then in order.
+  if (need < cand.size()) std::nth_element(cand.begin(), cand.begin() + std::ptrdiff_t(need), cand.end(), before);
+  std::sort(cand.begin(), cand.begin() + std::ptrdiff_t(need), before);
   for (std::size_t i = 0; i < need && int(kept.size()) < k; ++i) {
     bool far = true;
     for (const core::ZnccBest& q : kept)
