@@ -47,6 +47,7 @@ struct FitInputInfo {
   std::vector<double> sweep;
   std::string x_unit, y_unit;
   fit::CubeGeometry geometry;
+  bool contiguous = true;  // the cube (and the reference) stored without chunks: read_spectra
 };
 
 // NAME=VALUE and NAME=LO:HI items of --fix and --bound.
@@ -122,8 +123,10 @@ FitInputInfo open_input(io::InputFile& in, const FitRequest& r, const api::FitOp
   FitInputInfo info;
   info.cube_name = r.sig.empty() ? r.data : r.sig;
   info.cube = in.require(info.cube_name, 3, "[n_sweep, ny, nx]");
+  info.contiguous = info.cube.chunk.empty();
   if (!r.sig.empty()) {
     const io::DatasetInfo ref = in.require(r.ref, 3, "[n_sweep, ny, nx]");
+    info.contiguous = info.contiguous && ref.chunk.empty();
     if (ref.dims != info.cube.dims)
       throw UsageError(r.input + ": " + r.ref + " and " + r.sig + " differ in shape");
   }
@@ -271,16 +274,14 @@ std::int64_t most_rows(std::int64_t total, int ranks, std::int64_t n_chunks, std
 // span many rows (and be compressed). `each(y_rows, b0, b1)` is called after
 // the spectra of rows [b0, b1) are made.
 Spectra read_spectra(
-    io::InputFile& in, const FitRequest& r, const fit::CubeGeometry& g, std::int64_t r0, std::int64_t r1,
+    io::InputFile& in, const FitRequest& r, const FitInputInfo& info, std::int64_t r0, std::int64_t r1,
     std::int64_t most, const std::function<void(const float*, std::int64_t, std::int64_t)>& each = nullptr) {
+  const fit::CubeGeometry& g = info.geometry;
   const bool sigref = !r.sig.empty();
-  const std::string& name = sigref ? r.sig : r.data;
-  bool contiguous = in.describe(name).chunk.empty();
-  if (sigref) contiguous = contiguous && in.describe(r.ref).chunk.empty();
   const std::int64_t row_values = g.n_sweep * g.nx * g.bin * g.bin * (sigref ? 2 : 1);
   const std::int64_t whole = std::max<std::int64_t>(most, 1);
   const std::int64_t step =
-      contiguous ? std::clamp<std::int64_t>((std::int64_t(1) << 18) / row_values, 1, whole) : whole;
+      info.contiguous ? std::clamp<std::int64_t>((std::int64_t(1) << 18) / row_values, 1, whole) : whole;
   const std::int64_t reads = std::max<std::int64_t>(1, (most + step - 1) / step);
   Spectra y(static_cast<std::size_t>((r1 - r0) * g.nx * g.n_sweep));
   std::vector<float> a, ref;
@@ -289,7 +290,7 @@ Spectra read_spectra(
     const fit::Roi b = g.input_block(b0, b1);
     const io::Block block{b.y0, b.y1, b.x0, b.x1};
     a.resize(static_cast<std::size_t>(g.n_sweep * block.pixels()));
-    in.read_slab(name, block, a);
+    in.read_slab(info.cube_name, block, a);
     if (sigref) {
       ref.resize(a.size());
       in.read_slab(r.ref, block, ref);
@@ -346,7 +347,7 @@ Spectra automatic_start(io::InputFile& in, const FitRequest& r, const FitInputIn
   for (std::int64_t k = 0; k < c.mean.n_chunks; ++k) {
     const mpi::Range ch = mpi::chunk_range(c.mine, c.mean.n_chunks, k);
     // The band sums of each block of rows while its spectra are in cache.
-    auto y = read_spectra(in, r, g, ch.begin, ch.end, most_rows(g.ny, c.ranks, c.mean.n_chunks, k),
+    auto y = read_spectra(in, r, info, ch.begin, ch.end, most_rows(g.ny, c.ranks, c.mean.n_chunks, k),
                           [&](const float* rows, std::int64_t b0, std::int64_t b1) {
                             fit::band_sums(rows, b1 - b0, grid, int(g.n_sweep),
                                            sums.data() + (b0 - c.mine.begin) * per_row,
@@ -449,7 +450,7 @@ FitTally fit_chunks(io::InputFile& in, io::OutputFile& out, const FitRequest& r,
     auto t0 = Clock::now();
     // Same decision on every rank, so the collective reads still match.
     const auto y = c.keep && !previous ? std::move(kept)
-                                       : read_spectra(in, r, g, ch.begin, ch.end,
+                                       : read_spectra(in, r, info, ch.begin, ch.end,
                                                       most_rows(o.band.size(), c.ranks, c.fit.n_chunks, k));
     std::vector<float> start;
     if (previous) start = read_starts(*previous, fitter.param_names(), ch.begin, ch.end, g.nx);

@@ -15,14 +15,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
 
-std::vector<hsize_t> dims_of(hid_t dset) {
-  Handle space(H5Dget_space(dset), H5Sclose);
-  const int r = space ? H5Sget_simple_extent_ndims(space.get()) : -1;
-  std::vector<hsize_t> d(r > 0 ? std::size_t(r) : 0);
-  if (r > 0) H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
-  return d;
-}
-
 Handle open_or_fail(hid_t file, const std::string& name, const std::string& path, const std::string& why) {
   if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) fail(path, "no dataset " + name + why);
   Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -33,7 +25,7 @@ Handle open_or_fail(hid_t file, const std::string& name, const std::string& path
 std::vector<double> read_all(hid_t file, const std::string& name, const std::string& path) {
   Handle d = open_or_fail(file, name, path, " (not a QDMlab run file?)");
   std::uint64_t n = 1;
-  for (const hsize_t k : dims_of(d.get())) n *= k;
+  for (const std::uint64_t k : detail::dataset_dims(d.get())) n *= k;
   std::vector<double> v(static_cast<std::size_t>(n));
   if (n > 0 && H5Dread(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
     fail(path, "cannot read " + name + " as numbers" + hdf5_suffix());
@@ -69,7 +61,7 @@ QdmlabRun::QdmlabRun(const std::string& path) : path_(path) {
   for (int k = 1; k <= stacks; ++k) {
     const std::string name = "imgStack" + std::to_string(k);
     Handle d = open_or_fail(file_.get(), name, path, why);
-    const auto dims = dims_of(d.get());
+    const auto dims = detail::dataset_dims(d.get());
     if (dims.size() != 2)
       fail(path, name + " has " + std::to_string(dims.size()) + " dimensions, expected MATLAB's [n_freq, pixels]");
     if (std::int64_t(dims[0]) != rows * cols)

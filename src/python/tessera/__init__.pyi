@@ -10,6 +10,13 @@ STATE_NAMES: Tuple[str, ...]
 
 Progress = Union[bool, Callable[[int], Any]]
 Backend = Literal["auto", "cpu", "cuda"]
+# The options fit and fit_spectra share: NAME=VALUE items as a mapping or as the command's strings.
+Names = Union[Sequence[str], str, None]
+Numbers = Union[Mapping[str, float], Sequence[str], None]
+Ranges = Union[Mapping[str, Tuple[float, float]], Sequence[str], None]
+Derives = Union[Mapping[str, str], Sequence[str], None]
+PathLike = Union[str, os.PathLike]
+Guess = Union[Literal["auto"], "FitResult", Mapping[str, ArrayLike], str, os.PathLike]
 
 class FitResult:
     model: str
@@ -28,7 +35,7 @@ class FitResult:
     backend: str
     x_mid: float
     sweep: np.ndarray
-    def to_hdf5(self, path: Union[str, os.PathLike], force: bool = ...) -> None: ...
+    def to_hdf5(self, path: PathLike, force: bool = ...) -> None: ...
 
 class XcorrResult:
     coords: np.ndarray
@@ -39,32 +46,24 @@ class XcorrResult:
 
 def fit(cube: Optional[ArrayLike] = ..., sweep: Optional[ArrayLike] = ..., *,
         model: str = ..., peaks: int = ..., background: Literal["constant", "linear"] = ...,
-        expr: Optional[str] = ..., params: Union[Sequence[str], str, None] = ...,
-        consts: Union[Mapping[str, float], Sequence[str], None] = ...,
-        start: Union[Mapping[str, float], Sequence[str], None] = ...,
-        bounds: Union[Mapping[str, Tuple[float, float]], Sequence[str], None] = ...,
-        fix: Union[Mapping[str, float], Sequence[str], None] = ...,
-        derive: Union[Mapping[str, str], Sequence[str], None] = ...,
-        model_file: Union[str, os.PathLike, None] = ...,
+        expr: Optional[str] = ..., params: Names = ...,
+        consts: Numbers = ..., start: Numbers = ..., bounds: Ranges = ..., fix: Numbers = ...,
+        derive: Derives = ..., model_file: Optional[PathLike] = ...,
         sig: Optional[ArrayLike] = ..., ref: Optional[ArrayLike] = ..., mask: Optional[ArrayLike] = ...,
         roi: Union[str, Tuple[int, int, int, int], None] = ..., bin: int = ...,
-        guess: Union[Literal["auto"], FitResult, Mapping[str, ArrayLike], str, os.PathLike] = ...,
-        weights: Optional[ArrayLike] = ..., hold: Union[Sequence[str], str, None] = ...,
+        guess: Guess = ...,
+        weights: Optional[ArrayLike] = ..., hold: Names = ...,
         estimator: Literal["lse", "mle"] = ..., tol: float = ..., max_iter: int = ..., threads: int = ...,
         backend: Backend = ..., device: int = ..., gpu_kernel: Literal["auto", "thread", "warp"] = ...,
         progress: Progress = ...) -> FitResult: ...
 
 def fit_spectra(spectra: ArrayLike, sweep: ArrayLike, *, model: str = ..., peaks: int = ...,
                 background: Literal["constant", "linear"] = ..., expr: Optional[str] = ...,
-                params: Union[Sequence[str], str, None] = ...,
-                consts: Union[Mapping[str, float], Sequence[str], None] = ...,
-                start: Union[Mapping[str, float], Sequence[str], None] = ...,
-                bounds: Union[Mapping[str, Tuple[float, float]], Sequence[str], None] = ...,
-                fix: Union[Mapping[str, float], Sequence[str], None] = ...,
-                derive: Union[Mapping[str, str], Sequence[str], None] = ...,
-                model_file: Union[str, os.PathLike, None] = ...,
-                guess: Union[Literal["auto"], FitResult, Mapping[str, ArrayLike], str, os.PathLike] = ...,
-                weights: Optional[ArrayLike] = ..., hold: Union[Sequence[str], str, None] = ...,
+                params: Names = ...,
+                consts: Numbers = ..., start: Numbers = ..., bounds: Ranges = ..., fix: Numbers = ...,
+                derive: Derives = ..., model_file: Optional[PathLike] = ...,
+                guess: Guess = ...,
+                weights: Optional[ArrayLike] = ..., hold: Names = ...,
                 estimator: Literal["lse", "mle"] = ..., tol: float = ..., max_iter: int = ...,
                 threads: int = ..., backend: Backend = ..., device: int = ...,
                 gpu_kernel: Literal["auto", "thread", "warp"] = ..., progress: Progress = ...) -> FitResult: ...

@@ -80,7 +80,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from tessera._util import Progress
+from tessera._util import Progress, number as _number
 from tessera._xcorr import xcorr as _tessera_xcorr
 
 #: Frames (images and templates, as float32) stacked for one call of tessera.xcorr
@@ -320,12 +320,6 @@ def _count(value: Any, name: str) -> int:
     if not _is_int(value) or value < 0:
         raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
     return int(value)
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a number, got {value!r}")
-    return float(value)
 
 
 def _is_int(value: Any) -> bool:
