@@ -1,0 +1,100 @@
+// Internal to src/xcorr: masked ZNCC (core/zncc_masked.hpp) of a pair in which
+// the image or the template (or both) has a mask with at least one invalid
+// pixel. A pair whose masks are all valid (or absent) never comes here: it
+// takes the unmasked path, so its bits are today's.
+//
+// The six sums of core::zncc_masked are correlations of the image's arrays
+//   a0 = M_I,  a1 = M_I (I - c),  a2 = M_I (I - c)^2
+// with the template's arrays
+//   b0 = M_T,  b1 = M_T (T - tbar),  b2 = M_T (T - tbar)^2
+// (c, tbar: the means over the valid pixels; M = 1 where valid, 0 elsewhere and
+// outside the image):  n = a0*b0, si = a1*b0, si2 = a2*b0, st = a0*b1,
+// st2 = a0*b2, sit = a1*b1.  Padfield's masked normalised cross-correlation
+// computes them by FFT; here every one is double precision (so the variance
+// terms are accurate to double precision and n, a count, is exact after
+// rounding), and a side without a mask turns the sums it shares into rect sums
+// of prefix tables (exact as today's windows) instead of transforms:
+//   template unmasked (b0 = a box): n, si, si2 are box sums of a0, a1, a2;
+//   image unmasked (a0 = the image's support): n, st, st2 are rect sums of
+//   b0, b1, b2 over the part of the template inside the image.
+// So a pair with one masked side needs three inverse transforms, one with two
+// masked sides six; each spectrum (three per side at most, per FFT size) is
+// computed once per image and, when cached, once per template.
+#pragma once
+
+#include <fftw3.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "xcorr.hpp"
+
+namespace tessera::xcorr::detail {
+
+struct FftwDoubleFree {
+  void operator()(void* p) const { fftw_free(p); }
+};
+using DoubleSpectrum = std::unique_ptr<fftw_complex[], FftwDoubleFree>;
+
+// One side (image or template) of the masked correlation: its arrays k = 0, 1,
+// 2 (above) as prefix tables and norms, and their spectra once computed.
+class MaskedSide {
+ public:
+  // pix: rows x cols, row-major; mask: the same shape, nonzero = valid, or
+  // nullptr (every pixel valid). flip: the template side (its arrays enter the
+  // transform flipped, as PreparedTemplate's). cache: keep the spectra (always
+  // for an image; for a template as PreparedTemplate's cache_spectra).
+  MaskedSide(const float* pix, const std::uint8_t* mask, int rows, int cols, bool flip, bool cache);
+
+  int rows() const { return rows_; }
+  int cols() const { return cols_; }
+  // Some pixel is invalid (else the pair takes the unmasked path, or, beside a
+  // masked other side, this side's sums are rect sums).
+  bool masked() const { return masked_; }
+  double count() const { return count_; }  // valid pixels
+  double mean() const { return mean_; }    // over the valid pixels
+  // Array k's 1-norm and 2-norm, and the largest |value - mean| of a valid pixel.
+  double norm1(int k) const { return norm1_[k]; }
+  double norm2(int k) const { return norm2_[k]; }
+  double max_abs() const { return max_abs_; }
+  // (rows+1) x (cols+1) prefix table of array k.
+  const double* prefix(int k) const { return prefix_[k].data(); }
+  // Array k's value at (r, c) (0 where invalid).
+  double value(int k, int r, int c) const;
+  // The spectrum of array k zero-padded (and flipped for a template) to
+  // size py x px; cached ones stay, others go to *scratch_spec. scratch: py*px.
+  const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec) const;
+  std::size_t bytes() const;
+
+ private:
+  int rows_, cols_;
+  bool flip_, cache_, masked_ = false;
+  std::vector<float> pix_;
+  std::vector<std::uint8_t> valid_;
+  double count_ = 0, mean_ = 0, max_abs_ = 0;
+  std::array<double, 3> norm1_{}, norm2_{};
+  std::array<std::vector<double>, 3> prefix_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::array<int, 3>, DoubleSpectrum> spectra_;  // (k, py, px)
+};
+
+// Double-precision FFT buffers of one thread for the masked path.
+struct MaskedBuffers {
+  int py = 0, px = 0;
+  std::unique_ptr<double[], FftwDoubleFree> real;
+  DoubleSpectrum product, scratch_spec;
+  std::array<std::vector<double>, 5> sums;  // n, si, si2, st, st2 over the region
+  void ensure(int py, int px);
+};
+
+// R of the masked ZNCC over region r of the full map, row-major with row stride
+// `stride` into out (out[(y - r.y0) * stride + (x - r.x0)]). At least one side
+// masked; template no larger than the image. options: eps and min_overlap.
+void masked_region(const MaskedSide& image, const MaskedSide& templ, Region r, const Options& options,
+                   MaskedBuffers& buffers, float* out, long long stride);
+
+}  // namespace tessera::xcorr::detail
