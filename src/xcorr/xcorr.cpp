@@ -20,6 +20,7 @@
 #include "core/zncc.hpp"
 #include "core/zncc_rows.hpp"
 #include "core/zncc_tables.hpp"
+#include "masked.hpp"
 #include "peak_search.hpp"
 
 namespace tessera::xcorr {
@@ -107,6 +108,15 @@ template <class T> std::vector<T> table_storage(int H, int W) {
   return std::vector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
 }
 
+// A view's mask, 0/1, when it has an invalid pixel; else empty (no mask).
+std::vector<std::uint8_t> kept_mask(View v) {
+  const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
+  if (!v.mask || std::find(v.mask, v.mask + n, std::uint8_t(0)) == v.mask + n) return {};
+  std::vector<std::uint8_t> m(n);
+  for (std::size_t i = 0; i < n; ++i) m[i] = v.mask[i] != 0;
+  return m;
+}
+
 // Spectra computed once per padded FFT size, under a lock (several threads may
 // ask for the same one; the first computes it, the others wait).
 class SpectrumCache {
@@ -143,6 +153,7 @@ struct Workspace::Buffers {
   CplxBuf tspec;    // an uncached template spectrum
   std::vector<double> tr, cor;  // row passes
   std::vector<float> rowmax;                  // peak search
+  std::unique_ptr<detail::MaskedBuffers> masked;  // the masked path's, made on first need
   void ensure(SizeKey k) {
     if (size == k) return;
     real = alloc_real(n_real(k));
@@ -165,6 +176,19 @@ struct PreparedImage::Data {
   mutable std::once_flag counts_once;
   mutable std::vector<std::int32_t> nonzero, diff_h, diff_v;
   SpectrumCache spectra;
+  std::vector<std::uint8_t> mask;  // kept_mask: empty unless some pixel is invalid
+  // The image's side of a masked pair (prefix tables and double spectra of
+  // its masked arrays), built on first need: for a masked image, or for an
+  // unmasked one paired with a masked template.
+  mutable std::once_flag side_once;
+  mutable std::unique_ptr<detail::MaskedSide> side;
+  const detail::MaskedSide& masked_side() const {
+    std::call_once(side_once, [this] {
+      side = std::make_unique<detail::MaskedSide>(pix.data(), mask.empty() ? nullptr : mask.data(), H, W,
+                                                  /*flip=*/false, /*cache=*/true);
+    });
+    return *side;
+  }
   // Window tables (build_window_table) per template shape and region.
   mutable std::mutex windows_mutex;
   struct WindowTable {
@@ -232,8 +256,10 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
     for (float& f : d.pix) f = float(double(f) - m);
   }
   d.centre = mean_of(d.pix);
-  d.host_tables = host_tables;
-  if (host_tables) {
+  d.mask = kept_mask(image);
+  // A masked image always takes the masked path, which has its own tables.
+  d.host_tables = host_tables && d.mask.empty();
+  if (d.host_tables) {
     d.s1 = table_storage<double>(d.H, d.W);
     d.s2 = table_storage<double>(d.H, d.W);
     double *s1 = d.s1.data(), *s2 = d.s2.data();
@@ -261,11 +287,15 @@ std::size_t PreparedImage::bytes() const {
     std::lock_guard<std::mutex> lock(d_->windows_mutex);
     for (const auto& [k, t] : d_->windows) b += t.size * sizeof(double);
   }
-  return b + d_->spectra.bytes();
+  if (d_->side) b += d_->side->bytes();
+  return b + d_->spectra.bytes() + d_->mask.size();
 }
+bool PreparedImage::masked() const { return !d_->mask.empty(); }
 
 void PreparedImage::transform_for(int h, int w, const Options& options, Workspace& workspace) const {
-  if (h > d_->H || w > d_->W) return;  // correlate() reports it
+  // A template too large is reported by correlate(); a masked image's pairs
+  // transform its masked arrays instead, on first need.
+  if (h > d_->H || w > d_->W || masked()) return;
   const SizeKey k = fft_size(d_->H, d_->W, h, w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
@@ -280,6 +310,16 @@ struct PreparedTemplate::Data {
   std::vector<double> tc;  // prefix sums of pix - tbar (padding correction)
   bool cache = false;
   SpectrumCache spectra;
+  std::vector<std::uint8_t> mask;  // as PreparedImage::Data::mask
+  mutable std::once_flag side_once;
+  mutable std::unique_ptr<detail::MaskedSide> side;
+  const detail::MaskedSide& masked_side() const {
+    std::call_once(side_once, [this] {
+      side = std::make_unique<detail::MaskedSide>(pix.data(), mask.empty() ? nullptr : mask.data(), h, w,
+                                                  /*flip=*/true, cache);
+    });
+    return *side;
+  }
 
   core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t}; }
 
@@ -307,6 +347,7 @@ PreparedTemplate::PreparedTemplate(View templ, bool cache_spectra) : d_(std::mak
   d.cache = cache_spectra;
   const std::size_t nt = std::size_t(d.h) * d.w;
   d.pix.assign(templ.data, templ.data + nt);
+  d.mask = kept_mask(templ);
   double tsum = 0;
   for (float f : d.pix) tsum += f;
   d.tbar = tsum / double(nt);
@@ -324,11 +365,14 @@ PreparedTemplate::~PreparedTemplate() = default;
 int PreparedTemplate::height() const { return d_->h; }
 int PreparedTemplate::width() const { return d_->w; }
 std::size_t PreparedTemplate::bytes() const {
-  return d_->pix.size() * sizeof(float) + d_->tc.size() * sizeof(double) + d_->spectra.bytes();
+  return d_->pix.size() * sizeof(float) + d_->tc.size() * sizeof(double) + d_->spectra.bytes() +
+         d_->mask.size() + (d_->side ? d_->side->bytes() : 0);
 }
+bool PreparedTemplate::masked() const { return !d_->mask.empty(); }
 
 void PreparedTemplate::transform_for(int H, int W, const Options& options, Workspace& workspace) const {
-  if (!d_->cache || d_->h > H || d_->w > W) return;
+  // A masked pair's template spectra are computed by its first pair.
+  if (!d_->cache || d_->h > H || d_->w > W || masked()) return;
   const SizeKey k = fft_size(H, W, d_->h, d_->w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
@@ -430,6 +474,21 @@ void check_fits(const PreparedImage::Data& im, const PreparedTemplate::Data& t) 
                                 std::to_string(im.H) + "x" + std::to_string(im.W) +
                                 " (as normxcorr2, h <= H and w <= W)");
 }
+
+// correlate() for a pair with a masked side: R over region r (the searched
+// region, or the whole map for full_map) into b.real at the float path's
+// padded stride, then the same peak search.
+Peak correlate_masked(const PreparedImage::Data& im, const PreparedTemplate::Data& t, const Options& options,
+                      Region search, Region r, Workspace::Buffers& b, std::vector<float>* full_map) {
+  const SizeKey k = fft_size(im.H, im.W, t.h, t.w, r);
+  b.ensure(k);
+  if (!b.masked) b.masked = std::make_unique<detail::MaskedBuffers>();
+  float* real = b.real.get();
+  detail::masked_region(im.masked_side(), t.masked_side(), r, options, *b.masked,
+                        real + std::size_t(r.y0) * std::size_t(k.second) + std::size_t(r.x0), k.second);
+  if (full_map) copy_map(real, k.second, im.H + t.h - 1, im.W + t.w - 1, *full_map);
+  return find_peak_rows(real, k.second, search, options.exclusion, b.rowmax, false);
+}
 }  // namespace
 
 Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const Options& options,
@@ -441,6 +500,8 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   const Region region = search_region(H, W, h, w, options);
   const int mh = H + h - 1, mw = W + w - 1;
   const Region all{0, mh - 1, 0, mw - 1};
+  if (!im.mask.empty() || !t.mask.empty())
+    return correlate_masked(im, t, options, region, full_map ? all : region, workspace.buffers(), full_map);
   const SizeKey k = transform_numerator(im, t, full_map ? all : region, workspace.buffers());
   Workspace::Buffers& b = workspace.buffers();
   float* real = b.real.get();

@@ -80,10 +80,13 @@ struct Peak {
   float peak_ratio;
 };
 
-// Plain row-major view of a float array; data is never modified.
+// Plain row-major view of a float array; data is never modified. mask: the
+// same shape, nonzero where a pixel is valid (masked ZNCC, src/xcorr/masked.hpp),
+// or nullptr: every pixel valid. A mask without an invalid pixel is no mask.
 struct View {
   const float* data;
   int height, width;
+  const std::uint8_t* mask = nullptr;
 };
 
 // Search region of the full map for an image and template shape: rows
@@ -107,7 +110,8 @@ class Workspace;
 class PreparedImage {
  public:
   // Copies the image (subtracting its mean with normalize_input) and builds
-  // its prefix sums. Throws std::invalid_argument for an empty image or a
+  // its prefix sums (or, with a mask that has an invalid pixel, keeps the mask
+  // for the masked path instead). Throws std::invalid_argument for an empty image or a
   // non-finite value (naming its position). Without host_tables (the GPU
   // backend, which builds its own on the device) the prefix sums are left
   // out: the pixels, centre and flat bound (image_data) are the same, and the
@@ -121,6 +125,8 @@ class PreparedImage {
   int width() const;
   // Bytes held now (pixels, prefix sums, spectra computed so far).
   std::size_t bytes() const;
+  // The mask has an invalid pixel: every pair of this image is masked.
+  bool masked() const;
   // Computes (once) the spectrum that correlate() needs against templates of
   // h x w with these options; nothing when such a template does not fit.
   void transform_for(int h, int w, const Options& options, Workspace& workspace) const;
@@ -134,7 +140,8 @@ class PreparedImage {
 
 class PreparedTemplate {
  public:
-  // Copies the template and computes its statistics. Throws
+  // Copies the template (and its mask, when it has an invalid pixel) and
+  // computes its statistics. Throws
   // std::invalid_argument for an empty template or a non-finite value. With
   // cache_spectra, each spectrum is kept once computed; without, it is
   // recomputed for every pair (same bits either way).
@@ -146,6 +153,7 @@ class PreparedTemplate {
   int height() const;
   int width() const;
   std::size_t bytes() const;
+  bool masked() const;  // as PreparedImage::masked
   // With cache_spectra, computes (once) the spectrum that correlate() needs
   // against images of H x W with these options; otherwise nothing.
   void transform_for(int H, int W, const Options& options, Workspace& workspace) const;
@@ -171,7 +179,9 @@ class Workspace {
   std::unique_ptr<Buffers> b_;
 };
 
-// The peak of one (image, template) pair over the searched region. Throws
+// The peak of one (image, template) pair over the searched region. A pair in
+// which either side is masked() takes the masked ZNCC (src/xcorr/masked.hpp);
+// any other pair today's, bit for bit. Throws
 // std::invalid_argument when the template is larger than the image or the
 // crop leaves nothing to search. With full_map, also the whole map (every
 // placement, whatever the mode and crop), row-major.

@@ -186,5 +186,45 @@ TEST(Masked, AllValidMaskIsNoMask) {
   EXPECT_NO_THROW(detail::masked_region(a, t, Region{0, 12, 0, 15}, Options{}, buf, out.data(), 16));
 }
 
+// Through correlate(): masks without an invalid pixel give today's bits (map
+// and peak); a masked pair gives masked_region's map, whatever the threads.
+TEST(Masked, CorrelateRoutesPairs) {
+  std::mt19937 rng(99);
+  const Img I = test::random_img(31, 27, rng), T = test::cut(I, 5, 9, 7, 6);
+  std::vector<std::uint8_t> ones_i(I.v.size(), 1), ones_t(T.v.size(), 255);
+  Options o;
+  o.min_overlap = 0.25;
+  Workspace ws;
+  std::vector<float> plain_map, ones_map;
+  const PreparedImage plain(I.view(), false), ones(View{I.v.data(), I.h, I.w, ones_i.data()}, false);
+  const PreparedTemplate tp(T.view(), true), tones(View{T.v.data(), T.h, T.w, ones_t.data()}, true);
+  EXPECT_FALSE(ones.masked());
+  EXPECT_FALSE(tones.masked());
+  const Peak a = correlate(plain, tp, o, ws, &plain_map), b = correlate(ones, tones, o, ws, &ones_map);
+  EXPECT_EQ(plain_map, ones_map);
+  EXPECT_EQ(a.y, b.y);
+  EXPECT_EQ(a.x, b.x);
+  EXPECT_EQ(a.value, b.value);
+
+  const Mask mi = random_mask(I.h, I.w, 0.7, rng);
+  const PreparedImage masked(View{I.v.data(), I.h, I.w, mi.data()}, false);
+  ASSERT_TRUE(masked.masked());
+  std::vector<float> m;
+  const Peak p = correlate(masked, tp, o, ws, &m);
+  EXPECT_EQ(m, engine_map(I, mi, T, Mask{}, o, true));
+  EXPECT_EQ(p.y, 5 + 7 - 1);  // the cut's placement
+  EXPECT_EQ(p.x, 9 + 6 - 1);
+  EXPECT_NEAR(p.value, 1.0f, 1e-6);
+  const std::vector<std::pair<int, int>> pairs = {{0, 0}, {1, 0}, {0, 0}, {1, 0}};
+  const PreparedImage* images[] = {&plain, &masked};
+  const PreparedTemplate* templates[] = {&tp};
+  for (int threads : {1, 3}) {
+    const std::vector<Peak> q = correlate_pairs(images, templates, pairs, o, threads);
+    EXPECT_EQ(q[1].value, p.value);
+    EXPECT_EQ(q[3].value, p.value);
+    EXPECT_EQ(q[0].value, a.value);
+  }
+}
+
 }  // namespace
 }  // namespace tessera::xcorr
