@@ -115,6 +115,32 @@ std::string check_finite(std::span<const float> data, std::span<const std::int64
   return {};
 }
 
+std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
+                          std::int64_t h, std::int64_t w, std::uint8_t* out) {
+  const auto plane = std::size_t(h * w);
+  for (std::size_t f = 0; f < frames.size(); ++f)
+    for (std::size_t i = 0; i < plane; ++i) {
+      const double v = values[f * plane + i];
+      if (!std::isfinite(v))
+        return "mask " + std::to_string(frames[f]) + " has a non-finite value (" + std::to_string(v) + ") at (" +
+               std::to_string(i / std::size_t(w)) + ", " + std::to_string(i % std::size_t(w)) + ")";
+      out[f * plane + i] = v != 0;
+    }
+  return {};
+}
+
+std::string check_mask_shape(std::span<const std::int64_t> shape, std::span<const std::int64_t> frames_shape,
+                             const char* what) {
+  if (std::equal(shape.begin(), shape.end(), frames_shape.begin(), frames_shape.end())) return {};
+  auto text = [](std::span<const std::int64_t> d) {
+    std::string s = "[";
+    for (std::size_t k = 0; k < d.size(); ++k) s += (k ? ", " : "") + std::to_string(d[k]);
+    return s + "]";
+  };
+  return "shape " + text(shape) + " differs from the " + what + "' " + text(frames_shape) +
+         " (one mask per frame, nonzero = valid)";
+}
+
 // ---- the engine -----------------------------------------------------------------
 
 #if defined(TESSERA_HAVE_CUDA)
@@ -146,7 +172,12 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
   if (pairs.empty()) return {};
   const int H = images.height, W = images.width, h = templates.height, w = templates.width;
   const auto n_img = std::size_t(images.count), n_tpl = std::size_t(templates.count);
-  auto image_view = [&](std::size_t i) { return xcorr::View{images.data + i * std::size_t(H) * W, H, W}; };
+  if (on_gpu_ && (images.masks || templates.masks))
+    throw std::invalid_argument("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
+  const std::size_t image_plane = std::size_t(H) * std::size_t(W), template_plane = std::size_t(h) * std::size_t(w);
+  auto image_view = [&](std::size_t i) {
+    return xcorr::View{images.data + i * image_plane, H, W, images.masks ? images.masks + i * image_plane : nullptr};
+  };
   std::vector<std::unique_ptr<xcorr::PreparedImage>> pimg(n_img);
   std::vector<std::unique_ptr<xcorr::PreparedTemplate>> ptpl(n_tpl);
   // The GPU transforms on the device: no host spectra.
@@ -161,7 +192,9 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
     else {
       const std::size_t j = i - n_prep;
       ptpl[j] = std::make_unique<xcorr::PreparedTemplate>(
-          xcorr::View{templates.data + j * std::size_t(h) * w, h, w}, cache);
+          xcorr::View{templates.data + j * template_plane, h, w,
+                      templates.masks ? templates.masks + j * template_plane : nullptr},
+          cache);
     }
   });
   std::vector<const xcorr::PreparedTemplate*> tp;
@@ -243,8 +276,8 @@ int index_in(const std::vector<std::int64_t>& sorted, std::int64_t value) {
 }
 
 // "cpu" or "cuda", and the device, for the backend asked for in this process.
-std::pair<std::string, int> choose_backend(const XcorrOptions& o) {
-  if (o.backend == "cpu") return {"cpu", -1};
+std::pair<std::string, int> choose_backend(const XcorrOptions& o, bool masks) {
+  if (o.backend == "cpu" || (o.backend == "auto" && masks)) return {"cpu", -1};
 #if defined(TESSERA_HAVE_CUDA)
   const cuda::DeviceQuery q = cuda::query_devices();
   const int n = int(q.devices.size());
@@ -262,10 +295,27 @@ std::pair<std::string, int> choose_backend(const XcorrOptions& o) {
   return {"cpu", -1};
 }
 
+// The masks of the listed frames as 0/1 bytes (empty when absent); name:
+// "image_masks" or "template_masks", checked against the frames' stack.
+std::vector<std::uint8_t> masks_as_bytes(const Array3& masks, const Array3& frames_of, const char* name,
+                                         const char* what, std::span<const std::int64_t> frames) {
+  if (!masks.present()) return {};
+  if (std::string e = check_mask_shape(masks.shape, frames_of.shape, what); !e.empty()) bad(name, e);
+  const std::int64_t h = masks.shape[1], w = masks.shape[2];
+  std::vector<double> values(frames.size() * std::size_t(h * w));
+  for (std::size_t f = 0; f < frames.size(); ++f)
+    for (std::int64_t y = 0; y < h; ++y)
+      convert_to_double(element(masks.data, frames[f] * masks.strides[0] + y * masks.strides[1]), masks.type,
+                        masks.strides[2], w, values.data() + (f * std::size_t(h) + std::size_t(y)) * std::size_t(w));
+  std::vector<std::uint8_t> out(values.size());
+  if (std::string e = mask_to_bytes(values, frames, h, w, out.data()); !e.empty()) bad(name, e);
+  return out;
+}
+
 }  // namespace
 
 XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& pairs,
-                  const XcorrOptions& options) {
+                  const XcorrOptions& options, const Array3& image_masks, const Array3& template_masks) {
   const xcorr::Options opt = options.internal();
   require_stack(images, "images", "[n, H, W]");
   require_stack(templates, "templates", "[k, h, w]");
@@ -279,7 +329,7 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string("--crop: ") + e.what());
   }
-  const auto [backend, device] = choose_backend(options);
+  const auto [backend, device] = choose_backend(options, image_masks.present() || template_masks.present());
   throw_if_cancelled(options.cancel);
 
   // The frames the pairs use, as floats; pair p in local indices, grouped by image.
@@ -290,6 +340,9 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
   const std::vector<float> img_data = frames_as_float(images, imgs), tpl_data = frames_as_float(templates, tpls);
   if (std::string e = check_finite(img_data, imgs, H, W, "image"); !e.empty()) bad("images", e);
   if (std::string e = check_finite(tpl_data, tpls, h, w, "template"); !e.empty()) bad("templates", e);
+  const std::vector<std::uint8_t> img_masks = masks_as_bytes(image_masks, images, "image_masks", "images", imgs),
+                                  tpl_masks = masks_as_bytes(template_masks, templates, "template_masks",
+                                                             "templates", tpls);
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t(0));
   std::stable_sort(order.begin(), order.end(),
@@ -308,8 +361,11 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
   };
   PairCorrelator engine(opt, options.thread_count(), backend, device);
   const std::vector<xcorr::Peak> peaks =
-      engine.correlate({img_data.data(), std::int64_t(imgs.size()), int(H), int(W)},
-                       {tpl_data.data(), std::int64_t(tpls.size()), int(h), int(w)}, local,
+      engine.correlate({img_data.data(), std::int64_t(imgs.size()), int(H), int(W),
+                        img_masks.empty() ? nullptr : img_masks.data()},
+                       {tpl_data.data(), std::int64_t(tpls.size()), int(h), int(w),
+                        tpl_masks.empty() ? nullptr : tpl_masks.data()},
+                       local,
                        /*cache_template_spectra=*/true, done);
   XcorrResult result;
   result.resize(n);

@@ -70,12 +70,17 @@ struct XcorrResult {
 
 // images [n, H, W] and templates [k, h, w] of any numeric type and strides
 // (converted to float as HDF5 converts a dataset read); pairs [p, 2] of an
-// integer type: (image index, template index). Throws std::invalid_argument
+// integer type: (image index, template index). image_masks / template_masks
+// (optional, either alone): shaped like images / templates, any numeric type,
+// nonzero = valid (masked ZNCC, DESIGN.md as README's "Masks" extends it); a
+// mask without an invalid pixel changes nothing. Masks run on the CPU
+// ("auto" picks it; "cuda" refuses them). Throws std::invalid_argument
 // with a one-line message for bad options or input (the command's words, with
 // "images:", "templates:", "pairs:" where the command names the dataset),
 // Cancelled when options.cancel is set, std::runtime_error for a GPU failure.
 XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& pairs,
-                  const XcorrOptions& options);
+                  const XcorrOptions& options, const Array3& image_masks = {},
+                  const Array3& template_masks = {});
 
 // ---- the input checks that the library and the command share ------------------
 // Each returns "" when the input is fine, else the one-line reason (without the
@@ -95,6 +100,17 @@ std::string check_template_fits(std::int64_t H, std::int64_t W, std::int64_t h, 
 std::string check_finite(std::span<const float> data, std::span<const std::int64_t> frames,
                          std::int64_t h, std::int64_t w, const char* what);
 
+// Mask values of the listed frames (h x w each, read as double) to 0/1 bytes in
+// out, nonzero = valid; "" or "mask 2 has a non-finite value (nan) at (3, 4)"
+// (a NaN in a mask is a mistake, not a valid pixel).
+std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
+                          std::int64_t h, std::int64_t w, std::uint8_t* out);
+// "" when masks of `shape` fit frames of `frames_shape`, else the reason
+// ("shape [2, 5, 5] differs from the images' [3, 5, 5]"); what: "images" or
+// "templates".
+std::string check_mask_shape(std::span<const std::int64_t> shape, std::span<const std::int64_t> frames_shape,
+                             const char* what);
+
 // ---- the engine under xcorr() and under the command's batches -------------------
 
 // count frames of height x width floats, contiguous and row-major.
@@ -102,6 +118,7 @@ struct Frames {
   const float* data = nullptr;
   std::int64_t count = 0;
   int height = 0, width = 0;
+  const std::uint8_t* masks = nullptr;  // count frames of 0/1 (1 = valid), or nullptr: no masks
 };
 
 // Correlates batches of pairs with one set of options on one backend, keeping

@@ -22,13 +22,18 @@ Command add_xcorr_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--pairs", req->pairs, "Dataset of the pairs [p, 2]: image index, template index (integers)")
       ->capture_default_str();
+  c->add_option("--image-masks", req->image_masks,
+                "Dataset of masks shaped like the images, any numeric type, nonzero = valid: R is the "
+                "correlation over the pixels valid in both (masked ZNCC)");
+  c->add_option("--template-masks", req->template_masks,
+                "Dataset of masks shaped like the templates (as --image-masks; either may be given alone)");
   c->add_option("--crop", req->crop,
                 "A,B: skip A rows at the top and at the bottom and B columns at the left and at the "
                 "right of the full map in the peak search (A alone: both)")
       ->capture_default_str();
   c->add_option("--eps", req->eps, "R = 0 where the squared denominator (window SSD * template SSD) is <= eps")->capture_default_str();
   c->add_option("--min-overlap", req->min_overlap,
-                "R = 0 where fewer than this fraction of the template's pixels fall inside the image (0 to 1; "
+                "R = 0 where fewer than this fraction of the template's (valid) pixels overlap the image's (valid) ones (0 to 1; "
                 "0.3-0.5 keeps slivers of overlap from winning on EM tiles)")
       ->capture_default_str();
   c->add_flag("--normalize-input", req->normalize_input, "Subtract each image's mean first");

@@ -57,6 +57,18 @@ constexpr std::uint64_t kWaitingPixelBytesGpu = 2 * sizeof(float);
 // for what the model does not count (results, HDF5 buffers, allocator slack).
 constexpr std::uint64_t kImageShareDivisor = 2;
 constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
+// Masked pairs (src/xcorr/masked.hpp), on top of the above: per image and per
+// template, its three masked arrays' prefix tables (doubles over (rows+1) x
+// (cols+1)), up to three double spectra and the mask itself (a byte a pixel,
+// read as a double); per thread, a double transform buffer, two double spectra
+// and five double sums per searched placement.
+constexpr std::uint64_t kMaskedPrefixCellBytes = 3 * sizeof(double);
+constexpr std::uint64_t kMaskedSpectra = 3;
+constexpr std::uint64_t kMaskedSpectrumBinBytes = 2 * sizeof(double);
+constexpr std::uint64_t kMaskPixelBytes = 1 + sizeof(double);
+constexpr std::uint64_t kMaskedWorkspaceRealBytes = sizeof(double);
+constexpr std::uint64_t kMaskedWorkspaceSpectra = 2;
+constexpr std::uint64_t kMaskedSumCellBytes = 5 * sizeof(double);
 // In the split of the pairs over ranks, taking up an image (its read, prefix
 // sums and transform) costs about as much as correlating two pairs.
 constexpr double kImageCostInPairs = 2.0;
@@ -68,6 +80,14 @@ std::string min_overlap_line(double f) {
   char v[40];
   *std::to_chars(v, v + sizeof v - 1, f).ptr = '\0';  // shortest exact form
   return std::string("min_overlap=") + v + "\n";
+}
+
+// The fingerprint's lines for the mask datasets: only when given.
+std::string mask_lines(const XcorrRequest& r) {
+  std::string s;
+  if (!r.image_masks.empty()) s += "image_masks=" + r.image_masks + "\n";
+  if (!r.template_masks.empty()) s += "template_masks=" + r.template_masks + "\n";
+  return s;
 }
 
 // The request's options for the library; UsageError with the option's message.
@@ -95,6 +115,8 @@ api::XcorrOptions options_of(const XcorrRequest& r) {
 // What the input holds, checked as the library checks it.
 struct InputLayout {
   io::DatasetInfo images, templates, pairs;
+  io::DatasetInfo image_masks, template_masks;  // name empty: not given
+  bool masked() const { return !image_masks.name.empty() || !template_masks.name.empty(); }
   std::vector<std::int64_t> all_pairs;  // [p][2]: image, template
   std::int64_t n_img = 0, n_tpl = 0;
   int H = 0, W = 0, h = 0, w = 0;
@@ -126,6 +148,15 @@ InputLayout check_input(io::InputFile& in, const XcorrRequest& r, const xcorr::O
                                                std::int64_t(td[1]), std::int64_t(td[2]));
       !e.empty())
     throw UsageError(r.input + ": " + e);
+  auto masks = [&](const std::string& name, const io::DatasetInfo& of, const char* what) {
+    if (name.empty()) return io::DatasetInfo{};
+    io::DatasetInfo m = in.require(name, 3, "[n, rows, cols] like the " + std::string(what));
+    std::vector<std::int64_t> a(m.dims.begin(), m.dims.end()), b(of.dims.begin(), of.dims.end());
+    if (std::string e = api::check_mask_shape(a, b, what); !e.empty()) throw UsageError(io::message(r.input, m.name, e));
+    return m;
+  };
+  s.image_masks = masks(r.image_masks, s.images, "images");
+  s.template_masks = masks(r.template_masks, s.templates, "templates");
   try {
     s.region = xcorr::search_region(s.H, s.W, s.h, s.w, opt);
   } catch (const std::invalid_argument& e) {
@@ -183,7 +214,7 @@ PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s,
       "\ncrop=" + std::to_string(opt.crop_y) + "," + std::to_string(opt.crop_x) + "\neps=" + eps +
       "\nnormalize_input=" + std::to_string(opt.normalize_input) + "\nmode=" + r.mode +
       "\nexclusion=" + std::to_string(opt.exclusion) + "\nsubpixel=" + std::to_string(r.subpixel) +
-      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap);
+      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap) + mask_lines(r);
   return stamp;
 }
 
@@ -232,13 +263,22 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
   const auto py = std::uint64_t(b.fft.first), px = std::uint64_t(b.fft.second);
   const auto H = std::uint64_t(s.H), W = std::uint64_t(s.W), h = std::uint64_t(s.h), w = std::uint64_t(s.w);
   const std::uint64_t spectrum_bytes = py * (px / 2 + 1) * kSpectrumBinBytes;
-  const std::uint64_t image_bytes =
+  std::uint64_t image_bytes =
       H * W * kPreparedPixelBytes + (H + 1) * (W + 1) * kImagePrefixCellBytes + spectrum_bytes +
       std::uint64_t(s.region.y1 - s.region.y0 + 1) * std::uint64_t(s.region.x1 - s.region.x0 + 1) * kWindowCellBytes;
   b.bytes_per_template = spectrum_bytes + h * w * kPreparedPixelBytes + (h + 1) * (w + 1) * kTemplatePrefixCellBytes;
+  std::uint64_t thread_bytes = py * px * kWorkspaceRealBytes + kWorkspaceSpectra * spectrum_bytes;
+  if (s.masked()) {  // either side's pairs may take the masked path
+    const std::uint64_t masked_spectrum = py * (px / 2 + 1) * kMaskedSpectrumBinBytes;
+    image_bytes += (H + 1) * (W + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum + H * W * kMaskPixelBytes;
+    b.bytes_per_template +=
+        (h + 1) * (w + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum + h * w * kMaskPixelBytes;
+    thread_bytes += py * px * kMaskedWorkspaceRealBytes + kMaskedWorkspaceSpectra * masked_spectrum +
+                    std::uint64_t(s.region.y1 - s.region.y0 + 1) * std::uint64_t(s.region.x1 - s.region.x0 + 1) *
+                        kMaskedSumCellBytes;
+  }
   // Per thread: its workspace and, on the CPU, the one image it has prepared.
-  const std::uint64_t workspace_bytes =
-      std::uint64_t(threads) * (py * px * kWorkspaceRealBytes + kWorkspaceSpectra * spectrum_bytes + (gpu ? 0 : image_bytes));
+  const std::uint64_t workspace_bytes = std::uint64_t(threads) * (thread_bytes + (gpu ? 0 : image_bytes));
   const std::uint64_t waiting_bytes = H * W * (gpu ? kWaitingPixelBytesGpu : kWaitingPixelBytesCpu);
   const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
   const std::int64_t max_images =
@@ -255,7 +295,21 @@ struct BatchData {
   std::span<const std::int64_t> pairs;  // indices into the job's pairs
   std::vector<std::int64_t> imgs, tpls;  // increasing
   std::vector<float> img_data, tpl_data;
+  std::vector<std::uint8_t> img_masks, tpl_masks;  // 0/1 per pixel; empty without masks
 };
+
+// Collective: the masks of the listed frames of dataset m (when given) as 0/1
+// bytes; "" or the one-line reason for a bad value.
+std::string read_masks(io::InputFile& in, const std::string& input, const io::DatasetInfo& m,
+                       std::span<const std::int64_t> frames, std::size_t plane, std::vector<std::uint8_t>& out) {
+  if (m.name.empty()) return {};
+  std::vector<double> values(frames.size() * plane);
+  in.read_frames(m.name, frames, values);
+  out.resize(values.size());
+  const std::int64_t cols = std::int64_t(m.dims[2]), rows = std::int64_t(m.dims[1]);
+  const std::string e = api::mask_to_bytes(values, frames, rows, cols, out.data());
+  return e.empty() ? e : io::message(input, m.name, e);
+}
 
 // Collective: every rank joins the reads, with its batch or with none.
 BatchData read_batch(io::InputFile& in, const XcorrRequest& r, const InputLayout& s, const JobPart& j,
@@ -277,10 +331,17 @@ BatchData read_batch(io::InputFile& in, const XcorrRequest& r, const InputLayout
   b.tpl_data.resize(b.tpls.size() * std::size_t(s.h) * std::size_t(s.w));
   in.read_frames(r.images, b.imgs, b.img_data);
   in.read_frames(r.templates, b.tpls, b.tpl_data);
+  // Only the masks of the frames this rank's pairs use, in the same rounds.
+  const std::string bad_image_mask =
+      read_masks(in, r.input, s.image_masks, b.imgs, std::size_t(s.H) * std::size_t(s.W), b.img_masks);
+  const std::string bad_template_mask =
+      read_masks(in, r.input, s.template_masks, b.tpls, std::size_t(s.h) * std::size_t(s.w), b.tpl_masks);
   std::string bad = api::check_finite(b.img_data, b.imgs, s.H, s.W, "image");
   if (!bad.empty()) bad = io::message(r.input, s.images.name, bad);
   else if (bad = api::check_finite(b.tpl_data, b.tpls, s.h, s.w, "template"); !bad.empty())
     bad = io::message(r.input, s.templates.name, bad);
+  else if (!bad_image_mask.empty()) bad = bad_image_mask;
+  else bad = bad_template_mask;
   io::throw_if_any(in.comm(), bad);
   return b;
 }
@@ -308,8 +369,11 @@ std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const 
                   int(std::lower_bound(b.tpls.begin(), b.tpls.end(), j.pairs[std::size_t(2 * p + 1)]) - b.tpls.begin())};
     }
     const std::vector<xcorr::Peak> peaks =
-        engine.correlate({b.img_data.data(), std::int64_t(b.imgs.size()), s.H, s.W},
-                         {b.tpl_data.data(), std::int64_t(b.tpls.size()), s.h, s.w}, local, cache,
+        engine.correlate({b.img_data.data(), std::int64_t(b.imgs.size()), s.H, s.W,
+                          b.img_masks.empty() ? nullptr : b.img_masks.data()},
+                         {b.tpl_data.data(), std::int64_t(b.tpls.size()), s.h, s.w,
+                          b.tpl_masks.empty() ? nullptr : b.tpl_masks.data()},
+                         local, cache,
                          [&](std::int64_t n) { progress.add(n); });
     for (std::size_t k = 0; k < b.pairs.size(); ++k) records[k] = record_of(b.pairs[k], peaks[k]);
   });
@@ -349,6 +413,8 @@ void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r,
   out.write_attribute("/", "search_region", std::vector<double>{double(g.y0), double(g.y1), double(g.x0), double(g.x1)});
   out.write_attribute("/", "eps", opt.eps);
   out.write_attribute("/", "min_overlap", opt.min_overlap);
+  if (!s.image_masks.name.empty()) out.write_attribute("/", "image_masks", s.image_masks.name);
+  if (!s.template_masks.name.empty()) out.write_attribute("/", "template_masks", s.template_masks.name);
   out.write_attribute("/", "normalize_input", std::int64_t(opt.normalize_input));
   out.write_attribute("/", "exclusion", std::int64_t(opt.exclusion));
   out.write_attribute("/", "fft_size", std::vector<double>{double(plan.fft.first), double(plan.fft.second)});
@@ -420,7 +486,10 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   io::InputFile in(comm, r.input);
   const InputLayout s = check_input(in, r, opt);
   // Before the output exists: --backend cuda without a device writes nothing.
-  const Backend backend = choose_backend(r.backend, r.device, r.quiet, ctx, comm);
+  // Masks run on the CPU: auto picks it, cuda is refused (before any output).
+  if (s.masked() && r.backend == "cuda")
+    throw UsageError("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
+  const Backend backend = choose_backend(s.masked() ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
   const JobPart j = job_part(r, s);
   const PartStamp stamp = make_stamp(comm, r, s, opt, j, backend);
   const std::vector<OutputDataset> datasets = output_datasets(j.n_pairs, r.subpixel);

@@ -15,6 +15,7 @@ namespace tessera::cli {
 struct XcorrRequest {
   std::string input, output;
   std::string images = "/images", templates = "/templates", pairs = "/pairs";
+  std::string image_masks, template_masks;  // datasets shaped as images / templates; "": none
   std::string crop = "0,0";  // A,B or A (both)
   double eps = 1e-6;
   double min_overlap = 0;

@@ -119,6 +119,16 @@ std::vector<std::int64_t> InputFile::read_integers(std::string_view dataset, int
 
 void InputFile::read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
                             std::span<float> out) {
+  read_frames_as(dataset, frames, out.data(), out.size(), H5T_NATIVE_FLOAT);
+}
+
+void InputFile::read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
+                            std::span<double> out) {
+  read_frames_as(dataset, frames, out.data(), out.size(), H5T_NATIVE_DOUBLE);
+}
+
+void InputFile::read_frames_as(std::string_view dataset, std::span<const std::int64_t> frames, void* out,
+                               std::size_t out_size, hid_t mem_type) {
   const DatasetInfo info = require(dataset, 3);
   const std::uint64_t plane = info.dims[1] * info.dims[2];
   std::string error;
@@ -127,15 +137,15 @@ void InputFile::read_frames(std::string_view dataset, std::span<const std::int64
       error = message(path_, info.name,
                       "frame list not strictly increasing within [0, " +
                           std::to_string(info.dims[0]) + ") at " + std::to_string(frames[i]));
-  if (error.empty() && out.size() != frames.size() * plane)
+  if (error.empty() && out_size != frames.size() * plane)
     error = message(path_, info.name,
-                    "buffer holds " + std::to_string(out.size()) + " values, the frames need " +
+                    "buffer holds " + std::to_string(out_size) + " values, the frames need " +
                         std::to_string(frames.size() * plane));
   throw_if_any(comm_, error);
 
   Handle dset = detail::open_dataset(file_.get(), path_, info.name);
   Handle file_space(H5Dget_space(dset.get()), H5Sclose);
-  const hsize_t n = hsize_t(out.size());
+  const hsize_t n = hsize_t(out_size);
   const hsize_t mem_n = n == 0 ? 1 : n;
   Handle mem_space(H5Screate_simple(1, &mem_n, nullptr), H5Sclose);
   if (!file_space || !mem_space) throw Error(message(path_, info.name, "cannot select frames" + hdf5_suffix()));
@@ -158,9 +168,8 @@ void InputFile::read_frames(std::string_view dataset, std::span<const std::int64
     }
   }
   Handle dxpl = detail::collective_dxpl();
-  float dummy = 0.0f;
-  if (H5Dread(dset.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), dxpl.get(),
-              n == 0 ? &dummy : out.data()) < 0)
+  double dummy = 0.0;  // room for one value of either memory type
+  if (H5Dread(dset.get(), mem_type, mem_space.get(), file_space.get(), dxpl.get(), n == 0 ? &dummy : out) < 0)
     throw Error(message(path_, info.name, "cannot read" + hdf5_suffix()));
 }
 

@@ -115,6 +115,9 @@ class InputFile {
   // collective read.
   void read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
                    std::span<float> out);
+  // The same as double (masks: a tiny nonzero double stays nonzero).
+  void read_frames(std::string_view dataset, std::span<const std::int64_t> frames,
+                   std::span<double> out);
 
   // Collective. Attributes of an object ("/" for the file's root group).
   [[nodiscard]] bool has_attribute(std::string_view object, std::string_view name);
@@ -126,6 +129,8 @@ class InputFile {
                                                            std::string_view name);
 
  private:
+  void read_frames_as(std::string_view dataset, std::span<const std::int64_t> frames, void* out,
+                      std::size_t out_size, hid_t mem_type);
   void read_hyperslab(const std::string& name, const std::vector<std::uint64_t>& dims,
                       const Block& block, std::span<float> out, std::uint64_t leading);
 

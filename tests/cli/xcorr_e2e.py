@@ -316,6 +316,120 @@ def case_bad_inputs():
         check(f.readline().startswith("index,image,template,y,x,peak"), "csv not replaced")
 
 
+def brute_masked(img, mi, tpl, mt, eps=1e-6, min_overlap=0.0):
+    """Masked ZNCC (README "Masks") by direct sums over the pixels valid in both,
+    two-pass, in double; the padding outside the image invalid."""
+    img, tpl = img.astype(np.float64), tpl.astype(np.float64)
+    H, W = img.shape
+    h, w = tpl.shape
+    pad = np.zeros((H + 2 * (h - 1), W + 2 * (w - 1)))
+    padm = np.zeros(pad.shape, bool)
+    pad[h - 1:h - 1 + H, w - 1:w - 1 + W] = img
+    padm[h - 1:h - 1 + H, w - 1:w - 1 + W] = mi != 0
+    tv = mt != 0
+    R = np.zeros((H + h - 1, W + w - 1))
+    for y in range(H + h - 1):
+        for x in range(W + w - 1):
+            m = padm[y:y + h, x:x + w] & tv
+            n = m.sum()
+            if n == 0 or n < min_overlap * tv.sum():
+                continue
+            a, b = pad[y:y + h, x:x + w][m], tpl[m]
+            a, b = a - a.mean(), b - b.mean()
+            va, vb = (a * a).sum(), (b * b).sum()
+            if va > eps and vb > eps:
+                R[y, x] = np.clip((a * b).sum() / np.sqrt(va * vb), -1, 1)
+    return R
+
+
+def masked_set(rng):
+    """Images with a masked stripe of bright noise ('charging'), templates cut
+    from the images before it, random masks on both sides."""
+    imgs, tpls, pairs = random_set(rng, n=4, k=4, shape=(24, 21), tshape=(7, 6), p=12)
+    mi = (rng.random(imgs.shape) > 0.15).astype(np.uint8)
+    mi[:, :, 15:18] = 0
+    imgs[:, :, 15:18] += 40 * rng.random((4, 24, 3)).astype(np.float32)
+    mt = (rng.random(tpls.shape) > 0.1).astype(np.int16) * 7
+    return imgs, tpls, pairs, mi, mt
+
+
+def case_masks():
+    """--image-masks / --template-masks: coordinates equal and peaks within 1e-5 of
+    a numpy brute force of the masked definition (image masks alone, template
+    masks alone, both, with --min-overlap 0.5 and 0); masks without an invalid
+    pixel give the unmasked output bit for bit; 1, 2, 3, 7 ranks identical;
+    float masks count any nonzero value as valid."""
+    rng = np.random.default_rng(1515)
+    imgs, tpls, pairs, mi, mt = masked_set(rng)
+    src = write_set("mk.h5", imgs, tpls, pairs, image_masks=mi, template_masks=mt,
+                    ones_i=np.ones(imgs.shape, np.float32), ones_t=np.full(tpls.shape, 3, np.uint8),
+                    float_mi=mi.astype(np.float64) * 0.25)
+    for sides, args in (("image", ["--image-masks", "/image_masks"]),
+                        ("template", ["--template-masks", "/template_masks"]),
+                        ("both", ["--image-masks", "/image_masks", "--template-masks", "/template_masks"])):
+        for mo in (0.5, 0.0):
+            out = path(f"mk_{sides}_{mo}.h5")
+            run(["xcorr", src, "-o", out, "--quiet", "--min-overlap", mo] + args)
+            with h5py.File(out) as f:
+                coords, peaks = f["coords"][()], f["peaks"][()]
+                if sides != "template":
+                    check(f.attrs["image_masks"] == "/image_masks", "image_masks not recorded")
+            for q, (i, t) in enumerate(pairs):
+                R = brute_masked(imgs[i], mi[i] if sides != "template" else np.ones_like(mi[i]),
+                                 tpls[t], mt[t] if sides != "image" else np.ones_like(mt[t]), min_overlap=mo)
+                if mo == 0 and np.sort(R.ravel())[-2] > R.max() - 1e-9:
+                    continue  # R = 1 at several slivers of two pixels: a tie rounding decides
+                y, x = np.unravel_index(np.argmax(R), R.shape)
+                check((coords[q] == (y, x)).all(), f"{sides} masks, min-overlap {mo}, pair {q}: "
+                      f"{tuple(coords[q])} != {(y, x)}")
+                check(abs(peaks[q] - R[y, x]) <= 1e-5, f"{sides}, pair {q}: peak {peaks[q]} != {R[y, x]}")
+    # The masked image still finds the template cut from it (pair [1, 0], cut at (4, 6)).
+    with h5py.File(path("mk_image_0.5.h5")) as b:
+        check((b["coords"][-2] == (4 + 6, 6 + 5)).all(), f"masked: the cut not found: {b['coords'][-2]}")
+    # All-valid masks: today's bits.
+    run(["xcorr", src, "-o", path("mk_ones.h5"), "--quiet", "--image-masks", "/ones_i",
+         "--template-masks", "/ones_t", "--subpixel"])
+    run(["xcorr", src, "-o", path("mk_plain.h5"), "--quiet", "--subpixel"])
+    with h5py.File(path("mk_ones.h5")) as a, h5py.File(path("mk_plain.h5")) as b:
+        for k in ("coords", "peaks", "quality", "subpixel"):
+            check(np.array_equal(a[k][()], b[k][()], equal_nan=True), f"all-valid masks change /{k}")
+    # Float masks (0.25 is valid) equal the uint8 ones; ranks bit-identical.
+    outs = []
+    for n in (1, 2, 3, 7):
+        outs.append(path(f"mk_r{n}.h5"))
+        run(["xcorr", src, "-o", outs[-1], "--quiet", "--subpixel", "--min-overlap", "0.3",
+             "--image-masks", "/float_mi" if n == 3 else "/image_masks", "--template-masks", "/template_masks"],
+            np_=n)
+    with h5py.File(outs[0]) as f:
+        ref = datasets(f)
+    for o in outs[1:]:
+        with h5py.File(o) as f:
+            d = datasets(f)
+        for k in ref:
+            check(np.array_equal(d[k], ref[k], equal_nan=True), f"masks: /{k} differs in {o}")
+
+
+def case_mask_bad_inputs():
+    """Masks of the wrong shape or count, not 3-D, missing, with a NaN, or with
+    --backend cuda: one line, exit 2 on every rank, no file."""
+    rng = np.random.default_rng(4)
+    imgs, tpls, pairs, mi, mt = masked_set(rng)
+    nan_mask = mi.astype(np.float32)
+    nan_mask[2, 3, 4] = np.nan
+    src = write_set("mkbad.h5", imgs, tpls, pairs, image_masks=mi, template_masks=mt,
+                    short=mi[:3], narrow=mi[:, :, :20], flat=mi[0], nan_mask=nan_mask,
+                    tpl_shaped=mt)
+    bad_input_("mask_count", [src, "--image-masks", "/short"], "differs from the images'")
+    bad_input_("mask_shape", [src, "--image-masks", "/narrow"], "differs from the images'")
+    bad_input_("template_mask_shape", [src, "--template-masks", "/image_masks"], "differs from the templates'")
+    bad_input_("image_mask_of_templates", [src, "--image-masks", "/tpl_shaped"], "differs from the images'")
+    bad_input_("mask_2d", [src, "--image-masks", "/flat"], "dimensions")
+    bad_input_("mask_missing", [src, "--template-masks", "/nothing"], "/nothing")
+    bad_input_("mask_nan", [src, "--image-masks", "/nan_mask"], "mask 2 has a non-finite value (nan) at (3, 4)")
+    if not e2e.has_gpu():
+        bad_input_("mask_cuda", [src, "--image-masks", "/image_masks", "--backend", "cuda"], "masks run on the CPU")
+
+
 def case_backend_selection():
     """Without a GPU: --backend auto uses the CPU and says so in one line (rank 0),
     --backend cuda exits 2 on every rank and writes nothing. With a GPU: the GPU
