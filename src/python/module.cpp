@@ -280,9 +280,12 @@ py::dict fit_cube(const py::object& data, const py::object& ref, const py::objec
 // ---- xcorr -------------------------------------------------------------------------------
 
 py::dict xcorr_pairs(const py::object& images, const py::object& templates, const py::object& pairs,
-               const py::dict& options, const py::object& progress) {
+               const py::dict& options, const py::object& progress, const py::object& image_masks,
+               const py::object& template_masks) {
   const auto im = view<3>(images, "images");
   const auto tp = view<3>(templates, "templates");
+  const auto imask = view<3>(image_masks, "image_masks");  // None: absent
+  const auto tmask = view<3>(template_masks, "template_masks");
   const auto pr = view<2>(pairs, "pairs");
   api::XcorrOptions o = xcorr_options(options);
   if (std::string why; !o.IsValid(&why)) throw std::invalid_argument(why);
@@ -290,7 +293,7 @@ py::dict xcorr_pairs(const py::object& images, const py::object& templates, cons
       [&](std::atomic<bool>* cancel, std::atomic<std::int64_t>* done) {
         o.cancel = cancel;
         o.progress = [done](std::int64_t n) { done->fetch_add(n); };
-        return api::xcorr(im, tp, pr, o);
+        return api::xcorr(im, tp, pr, o, imask, tmask);
       },
       progress);
   const auto p = py::ssize_t(r.n_pairs);
@@ -389,7 +392,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("fit_cube", &fit_cube, py::arg("data"), py::arg("ref"), py::arg("sweep"), py::arg("mask"),
         py::arg("weights"), py::arg("start"), py::arg("options"), py::arg("progress"));
   m.def("xcorr", &xcorr_pairs, py::arg("images"), py::arg("templates"), py::arg("pairs"), py::arg("options"),
-        py::arg("progress"));
+        py::arg("progress"), py::arg("image_masks") = py::none(), py::arg("template_masks") = py::none());
   m.def("info", &info);
   m.def("model_params", &model_params, py::arg("options"));
   std::vector<std::string> states;

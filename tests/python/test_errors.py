@@ -91,6 +91,14 @@ def xc(*args, **kw):
     (lambda: xc(IM, TP, PAIRS, min_overlap=-0.1), ValueError, "--min-overlap must be between 0 and 1"),
     (lambda: xc(IM, TP, PAIRS, min_overlap="half"), TypeError, "min_overlap"),
     (lambda: xc(IM.astype(np.complex128), TP, PAIRS), TypeError, "images: expected a numeric array"),
+    (lambda: xc(IM, TP, PAIRS, image_masks=np.ones((2,) + IM.shape[1:])), ValueError,
+     r"image_masks: shape \[2, 20, 16\] differs from the images' \[3, 20, 16\]"),
+    (lambda: xc(IM, TP, PAIRS, template_masks=np.ones(IM.shape)), ValueError,
+     "template_masks: shape .* differs from the templates'"),
+    (lambda: xc(IM, TP, PAIRS, image_masks=np.where(np.arange(IM.size).reshape(IM.shape) == 17, np.nan, 1.0)),
+     ValueError, r"image_masks: mask 0 has a non-finite value \(nan\) at \(1, 1\)"),
+    (lambda: xc(IM, TP, PAIRS, image_masks=np.ones(IM.shape, np.complex64)), TypeError, "image_masks"),
+    (lambda: xc(IM, TP, PAIRS, image_masks=np.ones(IM.shape), backend="cuda"), ValueError, "--backend cuda"),
 ])
 def test_xcorr_bad_input(call, error, message):
     with pytest.raises(error, match=message):

@@ -37,6 +37,31 @@ def test_equals_the_command(tmp_path, tiles_file, args, kw):
     assert_same(q, command_xcorr(tmp_path, tiles_file, *args))
 
 
+def test_masks_equal_the_command(tmp_path, tiles_file):
+    """Masks given as arrays (bool, a list of float frames) give the command's
+    bits with the same masks as datasets; all-valid masks give no masks' bits."""
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    rng = np.random.default_rng(3)
+    mi = rng.random(images.shape) > 0.2
+    mt = (rng.random(templates.shape) > 0.1).astype(np.float32) * 0.5
+    masked = tmp_path / "masked.h5"
+    with h5py.File(tiles_file, "r") as f, h5py.File(masked, "w") as g:
+        for k in ("images", "templates", "pairs"):
+            g[k] = f[k][()]
+        g["mi"] = mi.astype(np.uint8)
+        g["mt"] = mt
+    q = tessera.xcorr(images, templates, pairs, backend="auto", progress=False, min_overlap=0.3,
+                      image_masks=mi, template_masks=[m for m in mt])
+    assert_same(q, command_xcorr(tmp_path, masked, "--min-overlap", "0.3", "--image-masks", "/mi",
+                                 "--template-masks", "/mt", name="m.h5"))
+    plain = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)
+    ones = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False,
+                         image_masks=np.ones(images.shape, np.int8))
+    for k in ("coords", "peaks", "quality", "subpixel"):
+        np.testing.assert_array_equal(getattr(ones, k), getattr(plain, k))
+    assert not np.array_equal(q.peaks, plain.peaks)
+
+
 def test_types_layouts_and_lists_change_nothing(tmp_path, tiles_file):
     images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
     ref = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)

@@ -71,6 +71,9 @@ def fit_spectra(spectra: ArrayLike, sweep: ArrayLike, *, model: str = ..., peaks
 def xcorr(images: Union[ArrayLike, Sequence[ArrayLike]], templates: Union[ArrayLike, Sequence[ArrayLike]],
           pairs: ArrayLike, *, mode: Literal["full", "valid"] = ..., crop: Union[int, Tuple[int, int]] = ...,
           subpixel: bool = ..., eps: float = ..., min_overlap: float = ..., normalize_input: bool = ...,
-          exclusion: int = ..., threads: int = ..., backend: Backend = ..., device: int = ..., progress: Progress = ...) -> XcorrResult: ...
+          exclusion: int = ..., threads: int = ..., backend: Backend = ..., device: int = ...,
+          image_masks: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = ...,
+          template_masks: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = ...,
+          progress: Progress = ...) -> XcorrResult: ...
 
 def info() -> Dict[str, Any]: ...

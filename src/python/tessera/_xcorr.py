@@ -64,6 +64,7 @@ def _crop(crop: Any) -> tuple:
 def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: Any = (0, 0),
           subpixel: bool = True, eps: float = 1e-6, min_overlap: float = 0.0, normalize_input: bool = False,
           exclusion: int = 5, threads: int = 0, backend: str = "auto", device: int = -1,
+          image_masks: Any = None, template_masks: Any = None,
           progress: Union[bool, Callable[[int], Any]] = True) -> XcorrResult:
     """Zero-normalised cross-correlation of (image, template) pairs, as `tessera xcorr`.
 
@@ -77,13 +78,17 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         right of the full map in the peak search (coordinates stay in the full map)
     subpixel : also return the peak refined by a parabola
     eps : R = 0 where the squared denominator (window SSD * template SSD) is <= eps
-    min_overlap : R = 0 where fewer than this fraction of the template's pixels fall
-        inside the image (0 to 1; 0.3-0.5 for EM tiles)
+    min_overlap : R = 0 where fewer than this fraction of the template's (valid)
+        pixels overlap the image's (valid) ones (0 to 1; 0.3-0.5 for EM tiles)
     normalize_input : subtract each image's mean first (the caller's arrays are
         never modified)
     exclusion : peak_ratio's second value is the best farther than this from the peak
     threads : 0 = the cores this process may use
     backend : "auto", "cpu" or "cuda";  device : CUDA device
+    image_masks, template_masks : shaped like images / templates (or a list of
+        2-D masks), any numeric type, nonzero = valid: R is the correlation over
+        the pixels valid in both (masked ZNCC, as --image-masks/--template-masks;
+        CPU only: backend "auto" picks it)
     progress : True (a bar after a second; tqdm when installed), False, or a callable
 
     Returns an XcorrResult in the order of the pairs. Raises ValueError (the
@@ -99,6 +104,8 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         raise ValueError(f"pairs: expected [p, 2] (image, template), got shape {tuple(pr.shape)}")
     if pr.dtype.kind == "f":
         raise TypeError("pairs: expected integers, got dtype " + str(pr.dtype))
+    im_masks = None if image_masks is None else _stack(image_masks, "image_masks", "[n, H, W]")
+    tp_masks = None if template_masks is None else _stack(template_masks, "template_masks", "[k, h, w]")
     cy, cx = _crop(crop)
     opts = {
         "crop_y": cy, "crop_x": cx, "eps": number(eps, "eps"), "min_overlap": number(min_overlap, "min_overlap"),
@@ -109,7 +116,7 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
     }
     bar = Progress(int(pr.shape[0]), "pairs", progress)
     try:
-        raw = _core.xcorr(im, tp, pr, opts, bar.hook())
+        raw = _core.xcorr(im, tp, pr, opts, bar.hook(), im_masks, tp_masks)
     finally:
         bar.close()
     return XcorrResult(raw, bool(subpixel))
