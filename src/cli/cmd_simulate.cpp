@@ -72,6 +72,17 @@ int run_simulate_xcorr(const SimulateRequest& r, const RunContext& ctx) {
   out.write_attribute("/truth/coords", "definition",
                       "expected full-map peak (y, x) of each pair; -1 where unknown (random pairs)");
   out.write_attribute("/truth/positions", "definition", "top-left (y, x) of each tile in the specimen");
+  if (o.charging > 0) {  // every rank knows: the option is the same everywhere
+    out.create_dataset("/image_masks", io::DType::UInt8, {u(shape[0]), u(shape[1]), u(shape[2])});
+    out.write_all<std::uint8_t>("/image_masks", s.image_masks);
+    out.create_dataset("/template_masks", io::DType::UInt8, {u(shape[3]), u(shape[4]), u(shape[5])});
+    out.write_all<std::uint8_t>("/template_masks", s.template_masks);
+    out.write_attribute("/image_masks", "definition",
+                        "1 = valid, 0 = in a charging band (tessera xcorr --image-masks /image_masks)");
+    out.write_attribute("/template_masks", "definition",
+                        "the template's crop of its tile's mask (tessera xcorr --template-masks /template_masks)");
+    out.write_attribute("/", "charging", o.charging);
+  }
   out.write_attribute("/", "simulation", "xcorr");
   out.write_attribute("/", "overlap", o.overlap);
   out.write_attribute("/", "noise", o.noise);
@@ -185,6 +196,10 @@ Command add_simulate_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--pairs", req->tiles.n_pairs,
                 "xcorr: total pairs; matching pairs first, then random ones (0: only the matching)")
+      ->capture_default_str();
+  c->add_option("--charging", req->tiles.charging,
+                "xcorr: fraction of tiles with a charging band (bright streaks that fool plain ZNCC), "
+                "marked 0 in /image_masks and /template_masks")
       ->capture_default_str();
   c->add_flag("--force", req->force, "Overwrite an existing output file");
   return {c, [req](const RunContext& ctx) {

@@ -30,6 +30,31 @@ void box_blur(std::vector<float>& a, int ny, int nx, int r) {
   pass(nx, ny, [nx](int x, int y) { return std::size_t(y) * nx + x; });
 }
 
+// The charging bands of TileSimOptions::charging, added to the images and
+// marked in s.image_masks. Its own generator (seeded from the seed), so the
+// tiles without charging are the same bits as with charging = 0.
+void add_charging(TileSim& s, double fraction, std::uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x6368617267696e67ull);  // "charging"
+  std::bernoulli_distribution charged(fraction);
+  std::normal_distribution<double> streak(0.0, 1.0);
+  const int bh = std::max(2, s.H / 8);
+  std::uniform_int_distribution<int> top(0, s.H - bh);
+  const std::size_t plane = std::size_t(s.H) * s.W;
+  s.image_masks.assign(std::size_t(s.n) * plane, 1);
+  for (int i = 0; i < s.n; ++i) {
+    if (!charged(rng)) continue;
+    const int y0 = top(rng);
+    for (int y = y0; y < y0 + bh; ++y) {
+      const double amplitude = 600.0 * (1.0 + 0.25 * streak(rng));  // 6 sd of the texture
+      for (int x = 0; x < s.W; ++x) {
+        const std::size_t at = std::size_t(i) * plane + std::size_t(y) * s.W + x;
+        s.images[at] += float(amplitude * (1.0 - 0.6 * double(x) / double(s.W)));
+        s.image_masks[at] = 0;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TileSim simulate_tiles(const TileSimOptions& o) {
@@ -44,6 +69,7 @@ TileSim simulate_tiles(const TileSimOptions& o) {
   if (s.h > s.H || s.w > s.W) throw std::invalid_argument("simulate xcorr: the template is larger than a tile");
   if (!(o.overlap >= 0 && o.overlap < 1)) throw std::invalid_argument("simulate xcorr: --overlap must be in [0, 1)");
   if (!(o.noise >= 0)) throw std::invalid_argument("simulate xcorr: --noise must be >= 0");
+  if (!(o.charging >= 0 && o.charging <= 1)) throw std::invalid_argument("simulate xcorr: --charging must be in [0, 1]");
   std::mt19937_64 rng(o.seed);
   const int gx = int(std::ceil(std::sqrt(double(s.n)))), gy = (s.n + gx - 1) / gx;
   const int step_y = std::max(1, int(std::lround(s.H * (1 - o.overlap)))),
@@ -87,7 +113,9 @@ TileSim simulate_tiles(const TileSimOptions& o) {
             spec[std::size_t(py + y) * SX + std::size_t(px + x)] + noise(rng);
   }
 
-  // Templates: a crop of each tile's overlap strip.
+  if (o.charging > 0) add_charging(s, o.charging, o.seed);
+
+  // Templates: a crop of each tile's overlap strip (and of its mask).
   const int ov_y = s.H - step_y, ov_x = s.W - step_x;
   std::vector<std::int64_t> tpos(std::size_t(s.n) * 2);  // template top-left within its tile
   s.templates.resize(std::size_t(s.k) * s.h * s.w);
@@ -102,6 +130,15 @@ TileSim simulate_tiles(const TileSimOptions& o) {
       for (int x = 0; x < s.w; ++x)
         s.templates[(std::size_t(i) * s.h + y) * s.w + x] =
             s.images[std::size_t(i) * plane + std::size_t(cy + y) * s.W + cx + x];
+  }
+  if (!s.image_masks.empty()) {
+    s.template_masks.resize(s.templates.size());
+    for (int i = 0; i < s.k; ++i)
+      for (int y = 0; y < s.h; ++y)
+        for (int x = 0; x < s.w; ++x)
+          s.template_masks[(std::size_t(i) * s.h + y) * s.w + x] =
+              s.image_masks[std::size_t(i) * plane + std::size_t(tpos[std::size_t(2 * i)] + y) * s.W +
+                            std::size_t(tpos[std::size_t(2 * i + 1)] + x)];
   }
   // Matching pairs: own tile, then every tile that wholly contains the region.
   auto add = [&](std::int64_t img, std::int64_t tpl, std::int64_t ty, std::int64_t tx) {

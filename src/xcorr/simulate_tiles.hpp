@@ -7,6 +7,15 @@
 // then with every other tile that wholly contains its region (a noisy match),
 // then random (image, template) pairs up to the requested count. Pure and
 // deterministic in the seed.
+//
+// With charging > 0, that fraction of the tiles gets a charging band (issue 15):
+// a horizontal band of H/8 rows at a random height, brightened by a ramp along x
+// (6 texture standard deviations at the left, 40 % of that at the right) with
+// streaks (each row's amplitude varies), the same pattern in every tile. The
+// band of a template lines up with the band of any charged tile better than the
+// specimen does, so plain ZNCC finds false matches; image_masks and
+// template_masks mark the bands invalid (0) and the masked ZNCC finds the truth.
+// Templates are cut after charging, so a template crossing a band carries it.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +30,7 @@ struct TileSimOptions {
   double overlap = 0.3;  // fraction of the tile shared with the next one
   double noise = 0.2;    // per-tile noise, in units of the texture's standard deviation
   std::int64_t n_pairs = 0;  // total pairs; 0: only the matching pairs
+  double charging = 0;   // fraction of the tiles with a charging band, [0, 1]
   std::uint64_t seed = 1;
 };
 
@@ -32,6 +42,8 @@ struct TileSim {
   std::vector<std::int64_t> truth;      // [p, 2] expected full-map peak (y, x); -1 unknown
   std::vector<std::int64_t> positions;  // [n, 2] tile top-left in the specimen
   std::int64_t n_matching = 0;          // the first n_matching pairs have a truth
+  // With charging > 0: 1 = valid, 0 = in a charging band; [n, H, W] and [k, h, w].
+  std::vector<std::uint8_t> image_masks, template_masks;
 };
 
 // Throws std::invalid_argument for impossible sizes (template larger than a tile,

@@ -266,6 +266,118 @@ def case_parts_and_merge():
     check("eps" in p.stderr, "merge of parts with different --eps not explained:\n" + p.stderr)
 
 
+def top_reference(R, reg, k, d):
+    """--top K --min-distance D by its definition, on a map R in numpy: the local
+    maxima of region reg (each >= its up to 8 neighbours inside it), by value
+    descending then row-major, kept greedily when more than D (Chebyshev) from
+    every one kept before; K entries, (-1, -1, nan) beyond the maxima found."""
+    y0, y1, x0, x1 = reg
+    cand = []
+    for y in range(y0, y1 + 1):
+        for x in range(x0, x1 + 1):
+            nb = R[max(y - 1, y0):min(y + 1, y1) + 1, max(x - 1, x0):min(x + 1, x1) + 1]
+            if R[y, x] >= nb.max():
+                cand.append((-R[y, x], y, x))
+    kept = []
+    for v, y, x in sorted(cand):
+        if len(kept) < k and all(max(abs(y - a), abs(x - b)) > d for _, a, b in kept):
+            kept.append((-v, y, x))
+    kept += [(np.nan, -1, -1)] * (k - len(kept))
+    return np.array([[y, x] for _, y, x in kept]), np.array([v for v, _, _ in kept])
+
+
+def case_top_peaks():
+    """--top K --min-distance D: /top_coords and /top_peaks against the
+    definition on a numpy brute-force map (full, crop, valid; K beyond the
+    number of maxima), the first entry the peak bit for bit, D's default
+    --exclusion, the CSV columns; 1, 2, 3 and 7 ranks and parts + merge give
+    the same bits; the fingerprint keeps outputs without --top resumable."""
+    rng = np.random.default_rng(21)
+    imgs, tpls, pairs = random_set(rng)
+    src = write_set("top.h5", imgs, tpls, pairs)
+    H, W = imgs.shape[1:]
+    h, w = tpls.shape[1:]
+    maps = {}
+    for opts, k, d, crop, valid in ((["--top", 4], 4, 5, (0, 0), False),
+                                    (["--top", 6, "--min-distance", 2, "--crop", "3,1"], 6, 2, (3, 1), False),
+                                    (["--top", 3, "--min-distance", 0, "--mode", "valid"], 3, 0, (0, 0), True),
+                                    (["--top", 200, "--min-distance", 1, "--exclusion", 2], 200, 1, (0, 0), False)):
+        out = path("top_out.h5")
+        run(["xcorr", src, "-o", out, "--force", "--quiet", "--csv", path("top.csv"), *opts])
+        with h5py.File(out) as f:
+            tc, tv, coords, peaks = f["top_coords"][()], f["top_peaks"][()], f["coords"][()], f["peaks"][()]
+            check(f.attrs["top"] == k and f.attrs["min_distance"] == d, f"{opts}: attributes top/min_distance")
+            check(tc.shape == (len(pairs), k, 2) and tc.dtype == np.int64, f"{opts}: /top_coords {tc.shape} {tc.dtype}")
+            check(tv.shape == (len(pairs), k) and tv.dtype == np.float32, f"{opts}: /top_peaks {tv.shape} {tv.dtype}")
+        check(np.array_equal(tc[:, 0], coords) and np.array_equal(tv[:, 0], peaks),
+              f"{opts}: the first top entry is not the peak")
+        reg = region(H, W, h, w, crop, valid)
+        for q, (i, j) in enumerate(pairs):
+            R = maps.setdefault((i, j), brute_map(imgs[i], tpls[j]))
+            rc, rv = top_reference(R, reg, k, d)
+            check(np.array_equal(tc[q], rc), f"{opts} pair {q}: top coords\n{tc[q].tolist()}\n!= {rc.tolist()}")
+            check(np.allclose(tv[q], rv, rtol=0, atol=1e-6, equal_nan=True), f"{opts} pair {q}: top peaks")
+        if k == 200:
+            check((tc[:, -1] == -1).all() and np.isnan(tv[:, -1]).all(), "K beyond the maxima: no missing entries")
+        table = np.genfromtxt(path("top.csv"), delimiter=",", names=True)
+        names = table.dtype.names
+        check(names[8:] == tuple(f"top{c}_{n}" for c in range(1, k + 1) for n in ("y", "x", "peak")),
+              f"{opts}: csv columns {names}")
+        for c in range(k):
+            check((table[f"top{c + 1}_y"] == tc[:, c, 0]).all() and (table[f"top{c + 1}_x"] == tc[:, c, 1]).all(),
+                  f"{opts}: csv top{c + 1} coords")
+            check(np.allclose(table[f"top{c + 1}_peak"], tv[:, c], rtol=0, atol=1e-8, equal_nan=True),
+                  f"{opts}: csv top{c + 1}_peak")
+    # Ranks and parts: the same bits.
+    sim = path("top_sim.h5")
+    run(["simulate", "xcorr", "-o", sim, "--size", "96x80", "--images", 7, "--pairs", 23, "--seed", 3])
+    top = ["--top", 5, "--min-distance", 3, "--subpixel"]
+    ref = None
+    for n in (1, 2, 3, 7):
+        run(["xcorr", sim, "-o", path(f"top{n}.h5"), "--quiet", "--threads", 1 + n % 2, *top], np_=n)
+        with h5py.File(path(f"top{n}.h5")) as f:
+            d = datasets(f)
+        ref = ref or d
+        for key in ref:
+            check(np.array_equal(d[key], ref[key], equal_nan=True), f"--top on {n} ranks: /{key} differs")
+    parts = [path(f"top_part{i}.h5") for i in (1, 2, 3)]
+    for i, n in zip((1, 2, 3), (1, 2, 3)):
+        run(["xcorr", sim, "-o", parts[i - 1], "--quiet", "--part", f"{i}/3", *top], np_=n)
+    run(["xcorr", sim, "-o", path("top_whole.h5"), "--quiet", "--csv", path("top_whole.csv"), *top])
+    run(["merge", *parts, "-o", path("top_merged.h5"), "--quiet", "--csv", path("top_merged.csv")], np_=2)
+    with h5py.File(path("top_whole.h5")) as a, h5py.File(path("top_merged.h5")) as b:
+        da, db = datasets(a), datasets(b)
+    check(da.keys() == db.keys() and "top_coords" in db, f"merged datasets {sorted(db)}")
+    for key in da:
+        check(np.array_equal(da[key], db[key], equal_nan=True), f"merged /{key} differs from the whole run")
+    with open(path("top_whole.csv")) as a, open(path("top_merged.csv")) as b:
+        check(a.read() == b.read(), "merge --csv differs from the whole run's --csv with --top")
+    # --resume: a complete part is skipped; other --top options, or none, are refused.
+    p = run(["xcorr", sim, "-o", parts[0], "--part", "1/3", "--resume", *top], np_=2)
+    check("skipped" in p.stderr, "--resume of a complete --top part not skipped:\n" + p.stderr)
+    p = run(["xcorr", sim, "-o", parts[0], "--part", "1/3", "--resume", "--subpixel", "--top", 5], expect_rc=2)
+    check("min_distance=3 vs min_distance=5" in p.stderr, "--resume with another distance:\n" + p.stderr)
+    run(["xcorr", sim, "-o", path("top_plain.h5"), "--quiet", "--subpixel"])
+    p = run(["xcorr", sim, "-o", path("top_plain.h5"), "--resume", "--subpixel"])
+    check("skipped" in p.stderr, "an output without --top no longer resumes:\n" + p.stderr)
+    p = run(["xcorr", sim, "-o", path("top_plain.h5"), "--resume", *top], expect_rc=2)
+    check("(nothing) vs top=5" in p.stderr, "--resume onto an output without --top:\n" + p.stderr)
+
+
+def case_top_bad_inputs():
+    """--top 0 or negative, a negative --min-distance, --min-distance without
+    --top: one line on every rank (1 and 2 ranks), exit status 2, no file."""
+    good = write_set("top_bad.h5", *random_set(np.random.default_rng(8)))
+    for np_ in (1, 2):
+        bad_input_(f"top0_{np_}", [good, "--top", "0"], "--top must be >= 1", np_=np_)
+        bad_input_(f"top_neg_{np_}", [good, "--top", "-1"], "--top must be >= 1", np_=np_)
+        bad_input_(f"min_distance_neg_{np_}", [good, "--top", "2", "--min-distance", "-1"],
+                   "--min-distance must be >= 0", np_=np_)
+        bad_input_(f"min_distance_alone_{np_}", [good, "--min-distance", "3"], "--min-distance needs --top",
+                   np_=np_)
+    bad_input_("top_not_a_number", [good, "--top", "many"], "--top", np_=1)
+
+
 def case_bad_inputs():
     rng = np.random.default_rng(5)
     imgs, tpls, pairs = random_set(rng, n=3, k=4, p=6)
@@ -428,6 +540,43 @@ def case_mask_bad_inputs():
     bad_input_("mask_nan", [src, "--image-masks", "/nan_mask"], "mask 2 has a non-finite value (nan) at (3, 4)")
     if not e2e.has_gpu():
         bad_input_("mask_cuda", [src, "--image-masks", "/image_masks", "--backend", "cuda"], "masks run on the CPU")
+
+
+def case_charging():
+    """`simulate xcorr --charging`: bands of zeros in /image_masks where the
+    images were brightened, /template_masks the templates' crops of them; the
+    bands fool plain ZNCC on some matching pairs and the masked ZNCC finds every
+    truth; --charging 0 writes no masks; outside [0, 1] is refused."""
+    src = path("ch.h5")
+    run(["simulate", "xcorr", "-o", src, "--size", "512x512", "--images", 16, "--pairs", 40, "--charging", 0.5])
+    with h5py.File(src) as f:
+        mi, mt = f["image_masks"][()], f["template_masks"][()]
+        imgs, tpls = f["images"][()], f["templates"][()]
+        truth = f["truth/coords"][()]
+        check(mi.shape == imgs.shape and mt.shape == tpls.shape, "mask shapes")
+        rows = (mi == 0).all(axis=2)  # whole rows of a band
+        check(((mi == 0) == rows[:, :, None]).all(), "a band is not made of whole rows")
+        charged = rows.any(axis=1)
+        check(4 <= charged.sum() <= 12, f"{charged.sum()} of 16 tiles charged at 0.5")
+        check((rows.sum(axis=1)[charged] == 64).all(), "bands are not H/8 rows")
+        # Charged rows are brighter than the rows around them.
+        for i in np.where(charged)[0][:3]:
+            check(imgs[i][rows[i]].mean() > imgs[i][~rows[i]].mean() + 100, f"tile {i}: band not brighter")
+    run(["xcorr", src, "-o", path("ch_plain.h5"), "--quiet", "--min-overlap", "0.3"])
+    run(["xcorr", src, "-o", path("ch_masked.h5"), "--quiet", "--min-overlap", "0.3", "--image-masks",
+         "/image_masks", "--template-masks", "/template_masks"], np_=2)
+    known = truth[:, 0] >= 0
+    with h5py.File(path("ch_plain.h5")) as a, h5py.File(path("ch_masked.h5")) as b:
+        plain = (a["coords"][()] == truth).all(axis=1)[known]
+        masked = (b["coords"][()] == truth).all(axis=1)[known]
+    print(f"{known.sum()} matching pairs: plain ZNCC right on {plain.sum()}, masked on {masked.sum()}")
+    check(masked.all(), "the masked ZNCC missed a truth")
+    check(not plain.all(), "the charging bands fooled plain ZNCC on no pair")
+    run(["simulate", "xcorr", "-o", path("ch0.h5"), "--size", "64x64", "--images", 4, "--charging", 0])
+    with h5py.File(path("ch0.h5")) as f:
+        check("image_masks" not in f and "template_masks" not in f, "--charging 0 wrote masks")
+    p = run(["simulate", "xcorr", "-o", path("ch_bad.h5"), "--charging", 1.5], np_=2, expect_rc=2)
+    check("--charging must be in [0, 1]" in p.stderr and not os.path.exists(path("ch_bad.h5")), p.stderr)
 
 
 def case_backend_selection():
