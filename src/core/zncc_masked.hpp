@@ -23,12 +23,20 @@
 
 namespace tessera::core {
 
-// Written as selects, not branches, so that a loop over a row vectorises.
-TESSERA_HD inline float zncc_masked(double n, double si, double si2, double st, double st2,
-                                    double sit, double min_count, double bound_i, double bound_t) {
+// A variance term s2 - s^2/n of the sums of one side (0 for n = 0, whose
+// sums are 0).
+TESSERA_HD inline double zncc_masked_variance(double n, double s, double s2) {
+  const double nn = n > 0.5 ? n : 1.0;
+  return s2 - s * s / nn;
+}
+
+// R from the count, the two sides' sums and variance terms
+// (zncc_masked_variance) and sit. Written as selects, not branches, so that a
+// loop over a row vectorises.
+TESSERA_HD inline float zncc_masked(double n, double si, double var_i, double st, double var_t, double sit,
+                                    double min_count, double bound_i, double bound_t) {
   const bool overlap = n >= min_count && n > 0.5;  // n is a count (rounded when transformed)
   const double nn = overlap ? n : 1.0;
-  const double var_i = si2 - si * si / nn, var_t = st2 - st * st / nn;
   const bool ok = overlap && var_i > bound_i && var_t > bound_t;  // false for NaN too
   const double r = (sit - si * st / nn) / sqrt(ok ? var_i * var_t : 1.0);
   const double clamped = r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);

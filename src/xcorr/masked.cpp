@@ -116,44 +116,109 @@ const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch,
 std::size_t MaskedSide::bytes() const {
   std::size_t b = pix_.size() * (sizeof(float) + 1);
   for (const auto& p : prefix_) b += p.size() * sizeof(double);
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [key, s] : spectra_) b += n_cplx(key[1], key[2]) * sizeof(fftw_complex);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [key, s] : spectra_) b += n_cplx(key[1], key[2]) * sizeof(fftw_complex);
+  }
+  std::lock_guard<std::mutex> lock(windows_mutex_);
+  for (const auto& [key, w] : windows_) b += (w.n.size() + w.s.size() + w.var.size()) * sizeof(double);
   return b;
+}
+
+const MaskedSide::Windows& MaskedSide::windows(int other_rows, int other_cols, Region r) const {
+  std::lock_guard<std::mutex> lock(windows_mutex_);
+  Windows& w = windows_[{other_rows, other_cols, r.y0, r.y1, r.x0, r.x1}];
+  if (w.n.empty()) compute_windows(other_rows, other_cols, r, w);
+  return w;
+}
+
+void MaskedSide::compute_windows(int other_rows, int other_cols, Region r, Windows& w) const {
+  // As an image: windows of a template of other_rows x other_cols over this
+  // side. As a template: this side's part inside an image of that shape.
+  const bool image = !flip_;
+  const int H = image ? rows_ : other_rows, W = image ? cols_ : other_cols;
+  const int h = image ? other_rows : rows_, w_ = image ? other_cols : cols_;
+  const std::size_t c1 = std::size_t(cols_) + 1, nx = std::size_t(r.x1 - r.x0 + 1);
+  const std::size_t size = nx * std::size_t(r.y1 - r.y0 + 1);
+  w.n.resize(size);
+  w.s.resize(size);
+  w.var.resize(size);
+  double *n = w.n.data(), *s = w.s.data(), *var = w.var.data();
+  std::vector<double> d0(c1), d1(c1), d2(c1);
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const core::ZnccSpan sy = core::zncc_span(y, h, H);
+    // Rows of this side's tables: the image rows under the window, or the
+    // template rows inside the image.
+    const std::size_t top = image ? std::size_t(sy.lo) : std::size_t(sy.off);
+    const std::size_t bottom = top + std::size_t(sy.hi - sy.lo) + 1;
+    for (std::size_t c = 0; c < c1; ++c) {
+      d0[c] = prefix_[0][bottom * c1 + c] - prefix_[0][top * c1 + c];
+      d1[c] = prefix_[1][bottom * c1 + c] - prefix_[1][top * c1 + c];
+      d2[c] = prefix_[2][bottom * c1 + c] - prefix_[2][top * c1 + c];
+    }
+    const std::size_t o = std::size_t(y - r.y0) * nx;
+    for (int x = r.x0; x <= r.x1; ++x) {
+      const core::ZnccSpan sx = core::zncc_span(x, w_, W);
+      const std::size_t lo = image ? std::size_t(sx.lo) : std::size_t(sx.off);
+      const std::size_t hi = lo + std::size_t(sx.hi - sx.lo) + 1;
+      const std::size_t q = o + std::size_t(x - r.x0);
+      n[q] = d0[hi] - d0[lo];
+      s[q] = d1[hi] - d1[lo];
+      var[q] = core::zncc_masked_variance(n[q], s[q], d2[hi] - d2[lo]);
+    }
+  }
+  w.e1 = core::zncc_prefix_error_bound(rows_, cols_, norm1_[1]);
+  w.e2 = core::zncc_prefix_error_bound(rows_, cols_, norm1_[2]);
 }
 
 void MaskedBuffers::ensure(int y, int x) {
   if (py == y && px == x) return;
-  real.reset(static_cast<double*>(fftw_malloc(sizeof(double) * std::size_t(y) * std::size_t(x))));
-  if (!real) throw std::bad_alloc();
+  for (auto& r : real) r.reset();
   product = alloc_spectrum(y, x);
   scratch_spec = alloc_spectrum(y, x);
   py = y;
   px = x;
 }
 
+double* MaskedBuffers::output(int slot) {
+  auto& r = real[std::size_t(slot)];
+  if (!r) {
+    r.reset(static_cast<double*>(fftw_malloc(sizeof(double) * std::size_t(py) * std::size_t(px))));
+    if (!r) throw std::bad_alloc();
+  }
+  return r.get();
+}
+
 namespace {
 
-// One masked pair over one region: the sums of core::zncc_masked, each into a
-// dense region array (or, for sit, left in the transform's output), with the
-// bound on its rounding error.
+// Rows [r.y0, r.y1] x columns [r.x0, r.x1] of a map of doubles: row y - r.y0
+// starts at base + (y - r.y0) * stride (a transform's output at the region's
+// corner, or a Windows table).
+struct Plane {
+  const double* base;
+  std::size_t stride;
+  const double* row(int dy) const { return base + std::size_t(dy) * stride; }
+};
+
+// The transforms of one masked pair over one region, into the thread's
+// buffers, each with the bound on its rounding error.
 class MaskedPair {
  public:
   MaskedPair(const MaskedSide& im, const MaskedSide& t, Region r, MaskedBuffers& b)
-      : im_(im), t_(t), r_(r), b_(b), nx_(std::size_t(r.x1 - r.x0 + 1)) {
+      : im_(im), t_(t), r_(r), b_(b), nx_(r.x1 - r.x0 + 1), ny_(r.y1 - r.y0 + 1) {
     const auto [py, px] = fft_size(im.rows(), im.cols(), t.rows(), t.cols(), r);
     b.ensure(py, px);
     log2n_ = std::log2(double(py) * double(px));
-    for (auto& s : b.sums) s.resize(nx_ * std::size_t(r.y1 - r.y0 + 1));
   }
 
   // Image array i correlated with template array j for every placement, into
-  // b.real (row stride px); returns the error bound. The template's spectrum j
-  // is computed (when not cached) by the first call of a group with that j.
-  double transform(int i, int j, bool new_template_spectrum) {
+  // output `slot`; returns the error bound. The template's spectrum j is
+  // computed (when not cached) by the first call of a group with that j.
+  double transform(int i, int j, int slot, bool new_template_spectrum) {
     const int py = b_.py, px = b_.px;
-    if (new_template_spectrum || !tspec_)
-      tspec_ = t_.spectrum(j, py, px, b_.real.get(), b_.scratch_spec.get());
-    const fftw_complex* is = im_.spectrum(i, py, px, b_.real.get(), nullptr);
+    double* out = b_.output(slot);  // also the scratch of a spectrum computed now
+    if (new_template_spectrum || !tspec_) tspec_ = t_.spectrum(j, py, px, out, b_.scratch_spec.get());
+    const fftw_complex* is = im_.spectrum(i, py, px, out, nullptr);
     const double scale = 1.0 / (double(py) * double(px));
     fftw_complex* c = b_.product.get();
     const std::size_t nc = n_cplx(py, px);
@@ -163,74 +228,52 @@ class MaskedPair {
       c[q][0] = re * scale;
       c[q][1] = imv * scale;
     }
-    fftw_execute_dft_c2r(plans_for(py, px).c2r, c, b_.real.get());
+    fftw_execute_dft_c2r(plans_for(py, px).c2r, c, out);
     return core::zncc_fft_error_bound(log2n_, im_.norm1(i), im_.norm2(i), t_.norm1(j), t_.norm2(j));
   }
-  // transform(), then its region into sum s (rounded to integers for the count).
-  double transform_into(int s, int i, int j, bool new_template_spectrum) {
-    const double e = transform(i, j, new_template_spectrum);
-    double* dst = b_.sums[s].data();
-    for (int y = r_.y0; y <= r_.y1; ++y) {
-      const double* src = b_.real.get() + std::size_t(y) * std::size_t(b_.px) + std::size_t(r_.x0);
-      double* d = dst + std::size_t(y - r_.y0) * nx_;
-      if (s == 0)
-        for (std::size_t x = 0; x < nx_; ++x) d[x] = std::nearbyint(src[x]);
-      else
-        std::copy(src, src + nx_, d);
-    }
-    return e;
+  // Output `slot` over the region.
+  Plane plane(int slot) const {
+    return {b_.real[std::size_t(slot)].get() + std::size_t(r_.y0) * std::size_t(b_.px) + std::size_t(r_.x0),
+            std::size_t(b_.px)};
   }
-  // Template unmasked: image array k summed over each placement's window.
-  double image_box(int s, int k) {
-    const int H = im_.rows(), W = im_.cols(), h = t_.rows(), w = t_.cols();
-    const std::size_t w1 = std::size_t(W) + 1;
-    const double* P = im_.prefix(k);
-    std::vector<double> d(w1);
-    for (int y = r_.y0; y <= r_.y1; ++y) {
-      const core::ZnccSpan sy = core::zncc_span(y, h, H);
-      const double* a = P + std::size_t(sy.lo) * w1;
-      const double* bb = P + (std::size_t(sy.hi) + 1) * w1;
-      for (std::size_t c = 0; c < w1; ++c) d[c] = bb[c] - a[c];
-      double* out = b_.sums[s].data() + std::size_t(y - r_.y0) * nx_;
-      for (int x = r_.x0; x <= r_.x1; ++x) {
-        const int lo = std::max(x - w + 1, 0), hi = std::min(x, W - 1);
-        out[x - r_.x0] = d[std::size_t(hi) + 1] - d[std::size_t(lo)];
-      }
+  // The transformed count of output `slot`, rounded to integers (exact: its
+  // error bound is far below 1/2 for any size the map's int coordinates allow).
+  void round_counts(int slot) {
+    const Plane p = plane(slot);
+    for (int dy = 0; dy < ny_; ++dy) {
+      double* row = const_cast<double*>(p.row(dy));
+      for (int x = 0; x < nx_; ++x) row[x] = std::nearbyint(row[x]);
     }
-    return core::zncc_prefix_error_bound(H, W, im_.norm1(k));
   }
-  // Image unmasked: template array k summed over the part of the template
-  // inside the image.
-  double template_rect(int s, int k) {
-    const int H = im_.rows(), W = im_.cols(), h = t_.rows(), w = t_.cols();
-    const std::size_t w1 = std::size_t(w) + 1;
-    const double* Q = t_.prefix(k);
-    std::vector<double> d(w1);
-    for (int y = r_.y0; y <= r_.y1; ++y) {
-      const core::ZnccSpan sy = core::zncc_span(y, h, H);
-      const double* a = Q + std::size_t(sy.off) * w1;
-      const double* bb = Q + std::size_t(sy.off + sy.hi - sy.lo + 1) * w1;
-      for (std::size_t c = 0; c < w1; ++c) d[c] = bb[c] - a[c];
-      double* out = b_.sums[s].data() + std::size_t(y - r_.y0) * nx_;
-      for (int x = r_.x0; x <= r_.x1; ++x) {
-        const core::ZnccSpan sx = core::zncc_span(x, w, W);
-        out[x - r_.x0] = d[std::size_t(sx.off + sx.hi - sx.lo) + 1] - d[std::size_t(sx.off)];
-      }
+  // The variance term from n and the sum s, written over the sum of squares s2.
+  void variance_into(Plane n, Plane s, Plane s2) {
+    for (int dy = 0; dy < ny_; ++dy) {
+      const double *nr = n.row(dy), *sr = s.row(dy);
+      double* out = const_cast<double*>(s2.row(dy));
+      for (int x = 0; x < nx_; ++x) out[x] = core::zncc_masked_variance(nr[x], sr[x], out[x]);
     }
-    return core::zncc_prefix_error_bound(h, w, t_.norm1(k));
   }
-
-  const double* sum(int s) const { return b_.sums[s].data(); }
-  std::size_t nx() const { return nx_; }
 
  private:
   const MaskedSide &im_, &t_;
   Region r_;
   MaskedBuffers& b_;
-  std::size_t nx_;
+  int nx_, ny_;
   double log2n_ = 0;
   const fftw_complex* tspec_ = nullptr;
 };
+
+// One side's count, sum and variance term as planes, with the bounds on the
+// sum's and the sum of squares' rounding.
+struct SideSums {
+  Plane n, s, var;
+  double e1, e2;
+};
+
+SideSums sums_of(const MaskedSide::Windows& w, Region r) {
+  const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
+  return {{w.n.data(), nx}, {w.s.data(), nx}, {w.var.data(), nx}, w.e1, w.e2};
+}
 
 }  // namespace
 
@@ -239,41 +282,49 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
   if (!im.masked() && !t.masked())
     throw std::logic_error("xcorr: masked_region called for a pair without masks");
   MaskedPair p(im, t, r, b);
-  enum { N, SI, SI2, ST, ST2 };
+  enum Slot { N, SI, SI2, ST2, ST, SIT };
   // Grouped by template array, so that an uncached template spectrum is
-  // computed once per pair: b0 (n, si, si2), b2 (st2), b1 (st, then sit last,
-  // which stays in b.real).
-  double e_si = 0, e_si2 = 0, e_st = 0, e_st2 = 0;
+  // computed once per pair: b0 (n, si, si2), b2 (st2), b1 (st, then sit).
+  // A side without a mask gives its sums from its kept window tables.
+  SideSums is{}, ts{};
   if (t.masked()) {
-    if (im.masked()) p.transform_into(N, 0, 0, true);
-    e_si = p.transform_into(SI, 1, 0, !im.masked());
-    e_si2 = p.transform_into(SI2, 2, 0, false);
-    if (!im.masked()) p.template_rect(N, 0);
+    if (im.masked()) {
+      p.transform(0, 0, N, true);
+      p.round_counts(N);
+    }
+    is.e1 = p.transform(1, 0, SI, !im.masked());
+    is.e2 = p.transform(2, 0, SI2, false);
+    if (!im.masked()) {
+      t.compute_windows(im.rows(), im.cols(), r, b.template_windows);
+      ts = sums_of(b.template_windows, r);
+    }
+    is.n = im.masked() ? p.plane(N) : ts.n;
+    is.s = p.plane(SI);
+    is.var = p.plane(SI2);
+    p.variance_into(is.n, is.s, is.var);
   } else {
-    p.image_box(N, 0);
-    e_si = p.image_box(SI, 1);
-    e_si2 = p.image_box(SI2, 2);
+    is = sums_of(im.windows(t.rows(), t.cols(), r), r);
   }
   if (im.masked()) {
-    e_st2 = p.transform_into(ST2, 0, 2, true);
-    e_st = p.transform_into(ST, 0, 1, true);
-  } else {
-    e_st = p.template_rect(ST, 1);
-    e_st2 = p.template_rect(ST2, 2);
+    ts.e2 = p.transform(0, 2, ST2, true);
+    ts.e1 = p.transform(0, 1, ST, true);
+    ts.n = is.n;
+    ts.s = p.plane(ST);
+    ts.var = p.plane(ST2);
+    p.variance_into(ts.n, ts.s, ts.var);
   }
-  p.transform(1, 1, !im.masked());  // sit, in b.real
-  const double bound_i = std::max(options.eps, core::zncc_variance_bound(e_si, e_si2, im.max_abs()));
-  const double bound_t = std::max(options.eps, core::zncc_variance_bound(e_st, e_st2, t.max_abs()));
+  p.transform(1, 1, SIT, !im.masked());
+  const Plane sit = p.plane(SIT);
+  const double bound_i = std::max(options.eps, core::zncc_variance_bound(is.e1, is.e2, im.max_abs()));
+  const double bound_t = std::max(options.eps, core::zncc_variance_bound(ts.e1, ts.e2, t.max_abs()));
   const double min_count = options.min_overlap * t.count();
-  const std::size_t nx = p.nx();
-  for (int y = r.y0; y <= r.y1; ++y) {
-    const std::size_t o = std::size_t(y - r.y0) * nx;
-    const double *n = p.sum(N) + o, *si = p.sum(SI) + o, *si2 = p.sum(SI2) + o, *st = p.sum(ST) + o,
-                 *st2 = p.sum(ST2) + o;
-    const double* sit = b.real.get() + std::size_t(y) * std::size_t(b.px) + std::size_t(r.x0);
-    float* row = out + (long long)(y - r.y0) * stride;
-    for (std::size_t x = 0; x < nx; ++x)
-      row[x] = core::zncc_masked(n[x], si[x], si2[x], st[x], st2[x], sit[x], min_count, bound_i, bound_t);
+  const int nx = r.x1 - r.x0 + 1;
+  for (int dy = 0; dy <= r.y1 - r.y0; ++dy) {
+    const double *n = is.n.row(dy), *si = is.s.row(dy), *vi = is.var.row(dy), *st = ts.s.row(dy),
+                 *vt = ts.var.row(dy), *sr = sit.row(dy);
+    float* row = out + (long long)dy * stride;
+    for (int x = 0; x < nx; ++x)
+      row[x] = core::zncc_masked(n[x], si[x], vi[x], st[x], vt[x], sr[x], min_count, bound_i, bound_t);
   }
 }
 

@@ -17,9 +17,12 @@
 //   template unmasked (b0 = a box): n, si, si2 are box sums of a0, a1, a2;
 //   image unmasked (a0 = the image's support): n, st, st2 are rect sums of
 //   b0, b1, b2 over the part of the template inside the image.
-// So a pair with one masked side needs three inverse transforms, one with two
-// masked sides six; each spectrum (three per side at most, per FFT size) is
-// computed once per image and, when cached, once per template.
+// Those rect sums depend on one side and the other's shape only, so they are
+// kept (with the variance term) per shape and region, as the unmasked path's
+// window tables, and shared by all the side's pairs. So a pair with one masked
+// side needs three inverse transforms, one with two masked sides six; each
+// spectrum (three per side at most, per FFT size) is computed once per image
+// and, when cached, once per template.
 #pragma once
 
 #include <fftw3.h>
@@ -68,6 +71,23 @@ class MaskedSide {
   // The spectrum of array k zero-padded (and flipped for a template) to
   // size py x px; cached ones stay, others go to *scratch_spec. scratch: py*px.
   const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec) const;
+
+  // The sums of this side's arrays that a pair with an unmasked other side of
+  // other_rows x other_cols takes from prefix tables, over region r of the map,
+  // row-major (r's width a row): for an image, over each placement's window
+  // (a template of that shape); for a template, over its part inside an image
+  // of that shape. n: the count; s: the sum of array 1; var: the variance term
+  // (core::zncc_masked_variance); e1, e2: bounds on the rounding of s and of
+  // the sum of array 2.
+  struct Windows {
+    std::vector<double> n, s, var;
+    double e1 = 0, e2 = 0;
+  };
+  void compute_windows(int other_rows, int other_cols, Region r, Windows& out) const;
+  // compute_windows once per shape and region, kept (an image's, shared by
+  // its pairs; a template's would take a map's worth of memory per template,
+  // and its rect sums are cheap: MaskedBuffers::template_windows instead).
+  const Windows& windows(int other_rows, int other_cols, Region r) const;
   std::size_t bytes() const;
 
  private:
@@ -80,15 +100,20 @@ class MaskedSide {
   std::array<std::vector<double>, 3> prefix_;
   mutable std::mutex mutex_;
   mutable std::map<std::array<int, 3>, DoubleSpectrum> spectra_;  // (k, py, px)
+  mutable std::mutex windows_mutex_;
+  mutable std::map<std::array<int, 6>, Windows> windows_;  // (other shape, region)
 };
 
-// Double-precision FFT buffers of one thread for the masked path.
+// Double-precision FFT buffers of one thread for the masked path: up to six
+// transform outputs (n, si, si2 or var_i, st2 or var_t, st, sit), each made
+// on first use.
 struct MaskedBuffers {
   int py = 0, px = 0;
-  std::unique_ptr<double[], FftwDoubleFree> real;
+  std::array<std::unique_ptr<double[], FftwDoubleFree>, 6> real;
   DoubleSpectrum product, scratch_spec;
-  std::array<std::vector<double>, 5> sums;  // n, si, si2, st, st2 over the region
+  MaskedSide::Windows template_windows;  // an unmasked template's, per pair
   void ensure(int py, int px);
+  double* output(int slot);  // real[slot], allocated for py x px when new
 };
 
 // R of the masked ZNCC over region r of the full map, row-major with row stride
