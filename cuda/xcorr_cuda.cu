@@ -30,6 +30,26 @@ void check(cufftResult r, const char* what) {
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+// --top: the normalised searched region of each of a launch's n slots to the
+// host, one pair at a time, handed to d.region_map with the pair's index
+// (pair_of(i) for slot i). Only the region crosses the bus, not the padding.
+template <class PairOf>
+void send_regions(const XcorrPairsDesc& d, cudaStream_t stream, const float2* slots, std::size_t nc,
+                  long long stride, int n, PairOf pair_of, std::vector<float>& host) {
+  if (!d.region_map) return;
+  const core::ZnccRegion r = d.region;
+  const auto ny = std::size_t(r.y1 - r.y0 + 1), nx = std::size_t(r.x1 - r.x0 + 1);
+  host.resize(ny * nx);
+  for (int i = 0; i < n; ++i) {
+    const float* src = reinterpret_cast<const float*>(slots + std::size_t(i) * nc) + r.y0 * stride + r.x0;
+    check(cudaMemcpy2DAsync(host.data(), nx * sizeof(float), src, std::size_t(stride) * sizeof(float),
+                            nx * sizeof(float), ny, cudaMemcpyDeviceToHost, stream),
+          "copy to host");
+    check(cudaStreamSynchronize(stream), "copy to host");
+    d.region_map(pair_of(i), host.data());
+  }
+}
+
 }  // namespace
 
 struct XcorrCuda::Impl {
@@ -238,6 +258,7 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
                    [&](std::int64_t a, std::int64_t b) { return d.pairs[2 * a] < d.pairs[2 * b]; });
   std::vector<xk::PairJob> jobs(static_cast<std::size_t>(B));
   std::vector<xk::PeakOut> peaks(static_cast<std::size_t>(B));
+  std::vector<float> region_host;  // --top: one pair's searched region
   std::vector<int> slot_of_image(std::size_t(ni_total), -1);
   const float scale = 1.0f / float(std::size_t(py) * std::size_t(px));
   auto table_slot = [&](std::size_t g) {
@@ -337,6 +358,8 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
         o.sharpness = q.shape.sharpness;
         o.peak_ratio = q.peak_ratio;
       }
+      send_regions(d, m.stream, d_slots, nc, stride, n, [&](int i) { return order[b0 + std::size_t(i)]; },
+                   region_host);
       if (done) done(n);
     }
     for (std::int32_t im : group) slot_of_image[std::size_t(im)] = -1;

@@ -65,6 +65,11 @@ struct XcorrPairsDesc {
   double eps = 1e-6;
   double min_overlap = 0;  // R = 0 below min_overlap * h * w template pixels inside the image
   int exclusion = 5;
+  // --top: when set, called on the calling thread for every pair with its
+  // index and its normalised searched region (rows region.y0 .. y1, columns
+  // region.x0 .. x1, row-major, dense), so that the host finds the pair's
+  // candidates with the CPU's own function on the GPU's map.
+  std::function<void(std::int64_t pair, const float* region_map)> region_map;
 };
 
 // The fields of xcorr::Peak.

@@ -30,6 +30,12 @@ bool XcorrOptions::IsValid(std::string* why) const {
     e = "--mode must be full or valid, got '" + mode + "'";
   else if (exclusion < 0)
     e = "--exclusion must be >= 0";
+  else if (top && *top < 1)
+    e = "--top must be >= 1 (the number of peaks kept per pair), got " + std::to_string(*top);
+  else if (min_distance && *min_distance < 0)
+    e = "--min-distance must be >= 0, got " + std::to_string(*min_distance);
+  else if (min_distance && !top)
+    e = "--min-distance needs --top (it is the distance between the top peaks)";
   else if (threads < 0)
     e = "--threads must be >= 0";
   else if (backend != "auto" && backend != "cpu" && backend != "cuda")
@@ -48,6 +54,8 @@ xcorr::Options XcorrOptions::internal() const {
   o.normalize_input = normalize_input;
   o.mode = mode == "valid" ? xcorr::Mode::valid : xcorr::Mode::full;
   o.exclusion = exclusion;
+  o.top_k = top.value_or(0);
+  o.min_distance = min_distance.value_or(exclusion);  // documented default: --exclusion
   return o;
 }
 
@@ -55,17 +63,27 @@ int XcorrOptions::thread_count() const { return threads > 0 ? threads : fit::usa
 
 // ---- results --------------------------------------------------------------------
 
-void XcorrResult::resize(std::int64_t n) {
+void XcorrResult::resize(std::int64_t n, std::int64_t k) {
   constexpr float nan_f = std::numeric_limits<float>::quiet_NaN();
   n_pairs = n;
+  top_k = k;
+  top_coords.assign(std::size_t(n * k) * 2, -1);
+  top_peaks.assign(std::size_t(n * k), nan_f);
   coords.assign(std::size_t(n) * 2, -1);
   peaks.assign(std::size_t(n), nan_f);
   quality.assign(std::size_t(n) * 2, nan_f);
   subpixel.assign(std::size_t(n) * 2, std::numeric_limits<double>::quiet_NaN());
 }
 
-void XcorrResult::set(std::int64_t p, const xcorr::Peak& q) {
+void XcorrResult::set(std::int64_t p, const xcorr::Peak& q, std::span<const core::ZnccBest> top) {
   const auto i = std::size_t(p);
+  const auto k = std::size_t(top_k);
+  if (top.size() != k) throw std::logic_error("xcorr: a pair's top list must hold top_k entries");
+  for (std::size_t c = 0; c < k; ++c) {
+    top_coords[2 * (i * k + c)] = top[c].y;
+    top_coords[2 * (i * k + c) + 1] = top[c].x;
+    top_peaks[i * k + c] = top[c].value;
+  }
   coords[2 * i] = q.y;
   coords[2 * i + 1] = q.x;
   peaks[i] = q.value;
@@ -168,7 +186,8 @@ PairCorrelator::~PairCorrelator() = default;
 std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const Frames& templates,
                                                    std::span<const std::pair<int, int>> pairs,
                                                    bool cache_template_spectra,
-                                                   const std::function<void(std::int64_t)>& done) {
+                                                   const std::function<void(std::int64_t)>& done,
+                                                   std::vector<core::ZnccBest>* top) {
   if (pairs.empty()) return {};
   const int H = images.height, W = images.width, h = templates.height, w = templates.width;
   const auto n_img = std::size_t(images.count), n_tpl = std::size_t(templates.count);
@@ -207,7 +226,7 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
     // from one batch to the next.
     if (std::string e = cuda::set_device(device_); !e.empty()) throw std::runtime_error(e);
     if (!gpu_) gpu_ = std::make_unique<Gpu>();
-    return correlate_pairs_cuda(gpu_->context, ip, tp, pairs, options_, done);
+    return correlate_pairs_cuda(gpu_->context, ip, tp, pairs, options_, done, top);
   }
 #endif
   std::vector<xcorr::View> views(n_img);
@@ -215,7 +234,8 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
   return xcorr::correlate_image_groups(views, options_.normalize_input, tp, pairs, options_, threads_,
                                        [&](std::size_t n) {
                                          if (done) done(std::int64_t(n));
-                                       });
+                                       },
+                                       top);
 }
 
 // ---- xcorr() --------------------------------------------------------------------
@@ -360,16 +380,19 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
     options.progress(k);
   };
   PairCorrelator engine(opt, options.thread_count(), backend, device);
+  std::vector<core::ZnccBest> top;
   const std::vector<xcorr::Peak> peaks =
       engine.correlate({img_data.data(), std::int64_t(imgs.size()), int(H), int(W),
                         img_masks.empty() ? nullptr : img_masks.data()},
                        {tpl_data.data(), std::int64_t(tpls.size()), int(h), int(w),
                         tpl_masks.empty() ? nullptr : tpl_masks.data()},
                        local,
-                       /*cache_template_spectra=*/true, done);
+                       /*cache_template_spectra=*/true, done, &top);
   XcorrResult result;
-  result.resize(n);
-  for (std::size_t k = 0; k < peaks.size(); ++k) result.set(order[k], peaks[k]);
+  const auto K = std::size_t(opt.top_k);
+  result.resize(n, opt.top_k);
+  for (std::size_t k = 0; k < peaks.size(); ++k)
+    result.set(order[k], peaks[k], std::span<const core::ZnccBest>(top).subspan(k * K, K));
   return result;
 }
 

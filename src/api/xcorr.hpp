@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -29,6 +30,11 @@ struct XcorrOptions {
   bool normalize_input = false;  // subtract each image's mean first
   std::string mode = "full";     // "full" or "valid" (full-overlap placements only)
   int exclusion = 5;             // peak_ratio: the second value is the best farther than this
+  // --top K: also the K highest local maxima of the searched region (>= 1;
+  // unset: none). --min-distance D (>= 0, only with top; unset: exclusion):
+  // each kept maximum is more than D placements (Chebyshev) from every higher one.
+  std::optional<int> top;
+  std::optional<int> min_distance;
   int threads = 0;               // 0: the cores this process may use (its affinity mask)
   // "cpu", "cuda" or "auto" (the GPU when this build has CUDA and a device is
   // visible, else the CPU). The GPU computes the same function; its FFTs round
@@ -59,13 +65,18 @@ struct XcorrResult {
   std::vector<float> peaks;          // [p]: R at the peak
   std::vector<float> quality;        // [p][2]: sharpness, peak_ratio
   std::vector<double> subpixel;      // [p][2]: (y, x) refined by a parabola
+  // With top = K (else empty, top_k 0): the candidates of /top_coords and
+  // /top_peaks, highest first, (-1, -1) and NaN where a pair has fewer than K.
+  std::int64_t top_k = 0;
+  std::vector<std::int64_t> top_coords;  // [p][K][2]: (y, x), full-map frame like coords
+  std::vector<float> top_peaks;          // [p][K]: R there
 
-  // Sized for n pairs, filled with values no pair can have (-1, NaN), so that
-  // a pair left out can never look like a result.
-  void resize(std::int64_t n);
-  // Pair p's values from its peak: the one mapping from xcorr::Peak to the
-  // output's columns.
-  void set(std::int64_t p, const xcorr::Peak& peak);
+  // Sized for n pairs (and top_k candidates each), filled with values no pair
+  // can have (-1, NaN), so that a pair left out can never look like a result.
+  void resize(std::int64_t n, std::int64_t top_k = 0);
+  // Pair p's values from its peak (and its top_k candidates, when top_k > 0):
+  // the one mapping from xcorr::Peak to the output's columns.
+  void set(std::int64_t p, const xcorr::Peak& peak, std::span<const core::ZnccBest> top = {});
 };
 
 // images [n, H, W] and templates [k, h, w] of any numeric type and strides
@@ -146,10 +157,13 @@ class PairCorrelator {
   // once computed instead of recomputing it per pair (same bits). done(n) is
   // called as pairs finish (worker threads on the CPU, the calling thread on
   // the GPU); an exception it throws stops the work and is rethrown here.
+  // With options.top_k > 0 and `top`: *top gets pair i's candidates at
+  // [i * top_k, (i + 1) * top_k) (xcorr::correlate_pairs).
   std::vector<xcorr::Peak> correlate(const Frames& images, const Frames& templates,
                                      std::span<const std::pair<int, int>> pairs,
                                      bool cache_template_spectra,
-                                     const std::function<void(std::int64_t)>& done = {});
+                                     const std::function<void(std::int64_t)>& done = {},
+                                     std::vector<core::ZnccBest>* top = nullptr);
 
  private:
   xcorr::Options options_;

@@ -18,13 +18,33 @@
 
 namespace tessera::api {
 
-// xcorr::correlate_pairs on the GPU: the same pairs, options and result order.
-// Every image must have one shape and every template one shape.
+// --top on the GPU: the device hands each pair's normalised searched region
+// back, and xcorr::top_candidates (the CPU's function) finds its candidates
+// there, so the same map gives the same candidates. Returns the callback that
+// fills *top ([pairs][top_k], sized here), or none without --top.
+inline std::function<void(std::int64_t, const float*)> top_from_regions(const xcorr::Options& options,
+                                                                      xcorr::Region r, std::size_t n_pairs,
+                                                                      std::vector<core::ZnccBest>* top) {
+  if (!top || options.top_k <= 0) return {};
+  const auto k = std::size_t(options.top_k);
+  top->assign(n_pairs * k, xcorr::missing_top_peak());
+  const xcorr::Region dense{0, r.y1 - r.y0, 0, r.x1 - r.x0};  // the region alone, at the origin
+  return [top, k, r, dense, d = options.min_distance](std::int64_t p, const float* map) {
+    const std::span<core::ZnccBest> mine = std::span<core::ZnccBest>(*top).subspan(std::size_t(p) * k, k);
+    xcorr::top_candidates(map, dense.x1 + 1, dense, d, mine);
+    for (core::ZnccBest& c : mine)  // back to the full-map frame (a shift keeps the order)
+      if (c.y >= 0) c.y += r.y0, c.x += r.x0;
+  };
+}
+
+// xcorr::correlate_pairs on the GPU: the same pairs, options and result order
+// (and *top as correlate_pairs fills it). Every image must have one shape and
+// every template one shape.
 inline std::vector<xcorr::Peak> correlate_pairs_cuda(
     cuda::XcorrCuda& gpu, std::span<const xcorr::PreparedImage* const> images,
     std::span<const xcorr::PreparedTemplate* const> templates,
     std::span<const std::pair<int, int>> pairs, const xcorr::Options& options,
-    const std::function<void(std::int64_t)>& done = {}) {
+    const std::function<void(std::int64_t)>& done = {}, std::vector<core::ZnccBest>* top = nullptr) {
   xcorr::validate(options);
   if (pairs.empty()) return {};
   const int H = images[0]->height(), W = images[0]->width();
@@ -69,6 +89,7 @@ inline std::vector<xcorr::Peak> correlate_pairs_cuda(
   d.eps = options.eps;
   d.min_overlap = options.min_overlap;
   d.exclusion = options.exclusion;
+  d.region_map = top_from_regions(options, r, pairs.size(), top);
   std::vector<cuda::XcorrPeakDesc> raw(pairs.size());
   gpu.correlate(d, raw.data(), done);
   std::vector<xcorr::Peak> out(pairs.size());

@@ -43,7 +43,18 @@ Command add_xcorr_command(CLI::App& app) {
   c->add_option("--exclusion", req->exclusion,
                 "Peak ratio: the second value is the best farther than this from the peak (placements)")
       ->capture_default_str();
-  c->add_option("--csv", req->csv, "Also write a table: index,image,template,y,x,peak,sharpness,peak_ratio");
+  c->add_option_function<int>(
+      "--top", [req](const int& k) { req->top = k; },
+      "Also write /top_coords [p, K, 2] and /top_peaks [p, K]: the K highest local maxima (each >= its 8 "
+      "neighbours) of the searched region, highest first, each farther than --min-distance from every "
+      "higher one kept; (-1, -1) and NaN where there are fewer");
+  c->add_option_function<int>(
+      "--min-distance", [req](const int& d) { req->min_distance = d; },
+      "With --top: each kept peak lies more than D placements (Chebyshev) from every higher one "
+      "(default: --exclusion)");
+  c->add_option("--csv", req->csv,
+                "Also write a table: index,image,template,y,x,peak,sharpness,peak_ratio (then, with --top K, "
+                "top1_y,top1_x,top1_peak, ..., topK_peak)");
   c->add_option("--threads", req->threads, "Threads per rank (0: the cores this rank may use)")
       ->capture_default_str();
   c->add_option("--backend", req->backend, "auto, cpu or cuda")->capture_default_str();

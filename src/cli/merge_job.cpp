@@ -123,11 +123,21 @@ void write_merged_csv(const MergeRequest& r, const std::vector<std::int64_t>& pa
   if (out.has("/subpixel"))
     sub = raw_values<double>(raw("/subpixel"), "float64", r.output + ": /subpixel");
   const std::size_t n = peaks.size();
+  std::vector<std::int64_t> top_coords;
+  std::vector<float> top_peaks;
+  std::size_t k = 0;
+  if (out.has("/top_peaks")) {  // written with --top K: /top_coords [p, K, 2], /top_peaks [p, K]
+    const io::RawDataset tp = raw("/top_peaks");
+    k = tp.dims.size() == 2 ? std::size_t(tp.dims[1]) : 0;
+    top_peaks = raw_values<float>(tp, "float32", r.output + ": /top_peaks");
+    top_coords = raw_values<std::int64_t>(raw("/top_coords"), "int64", r.output + ": /top_coords");
+  }
   if (pairs.size() != 2 * n || coords.size() != 2 * n || quality.size() != 2 * n ||
-      (!sub.empty() && sub.size() != 2 * n))
+      (!sub.empty() && sub.size() != 2 * n) || top_peaks.size() != n * k || top_coords.size() != 2 * n * k)
     throw UsageError("--csv: the input holds " + std::to_string(pairs.size() / 2) + " pairs, " +
                      r.output + " " + std::to_string(n) + " results");
-  if (const std::string e = write_xcorr_csv(r.csv, 0, pairs, coords, peaks, quality, sub);
+  if (const std::string e = write_xcorr_csv(r.csv, 0, pairs, coords, peaks, quality, sub,
+                                            {std::int64_t(k), top_coords, top_peaks});
       !e.empty())
     throw UsageError(e);
 }

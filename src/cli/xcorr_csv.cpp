@@ -22,7 +22,7 @@ std::string write_xcorr_csv(const std::string& path, std::int64_t first_index,
                             const std::vector<std::int64_t>& pairs,
                             const std::vector<std::int64_t>& coords,
                             const std::vector<float>& peaks, const std::vector<float>& quality,
-                            const std::vector<double>& subpixel) {
+                            const std::vector<double>& subpixel, const CsvTopColumns& top) {
   const std::string partial = path + ".partial";
   std::string error;
   {
@@ -30,6 +30,8 @@ std::string write_xcorr_csv(const std::string& path, std::int64_t first_index,
     const bool sub = !subpixel.empty();
     f << "index,image,template,y,x,peak,sharpness,peak_ratio";
     if (sub) f << ",sub_y,sub_x";
+    for (std::int64_t c = 1; c <= top.k; ++c)
+      f << ",top" << c << "_y,top" << c << "_x,top" << c << "_peak";
     f << '\n';
     char buf[256];
     for (std::size_t i = 0; i < peaks.size(); ++i) {
@@ -41,6 +43,11 @@ std::string write_xcorr_csv(const std::string& path, std::int64_t first_index,
       f << buf;
       if (sub) {
         std::snprintf(buf, sizeof buf, ",%.17g,%.17g", subpixel[2 * i], subpixel[2 * i + 1]);
+        f << buf;
+      }
+      for (std::size_t c = i * std::size_t(top.k); c < (i + 1) * std::size_t(top.k); ++c) {
+        std::snprintf(buf, sizeof buf, ",%lld,%lld,%.9g", (long long)top.coords[2 * c],
+                      (long long)top.coords[2 * c + 1], double(top.peaks[c]));
         f << buf;
       }
       f << '\n';

@@ -82,6 +82,13 @@ std::string min_overlap_line(double f) {
   return std::string("min_overlap=") + v + "\n";
 }
 
+// The fingerprint's lines for --top and its distance: only when --top is
+// given, so that parts written before the option existed still resume and merge.
+std::string top_lines(const xcorr::Options& opt) {
+  if (opt.top_k <= 0) return "";
+  return "top=" + std::to_string(opt.top_k) + "\nmin_distance=" + std::to_string(opt.min_distance) + "\n";
+}
+
 // The fingerprint's lines for the mask datasets: only when given.
 std::string mask_lines(const XcorrRequest& r) {
   std::string s;
@@ -105,6 +112,8 @@ api::XcorrOptions options_of(const XcorrRequest& r) {
   o.normalize_input = r.normalize_input;
   o.mode = r.mode;
   o.exclusion = r.exclusion;
+  o.top = r.top;
+  o.min_distance = r.min_distance;
   o.threads = r.threads;
   o.backend = r.backend;
   o.device = r.device;
@@ -204,6 +213,7 @@ PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s,
   stamp.total_rows = j.total_pairs;
   stamp.datasets = {"/coords", "/peaks", "/quality"};
   if (r.subpixel) stamp.datasets.emplace_back("/subpixel");
+  if (opt.top_k > 0) stamp.datasets.insert(stamp.datasets.end(), {"/top_coords", "/top_peaks"});
   stamp.summed = {"ranks", "seconds_read_correlate", "seconds_total"};
   char eps[40];
   *std::to_chars(eps, eps + sizeof eps - 1, opt.eps).ptr = '\0';  // shortest exact form
@@ -214,7 +224,7 @@ PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s,
       "\ncrop=" + std::to_string(opt.crop_y) + "," + std::to_string(opt.crop_x) + "\neps=" + eps +
       "\nnormalize_input=" + std::to_string(opt.normalize_input) + "\nmode=" + r.mode +
       "\nexclusion=" + std::to_string(opt.exclusion) + "\nsubpixel=" + std::to_string(r.subpixel) +
-      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap) + mask_lines(r);
+      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap) + mask_lines(r) + top_lines(opt);
   return stamp;
 }
 
@@ -225,12 +235,16 @@ struct OutputDataset {
   std::vector<std::uint64_t> dims;
 };
 
-std::vector<OutputDataset> output_datasets(std::int64_t n_pairs, bool subpixel) {
-  const auto P = std::uint64_t(n_pairs);
+std::vector<OutputDataset> output_datasets(std::int64_t n_pairs, bool subpixel, int top_k) {
+  const auto P = std::uint64_t(n_pairs), K = std::uint64_t(top_k);
   std::vector<OutputDataset> d{{"/coords", io::DType::Int64, {P, 2}},
                                {"/peaks", io::DType::Float32, {P}},
                                {"/quality", io::DType::Float32, {P, 2}}};
   if (subpixel) d.push_back({"/subpixel", io::DType::Float64, {P, 2}});
+  if (top_k > 0) {
+    d.push_back({"/top_coords", io::DType::Int64, {P, K, 2}});
+    d.push_back({"/top_peaks", io::DType::Float32, {P, K}});
+  }
   return d;
 }
 
@@ -346,18 +360,27 @@ BatchData read_batch(io::InputFile& in, const XcorrRequest& r, const InputLayout
   return b;
 }
 
-mpi::PairRecord record_of(std::int64_t index, const xcorr::Peak& q) {
-  return {index, q.y, q.x, q.value, q.sub_y, q.sub_x, q.sharpness, q.peak_ratio};
+mpi::PairRecord record_of(std::int64_t index, const xcorr::Peak& q, std::span<const core::ZnccBest> top) {
+  mpi::PairRecord r{index, q.y, q.x, q.value, q.sub_y, q.sub_x, q.sharpness, q.peak_ratio, {}};
+  for (const core::ZnccBest& c : top) r.top.push_back({c.y, c.x, c.value});
+  return r;
 }
 
 xcorr::Peak peak_of(const mpi::PairRecord& r) {
   return {int(r.y), int(r.x), r.value, r.sub_y, r.sub_x, r.sharpness, r.peak_ratio};
 }
 
+std::vector<core::ZnccBest> top_of(const mpi::PairRecord& r) {
+  std::vector<core::ZnccBest> top;
+  for (const mpi::TopRecord& c : r.top) top.push_back({c.value, int(c.y), int(c.x)});
+  return top;
+}
+
 // The batch's pairs through the library's engine, on a worker thread while
 // this thread forwards the progress.
 std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const BatchData& b, const JobPart& j,
-                                             const InputLayout& s, const BatchPlan& plan, Progress& progress) {
+                                             const InputLayout& s, const BatchPlan& plan, int top_k,
+                                             Progress& progress) {
   std::vector<mpi::PairRecord> records(b.pairs.size());
   const bool cache = b.tpls.size() * plan.bytes_per_template <= plan.template_cache_bytes;
   progress.run([&] {
@@ -368,26 +391,28 @@ std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const 
       local[k] = {int(std::lower_bound(b.imgs.begin(), b.imgs.end(), j.pairs[std::size_t(2 * p)]) - b.imgs.begin()),
                   int(std::lower_bound(b.tpls.begin(), b.tpls.end(), j.pairs[std::size_t(2 * p + 1)]) - b.tpls.begin())};
     }
+    std::vector<core::ZnccBest> top;  // [pairs][top_k]
     const std::vector<xcorr::Peak> peaks =
         engine.correlate({b.img_data.data(), std::int64_t(b.imgs.size()), s.H, s.W,
                           b.img_masks.empty() ? nullptr : b.img_masks.data()},
                          {b.tpl_data.data(), std::int64_t(b.tpls.size()), s.h, s.w,
                           b.tpl_masks.empty() ? nullptr : b.tpl_masks.data()},
-                         local, cache,
-                         [&](std::int64_t n) { progress.add(n); });
-    for (std::size_t k = 0; k < b.pairs.size(); ++k) records[k] = record_of(b.pairs[k], peaks[k]);
+                         local, cache, [&](std::int64_t n) { progress.add(n); }, &top);
+    const auto K = std::size_t(top_k);
+    for (std::size_t k = 0; k < b.pairs.size(); ++k)
+      records[k] = record_of(b.pairs[k], peaks[k], std::span<const core::ZnccBest>(top).subspan(k * K, K));
   });
   return records;
 }
 
 // Collective: the job's results on rank 0 in the order of its pairs (empty elsewhere).
-api::XcorrResult gather_results(MPI_Comm comm, const RunContext& ctx, std::int64_t n_pairs,
+api::XcorrResult gather_results(MPI_Comm comm, const RunContext& ctx, std::int64_t n_pairs, int top_k,
                                 const std::vector<mpi::PairRecord>& mine) {
-  const std::vector<mpi::PairRecord> all = mpi::gather_pairs_in_order(comm, n_pairs, mine);
+  const std::vector<mpi::PairRecord> all = mpi::gather_pairs_in_order(comm, n_pairs, mine, top_k);
   api::XcorrResult result;
   if (!ctx.is_root()) return result;
-  result.resize(n_pairs);
-  for (const mpi::PairRecord& r : all) result.set(r.index, peak_of(r));
+  result.resize(n_pairs, top_k);
+  for (const mpi::PairRecord& r : all) result.set(r.index, peak_of(r), top_of(r));
   return result;
 }
 
@@ -417,6 +442,16 @@ void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r,
   if (!s.template_masks.name.empty()) out.write_attribute("/", "template_masks", s.template_masks.name);
   out.write_attribute("/", "normalize_input", std::int64_t(opt.normalize_input));
   out.write_attribute("/", "exclusion", std::int64_t(opt.exclusion));
+  if (opt.top_k > 0) {
+    out.write_attribute("/", "top", std::int64_t(opt.top_k));
+    out.write_attribute("/", "min_distance", std::int64_t(opt.min_distance));
+    out.write_attribute("/top_coords", "definition",
+                        "(y, x) in the full map of the top K local maxima (each >= its up to 8 neighbours "
+                        "in the searched region), highest first, each more than min_distance placements "
+                        "(Chebyshev) from every higher one; ties to the first in row-major order; "
+                        "(-1, -1) where there are fewer than K");
+    out.write_attribute("/top_peaks", "definition", "R at /top_coords; NaN where there are fewer than K");
+  }
   out.write_attribute("/", "fft_size", std::vector<double>{double(plan.fft.first), double(plan.fft.second)});
   out.write_attribute("/coords", "definition",
                       "(y, x) in the full (H+h-1) x (W+w-1) map: the template's top-left corner "
@@ -441,11 +476,15 @@ void write_attributes(io::OutputFile& out, MPI_Comm comm, const XcorrRequest& r,
 }
 
 // Collective: rank 0's results into the datasets.
-void write_results(io::OutputFile& out, const api::XcorrResult& result, bool subpixel) {
+void write_results(io::OutputFile& out, const api::XcorrResult& result, bool subpixel, int top_k) {
   out.write_all<std::int64_t>("/coords", result.coords);
   out.write_all<float>("/peaks", result.peaks);
   out.write_all<float>("/quality", result.quality);
   if (subpixel) out.write_all<double>("/subpixel", result.subpixel);
+  if (top_k > 0) {
+    out.write_all<std::int64_t>("/top_coords", result.top_coords);
+    out.write_all<float>("/top_peaks", result.top_peaks);
+  }
 }
 
 // Collective: the CSV table (after the HDF5 file is complete), then rank 0's summary line.
@@ -454,7 +493,8 @@ void finish(MPI_Comm comm, const XcorrRequest& r, const RunContext& ctx, const I
   std::string csv_error;
   if (ctx.is_root() && !r.csv.empty())
     csv_error = write_xcorr_csv(r.csv, j.band.begin, j.pairs, result.coords, result.peaks, result.quality,
-                                r.subpixel ? result.subpixel : std::vector<double>{});
+                                r.subpixel ? result.subpixel : std::vector<double>{},
+                                {result.top_k, result.top_coords, result.top_peaks});
   io::throw_if_any(comm, csv_error);
   if (!ctx.is_root() || r.quiet) return;
   const std::string which = j.part.count == 1 ? "" : "part " + part_name(j.part) + ", pairs " +
@@ -492,7 +532,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   const Backend backend = choose_backend(s.masked() ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
   const JobPart j = job_part(r, s);
   const PartStamp stamp = make_stamp(comm, r, s, opt, j, backend);
-  const std::vector<OutputDataset> datasets = output_datasets(j.n_pairs, r.subpixel);
+  const std::vector<OutputDataset> datasets = output_datasets(j.n_pairs, r.subpixel, opt.top_k);
   if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes_of(datasets))) return 0;
   io::OutputFile out(comm, r.output, r.force);  // refused now if it exists, before any work
   for (const OutputDataset& d : datasets) out.create_dataset(d.name, d.type, d.dims);
@@ -507,14 +547,14 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
     const BatchData batch = read_batch(in, r, s, j, plan, round);
     t.read += seconds_since(t0);
     t0 = Clock::now();
-    const std::vector<mpi::PairRecord> done = correlate_batch(engine, batch, j, s, plan, progress);
+    const std::vector<mpi::PairRecord> done = correlate_batch(engine, batch, j, s, plan, opt.top_k, progress);
     records.insert(records.end(), done.begin(), done.end());
     t.correlate += seconds_since(t0);
   }
   progress.finish();
 
-  const api::XcorrResult result = gather_results(comm, ctx, j.n_pairs, records);
-  write_results(out, result, r.subpixel);
+  const api::XcorrResult result = gather_results(comm, ctx, j.n_pairs, opt.top_k, records);
+  write_results(out, result, r.subpixel, opt.top_k);
   write_attributes(out, comm, r, ctx, s, opt, plan, threads, backend, t);
   write_stamp(out, stamp);
   write_complete(out);  // last: an output without it was never finished

@@ -6,6 +6,7 @@
 // into the order of the pair list (mpi/pair_gather.hpp) and writes them.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "command.hpp"
@@ -22,6 +23,7 @@ struct XcorrRequest {
   bool normalize_input = false;
   std::string mode = "full";
   int exclusion = 5;
+  std::optional<int> top, min_distance;  // --top K, --min-distance D (unset: --exclusion)
   bool subpixel = false;
   int threads = 0;
   std::string backend = "auto";

@@ -148,6 +148,9 @@ api::XcorrOptions xcorr_options(const py::dict& d) {
   o.normalize_input = get<bool>(d, "normalize_input", false);
   o.mode = get<std::string>(d, "mode", o.mode);
   o.exclusion = get<int>(d, "exclusion", o.exclusion);
+  // --top and --min-distance: absent (None in Python) is unset, as on the command line.
+  if (d.contains("top")) o.top = get<int>(d, "top", 0);
+  if (d.contains("min_distance")) o.min_distance = get<int>(d, "min_distance", 0);
   o.threads = get<int>(d, "threads", 0);
   o.backend = get<std::string>(d, "backend", "auto");
   o.device = get<int>(d, "device", -1);
@@ -302,6 +305,11 @@ py::dict xcorr_pairs(const py::object& images, const py::object& templates, cons
   out["peaks"] = owned(std::move(r.peaks), {p});
   out["quality"] = owned(std::move(r.quality), {p, 2});
   out["subpixel"] = owned(std::move(r.subpixel), {p, 2});
+  if (r.top_k > 0) {
+    const auto k = py::ssize_t(r.top_k);
+    out["top_coords"] = owned(std::move(r.top_coords), {p, k, 2});
+    out["top_peaks"] = owned(std::move(r.top_peaks), {p, k});
+  }
   return out;
 }
 

@@ -52,6 +52,18 @@ void transform_templates(std::span<const std::pair<int, int>> pairs,
   });
 }
 
+// Pair i's slice of the top lists (empty without --top or without `top`).
+std::span<core::ZnccBest> top_slice(std::vector<core::ZnccBest>* top, const Options& options, std::size_t i) {
+  if (!top || options.top_k <= 0) return {};
+  const auto k = std::size_t(options.top_k);
+  return std::span<core::ZnccBest>(*top).subspan(i * k, k);
+}
+
+// *top sized for n pairs (every entry overwritten by its pair).
+void size_top(std::vector<core::ZnccBest>* top, const Options& options, std::size_t n) {
+  if (top) top->assign(options.top_k > 0 ? n * std::size_t(options.top_k) : 0, missing_top_peak());
+}
+
 }  // namespace
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& f) {
@@ -62,7 +74,8 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
                                   std::span<const PreparedTemplate* const> templates,
                                   std::span<const std::pair<int, int>> pairs,
                                   const Options& options, int threads,
-                                  const std::function<void(std::size_t)>& done) {
+                                  const std::function<void(std::size_t)>& done,
+                                  std::vector<core::ZnccBest>* top) {
   validate(options);
   const int nt = std::max(1, threads);
   ThreadWorkspaces spaces;
@@ -82,9 +95,10 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
       options, nt, spaces);
   // Phase 2: the pairs.
   std::vector<Peak> out(pairs.size());
+  size_top(top, options, pairs.size());
   parallel_for(pairs.size(), nt, [&](std::size_t i) {
-    out[i] = correlate(*images[std::size_t(pairs[i].first)],
-                       *templates[std::size_t(pairs[i].second)], options, spaces.mine());
+    out[i] = correlate(*images[std::size_t(pairs[i].first)], *templates[std::size_t(pairs[i].second)], options,
+                       spaces.mine(), nullptr, top_slice(top, options, i));
     if (done) done(1);
   });
   return out;
@@ -94,7 +108,8 @@ std::vector<Peak> correlate_image_groups(std::span<const View> images, bool norm
                                          std::span<const PreparedTemplate* const> templates,
                                          std::span<const std::pair<int, int>> pairs,
                                          const Options& options, int threads,
-                                         const std::function<void(std::size_t)>& done) {
+                                         const std::function<void(std::size_t)>& done,
+                                         std::vector<core::ZnccBest>* top) {
   validate(options);
   // Groups: maximal runs of pairs with the same image.
   std::vector<std::size_t> starts;
@@ -118,7 +133,7 @@ std::vector<Peak> correlate_image_groups(std::span<const View> images, bool norm
       prepared[used[k]] = std::make_unique<PreparedImage>(images[used[k]], normalize_input);
     });
     for (std::size_t i = 0; i < images.size(); ++i) ip[i] = prepared[i].get();
-    return correlate_pairs(ip, templates, pairs, options, threads, done);
+    return correlate_pairs(ip, templates, pairs, options, threads, done, top);
   }
   // Template spectra first (each once, in parallel), then the groups.
   ThreadWorkspaces spaces;
@@ -127,11 +142,13 @@ std::vector<Peak> correlate_image_groups(std::span<const View> images, bool norm
       [&](int ii) { return std::pair{images[std::size_t(ii)].height, images[std::size_t(ii)].width}; },
       options, nt, spaces);
   std::vector<Peak> out(pairs.size());
+  size_top(top, options, pairs.size());
   parallel_for(n_groups, nt, [&](std::size_t g) {
     const PreparedImage image(images[std::size_t(pairs[starts[g]].first)], normalize_input);
     Workspace& ws = spaces.mine();
     for (std::size_t i = starts[g]; i < starts[g + 1]; ++i) {
-      out[i] = correlate(image, *templates[std::size_t(pairs[i].second)], options, ws);
+      out[i] = correlate(image, *templates[std::size_t(pairs[i].second)], options, ws, nullptr,
+                         top_slice(top, options, i));
       if (done) done(1);
     }
   });

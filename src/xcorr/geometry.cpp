@@ -15,6 +15,8 @@ void validate(const Options& o) {
     throw std::invalid_argument("xcorr: eps must be finite and >= 0");
   if (o.crop_y < 0 || o.crop_x < 0) throw std::invalid_argument("xcorr: crop must be >= 0");
   if (o.exclusion < 0) throw std::invalid_argument("xcorr: exclusion must be >= 0");
+  if (o.top_k < 0) throw std::invalid_argument("xcorr: top_k must be >= 0");
+  if (o.min_distance < 0) throw std::invalid_argument("xcorr: min_distance must be >= 0");
 }
 
 Region search_region(int H, int W, int h, int w, const Options& o) {

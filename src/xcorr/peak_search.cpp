@@ -67,6 +67,14 @@ Peak find_peak(const float* map, int stride, Region r, int exclusion) {
   return detail::find_peak_rows(map, stride, r, exclusion, rowmax, false);
 }
 
+core::ZnccBest missing_top_peak() { return {std::numeric_limits<float>::quiet_NaN(), -1, -1}; }
+
+void top_candidates(const float* map, int stride, Region r, int min_distance, std::span<core::ZnccBest> top) {
+  const std::vector<core::ZnccBest> found = detail::top_peaks(map, stride, r, int(top.size()), min_distance);
+  std::copy(found.begin(), found.end(), top.begin());
+  std::fill(top.begin() + std::ptrdiff_t(found.size()), top.end(), missing_top_peak());
+}
+
 namespace detail {
 
 std::vector<core::ZnccBest> top_peaks(const float* map, int stride, Region r, int k, int min_distance) {

@@ -68,8 +68,8 @@ inline float max_of(const float* v, int n) {
 Peak find_peak_rows(const float* map, int stride, Region r, int exclusion, std::vector<float>& rowmax,
                     bool have_rowmax);
 
-// The candidates of --top K --min-distance D (not yet an option of the
-// command): the K highest local maxima of the searched region
+// The candidates of --top K --min-distance D (through top_candidates,
+// xcorr.hpp): the K highest local maxima of the searched region
 // r of map (row stride `stride`), highest first, each more than min_distance
 // placements (Chebyshev) from every higher one kept. A local maximum ranks at
 // least as high as each of its (up to 8) neighbours inside r

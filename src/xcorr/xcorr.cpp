@@ -475,11 +475,21 @@ void check_fits(const PreparedImage::Data& im, const PreparedTemplate::Data& t) 
                                 " (as normxcorr2, h <= H and w <= W)");
 }
 
+// --top: the candidates of the searched region of the map still in the
+// workspace (the map the peak was found on, so the first is the peak).
+void fill_top(const float* real, int stride, Region search, const Options& options, std::span<core::ZnccBest> top) {
+  if (options.top_k <= 0 || top.empty()) return;
+  if (top.size() != std::size_t(options.top_k))
+    throw std::logic_error("xcorr: the top list must hold top_k entries");
+  top_candidates(real, stride, search, options.min_distance, top);
+}
+
 // correlate() for a pair with a masked side: R over region r (the searched
 // region, or the whole map for full_map) into b.real at the float path's
 // padded stride, then the same peak search.
 Peak correlate_masked(const PreparedImage::Data& im, const PreparedTemplate::Data& t, const Options& options,
-                      Region search, Region r, Workspace::Buffers& b, std::vector<float>* full_map) {
+                      Region search, Region r, Workspace::Buffers& b, std::vector<float>* full_map,
+                      std::span<core::ZnccBest> top) {
   const SizeKey k = fft_size(im.H, im.W, t.h, t.w, r);
   b.ensure(k);
   if (!b.masked) b.masked = std::make_unique<detail::MaskedBuffers>();
@@ -487,12 +497,13 @@ Peak correlate_masked(const PreparedImage::Data& im, const PreparedTemplate::Dat
   detail::masked_region(im.masked_side(), t.masked_side(), r, options, *b.masked,
                         real + std::size_t(r.y0) * std::size_t(k.second) + std::size_t(r.x0), k.second);
   if (full_map) copy_map(real, k.second, im.H + t.h - 1, im.W + t.w - 1, *full_map);
+  fill_top(real, k.second, search, options, top);
   return find_peak_rows(real, k.second, search, options.exclusion, b.rowmax, false);
 }
 }  // namespace
 
 Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const Options& options,
-               Workspace& workspace, std::vector<float>* full_map) {
+               Workspace& workspace, std::vector<float>* full_map, std::span<core::ZnccBest> top) {
   const PreparedImage::Data& im = image.data();
   const PreparedTemplate::Data& t = templ.data();
   const int H = im.H, W = im.W, h = t.h, w = t.w;
@@ -500,15 +511,16 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   const Region region = search_region(H, W, h, w, options);
   const int mh = H + h - 1, mw = W + w - 1;
   const Region all{0, mh - 1, 0, mw - 1};
-  if (!im.mask.empty() || !t.mask.empty())
-    return correlate_masked(im, t, options, region, full_map ? all : region, workspace.buffers(), full_map);
-  const SizeKey k = transform_numerator(im, t, full_map ? all : region, workspace.buffers());
   Workspace::Buffers& b = workspace.buffers();
+  if (!im.mask.empty() || !t.mask.empty())
+    return correlate_masked(im, t, options, region, full_map ? all : region, b, full_map, top);
+  const SizeKey k = transform_numerator(im, t, full_map ? all : region, b);
   float* real = b.real.get();
   // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
   normalise_region(im, t, full_map ? all : region, options.eps, options.min_overlap, real, k.second, b, region,
                    b.rowmax);
   if (full_map) copy_map(real, k.second, mh, mw, *full_map);
+  fill_top(real, k.second, region, options, top);
   return find_peak_rows(real, k.second, region, options.exclusion, b.rowmax, true);
 }
 

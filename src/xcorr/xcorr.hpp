@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/zncc.hpp"
+#include "core/zncc_peak.hpp"
 
 namespace tessera::xcorr {
 
@@ -62,6 +63,12 @@ struct Options {
   // R = 0 where fewer than min_overlap * h * w template pixels fall inside the
   // image (0: every placement, normxcorr2's map; core::zncc_overlap_ok).
   double min_overlap = 0;
+  // --top K --min-distance D: besides the peak, the K highest local maxima of
+  // the searched region, each more than min_distance placements (Chebyshev)
+  // from every higher one kept (top_candidates). 0: none, and nothing is spent
+  // on them.
+  int top_k = 0;
+  int min_distance = 5;
 };
 
 struct Peak {
@@ -184,21 +191,36 @@ class Workspace {
 // any other pair today's, bit for bit. Throws
 // std::invalid_argument when the template is larger than the image or the
 // crop leaves nothing to search. With full_map, also the whole map (every
-// placement, whatever the mode and crop), row-major.
+// placement, whatever the mode and crop), row-major. With options.top_k > 0
+// and a `top` of top_k entries, also the pair's candidates (top_candidates of
+// the map just searched, so the first is the peak).
 Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const Options& options,
-               Workspace& workspace, std::vector<float>* full_map = nullptr);
+               Workspace& workspace, std::vector<float>* full_map = nullptr,
+               std::span<core::ZnccBest> top = {});
+
+// --top: the candidates of region r of an R map (row stride `stride`) into
+// top[0, K), K = top.size(): detail::top_peaks (peak_search.hpp) with
+// min_distance, highest first, the entries beyond the candidates found set to
+// missing_top_peak(). Both backends call it, so the same map gives the same
+// candidates.
+void top_candidates(const float* map, int stride, Region r, int min_distance, std::span<core::ZnccBest> top);
+// An entry of a top list with no candidate: (y, x) = (-1, -1), value NaN.
+core::ZnccBest missing_top_peak();
 
 // Peaks of many pairs: pair i correlates images[pairs[i].first] with
 // templates[pairs[i].second]. The threads first transform every image (and
 // every template that caches its spectra) the pairs need, then take the pairs
 // in the given order; done(n) is called from the worker threads as pairs finish.
 // Results are in the order of `pairs` and do not depend on `threads`. The first
-// exception of any thread is rethrown after all have stopped.
+// exception of any thread is rethrown after all have stopped. With
+// options.top_k > 0 and `top`, *top gets pair i's candidates (correlate) at
+// [i * top_k, (i + 1) * top_k).
 std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
                                   std::span<const PreparedTemplate* const> templates,
                                   std::span<const std::pair<int, int>> pairs,
                                   const Options& options, int threads,
-                                  const std::function<void(std::size_t)>& done = {});
+                                  const std::function<void(std::size_t)>& done = {},
+                                  std::vector<core::ZnccBest>* top = nullptr);
 
 // The same as correlate_pairs for raw images, with less memory: `pairs` must be
 // grouped by image (all pairs of an image consecutive). Each image is prepared
@@ -207,12 +229,13 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
 // thread instead of all of them (and reuses their memory instead of faulting in
 // new pages). With fewer groups than threads, the images are prepared first and
 // the pairs shared out as by correlate_pairs. The template spectra are computed
-// first, in parallel. Same results, bit for bit, as correlate_pairs.
+// first, in parallel. Same results, bit for bit, as correlate_pairs (top too).
 std::vector<Peak> correlate_image_groups(std::span<const View> images, bool normalize_input,
                                          std::span<const PreparedTemplate* const> templates,
                                          std::span<const std::pair<int, int>> pairs,
                                          const Options& options, int threads,
-                                         const std::function<void(std::size_t)>& done = {});
+                                         const std::function<void(std::size_t)>& done = {},
+                                         std::vector<core::ZnccBest>* top = nullptr);
 
 // Runs f(i) for i in [0, n) over `threads` threads (dynamic assignment); the
 // first exception is rethrown after all threads have stopped.

@@ -37,6 +37,31 @@ def test_equals_the_command(tmp_path, tiles_file, args, kw):
     assert_same(q, command_xcorr(tmp_path, tiles_file, *args))
 
 
+@pytest.mark.parametrize("args,kw", [
+    (("--top", "4"), {"top": 4}),
+    (("--top", "3", "--min-distance", "1", "--crop", "5,2"), {"top": 3, "min_distance": 1, "crop": (5, 2)}),
+    (("--top", "5", "--min-distance", "0", "--mode", "valid"), {"top": 5, "min_distance": 0, "mode": "valid"}),
+])
+def test_top_equals_the_command(tmp_path, tiles_file, args, kw):
+    """top=K, min_distance=D: /top_coords and /top_peaks of the command bit for
+    bit (int64 [p, K, 2], float32 [p, K]), and the other results unchanged."""
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    q = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False, **kw)
+    out = tmp_path / "top.h5"
+    run_tessera("xcorr", tiles_file, "-o", out, "--quiet", "--backend", "cpu", "--subpixel", *args)
+    with h5py.File(out, "r") as f:
+        ref = {k: f[k][()] for k in ("coords", "peaks", "quality", "subpixel", "top_coords", "top_peaks")}
+    assert_same(q, ref)
+    k = kw["top"]
+    assert q.top_coords.shape == (len(pairs), k, 2) and q.top_coords.dtype == np.int64
+    assert q.top_peaks.shape == (len(pairs), k) and q.top_peaks.dtype == np.float32
+    np.testing.assert_array_equal(q.top_coords, ref["top_coords"])
+    np.testing.assert_array_equal(q.top_peaks, ref["top_peaks"])
+    np.testing.assert_array_equal(q.top_coords[:, 0], q.coords)
+    plain = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)
+    assert plain.top_coords is None and plain.top_peaks is None
+
+
 def test_masks_equal_the_command(tmp_path, tiles_file):
     """Masks given as arrays (bool, a list of float frames) give the command's
     bits with the same masks as datasets; all-valid masks give no masks' bits."""

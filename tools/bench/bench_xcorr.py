@@ -51,6 +51,25 @@ def _cv_pairs(chunk):
     return out
 
 
+def add_masks(data):
+    """Image masks: a vertical stripe of 8 % of the columns (charging) and 1 %
+    specks; template masks: a corner block of 1/16 and 1 % specks."""
+    with h5py.File(data, "a") as f:
+        if "image_masks" in f:
+            return
+        rng = np.random.default_rng(15)
+        n, H, W = f["images"].shape
+        k, h, w = f["templates"].shape
+        mi = (rng.random((n, H, W)) > 0.01).astype(np.uint8)
+        for i in range(n):
+            x0 = int(rng.integers(0, W - W // 12))
+            mi[i, :, x0:x0 + W // 12] = 0
+        mt = (rng.random((k, h, w)) > 0.01).astype(np.uint8)
+        mt[:, :h // 4, :w // 4] = 0
+        f["image_masks"] = mi
+        f["template_masks"] = mt
+
+
 def run(cmd):
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -69,6 +88,9 @@ def main():
     ap.add_argument("--keep", help="directory for the files (default: a temporary one)")
     ap.add_argument("--other", action="append", default=[], metavar="LABEL=PATH",
                     help="another tessera binary, timed in the same run")
+    ap.add_argument("--masks", action="store_true",
+                    help="also time masked pairs (issue 15): image masks (a charging stripe and specks), "
+                         "template masks (a corner and specks), both; each against the unmasked full run")
     a = ap.parse_args()
 
     tmp = a.keep or tempfile.mkdtemp(prefix="bench_xcorr_")
@@ -77,6 +99,8 @@ def main():
     if not os.path.exists(data):
         subprocess.run([a.tessera, "simulate", "xcorr", "-o", data, "--size", a.size, "--template-size",
                         a.template_size, "--images", str(a.images), "--pairs", str(a.pairs)], check=True)
+    if a.masks:
+        add_masks(data)
     with h5py.File(data, "r") as f:
         imgs = f["images"][:]
         tpls = f["templates"][:]
@@ -125,6 +149,12 @@ def main():
                                                          "-o", out, "--force", "--quiet", "--threads", "1"],
             f"{label} valid, 1 rank x {a.cores} threads": [exe, "xcorr", data, "-o", out, "--force", "--quiet",
                                                            "--threads", str(a.cores), "--mode", "valid"],
+            **({} if not a.masks or label != "tessera" else {
+                f"{label} full, masked {side}, 1 rank x {a.cores} threads":
+                    [exe, "xcorr", data, "-o", out + ".m.h5", "--force", "--quiet", "--threads", str(a.cores)] + args
+                for side, args in (("images", ["--image-masks", "/image_masks"]),
+                                   ("templates", ["--template-masks", "/template_masks"]),
+                                   ("both", ["--image-masks", "/image_masks", "--template-masks", "/template_masks"]))}),
         }
     timings = {}
     # The binaries' runs interleaved: each repeat runs every binary once per configuration.
@@ -152,6 +182,10 @@ def main():
           f"{cv_procs:8.2f} {p / cv_procs:8.1f} {cv_best / cv_procs:9.2f}")
     for name, t in timings.items():
         print(f"{name:44s} {t:8.2f} {p / t:8.1f} {cv_best / t:9.2f}")
+    plain = timings.get(f"tessera full, 1 rank x {a.cores} threads")
+    for name, t in timings.items():
+        if "masked" in name:
+            print(f"{name}: {t / plain:.2f}x the unmasked full run's time (target <= 2.5)")
     print(f"agreement (valid mode, {compared} pairs with an interior OpenCV peak): "
           f"{same} same coordinates, largest peak difference {worst:.2e}")
     print(f"OpenCV {cv2.__version__} (the two OpenCV runs found {'the same' if check_same else 'DIFFERENT'} peaks); "

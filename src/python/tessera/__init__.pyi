@@ -42,6 +42,8 @@ class XcorrResult:
     peaks: np.ndarray
     quality: np.ndarray
     subpixel: Optional[np.ndarray]
+    top_coords: Optional[np.ndarray]  # [p, K, 2] with top=K
+    top_peaks: Optional[np.ndarray]   # [p, K] with top=K
     def __len__(self) -> int: ...
 
 def fit(cube: Optional[ArrayLike] = ..., sweep: Optional[ArrayLike] = ..., *,
@@ -71,7 +73,8 @@ def fit_spectra(spectra: ArrayLike, sweep: ArrayLike, *, model: str = ..., peaks
 def xcorr(images: Union[ArrayLike, Sequence[ArrayLike]], templates: Union[ArrayLike, Sequence[ArrayLike]],
           pairs: ArrayLike, *, mode: Literal["full", "valid"] = ..., crop: Union[int, Tuple[int, int]] = ...,
           subpixel: bool = ..., eps: float = ..., min_overlap: float = ..., normalize_input: bool = ...,
-          exclusion: int = ..., threads: int = ..., backend: Backend = ..., device: int = ...,
+          exclusion: int = ..., top: Optional[int] = ..., min_distance: Optional[int] = ...,
+          threads: int = ..., backend: Backend = ..., device: int = ...,
           image_masks: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = ...,
           template_masks: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = ...,
           progress: Progress = ...) -> XcorrResult: ...

@@ -18,6 +18,10 @@ class XcorrResult:
     quality : float32 [p, 2], sharpness and peak_ratio
     subpixel : float64 [p, 2], the peak refined by a parabola (None when
         subpixel=False)
+    top_coords : int64 [p, K, 2], with top=K (else None): (y, x) of the K highest
+        local maxima of the searched region, highest first, each more than
+        min_distance from every higher one; (-1, -1) where there are fewer
+    top_peaks : float32 [p, K], R there (NaN where there are fewer); else None
     """
 
     def __init__(self, raw: dict, subpixel: bool):
@@ -25,6 +29,8 @@ class XcorrResult:
         self.peaks: np.ndarray = raw["peaks"]
         self.quality: np.ndarray = raw["quality"]
         self.subpixel: Optional[np.ndarray] = raw["subpixel"] if subpixel else None
+        self.top_coords: Optional[np.ndarray] = raw.get("top_coords")
+        self.top_peaks: Optional[np.ndarray] = raw.get("top_peaks")
 
     def __len__(self) -> int:
         return len(self.peaks)
@@ -63,7 +69,8 @@ def _crop(crop: Any) -> tuple:
 
 def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: Any = (0, 0),
           subpixel: bool = True, eps: float = 1e-6, min_overlap: float = 0.0, normalize_input: bool = False,
-          exclusion: int = 5, threads: int = 0, backend: str = "auto", device: int = -1,
+          exclusion: int = 5, top: Optional[int] = None, min_distance: Optional[int] = None,
+          threads: int = 0, backend: str = "auto", device: int = -1,
           image_masks: Any = None, template_masks: Any = None,
           progress: Union[bool, Callable[[int], Any]] = True) -> XcorrResult:
     """Zero-normalised cross-correlation of (image, template) pairs, as `tessera xcorr`.
@@ -83,6 +90,10 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
     normalize_input : subtract each image's mean first (the caller's arrays are
         never modified)
     exclusion : peak_ratio's second value is the best farther than this from the peak
+    top : K (>= 1) for --top: also return top_coords and top_peaks, the K highest
+        local maxima (each >= its 8 neighbours) of the searched region
+    min_distance : --min-distance, only with top: each kept maximum lies more than
+        this many placements (Chebyshev) from every higher one (None: exclusion)
     threads : 0 = the cores this process may use
     backend : "auto", "cpu" or "cuda";  device : CUDA device
     image_masks, template_masks : shaped like images / templates (or a list of
@@ -114,6 +125,10 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         "threads": integer(threads, "threads"), "backend": text(backend, "backend"),
         "device": integer(device, "device"),
     }
+    if top is not None:
+        opts["top"] = integer(top, "top")
+    if min_distance is not None:
+        opts["min_distance"] = integer(min_distance, "min_distance")
     bar = Progress(int(pr.shape[0]), "pairs", progress)
     try:
         raw = _core.xcorr(im, tp, pr, opts, bar.hook(), im_masks, tp_masks)
