@@ -60,15 +60,16 @@ constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
 // Masked pairs (src/xcorr/masked.hpp), on top of the above: per image and per
 // template, its three masked arrays' prefix tables (doubles over (rows+1) x
 // (cols+1)), up to three double spectra and the mask itself (a byte a pixel,
-// read as a double); per thread, a double transform buffer, two double spectra
-// and five double sums per searched placement.
+// read as a double), and for an image its window sums (count, sum, variance
+// term: three doubles per searched placement); per thread, up to six double
+// transform outputs, two double spectra and an unmasked template's window sums.
 constexpr std::uint64_t kMaskedPrefixCellBytes = 3 * sizeof(double);
 constexpr std::uint64_t kMaskedSpectra = 3;
 constexpr std::uint64_t kMaskedSpectrumBinBytes = 2 * sizeof(double);
 constexpr std::uint64_t kMaskPixelBytes = 1 + sizeof(double);
-constexpr std::uint64_t kMaskedWorkspaceRealBytes = sizeof(double);
+constexpr std::uint64_t kMaskedWorkspaceRealBytes = 6 * sizeof(double);
 constexpr std::uint64_t kMaskedWorkspaceSpectra = 2;
-constexpr std::uint64_t kMaskedSumCellBytes = 5 * sizeof(double);
+constexpr std::uint64_t kMaskedWindowCellBytes = 3 * sizeof(double);
 // In the split of the pairs over ranks, taking up an image (its read, prefix
 // sums and transform) costs about as much as correlating two pairs.
 constexpr double kImageCostInPairs = 2.0;
@@ -284,12 +285,13 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
   std::uint64_t thread_bytes = py * px * kWorkspaceRealBytes + kWorkspaceSpectra * spectrum_bytes;
   if (s.masked()) {  // either side's pairs may take the masked path
     const std::uint64_t masked_spectrum = py * (px / 2 + 1) * kMaskedSpectrumBinBytes;
-    image_bytes += (H + 1) * (W + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum + H * W * kMaskPixelBytes;
+    const std::uint64_t windows =
+        std::uint64_t(s.region.y1 - s.region.y0 + 1) * std::uint64_t(s.region.x1 - s.region.x0 + 1) * kMaskedWindowCellBytes;
+    image_bytes += (H + 1) * (W + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum +
+                   H * W * kMaskPixelBytes + windows;
     b.bytes_per_template +=
         (h + 1) * (w + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum + h * w * kMaskPixelBytes;
-    thread_bytes += py * px * kMaskedWorkspaceRealBytes + kMaskedWorkspaceSpectra * masked_spectrum +
-                    std::uint64_t(s.region.y1 - s.region.y0 + 1) * std::uint64_t(s.region.x1 - s.region.x0 + 1) *
-                        kMaskedSumCellBytes;
+    thread_bytes += py * px * kMaskedWorkspaceRealBytes + kMaskedWorkspaceSpectra * masked_spectrum + windows;
   }
   // Per thread: its workspace and, on the CPU, the one image it has prepared.
   const std::uint64_t workspace_bytes = std::uint64_t(threads) * (thread_bytes + (gpu ? 0 : image_bytes));
