@@ -59,6 +59,10 @@ Command add_xcorr_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--backend", req->backend, "auto, cpu or cuda")->capture_default_str();
   c->add_option("--device", req->device, "CUDA device of this rank");
+  c->add_option("--fft-wisdom", req->fft_wisdom,
+                "FFT plans chosen by timing (FFTW_MEASURE), kept in FILE and read by every rank and later run: "
+                "faster transforms, the same bits for any number of ranks among runs that use FILE (measured "
+                "once, a few seconds; CPU backend)");
   c->add_option("--memory-budget", req->memory_budget,
                 "Memory per rank for images, templates and transforms, e.g. 512M, 4G")
       ->capture_default_str();

@@ -13,6 +13,7 @@
 
 #include "api/xcorr.hpp"
 #include "backend.hpp"
+#include "fft_wisdom.hpp"
 #include "io/error.hpp"
 #include "io/h5_input.hpp"
 #include "io/h5_output.hpp"
@@ -207,7 +208,7 @@ std::string dims_text(const io::DatasetInfo& d) {
 
 // Collective (the input's identity comes from rank 0).
 PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s, const xcorr::Options& opt,
-                     const JobPart& j, const Backend& backend) {
+                     const JobPart& j, const Backend& backend, const FftWisdomUse& wisdom) {
   PartStamp stamp;
   stamp.part = j.part;
   stamp.rows = j.band;
@@ -225,7 +226,9 @@ PartStamp make_stamp(MPI_Comm comm, const XcorrRequest& r, const InputLayout& s,
       "\ncrop=" + std::to_string(opt.crop_y) + "," + std::to_string(opt.crop_x) + "\neps=" + eps +
       "\nnormalize_input=" + std::to_string(opt.normalize_input) + "\nmode=" + r.mode +
       "\nexclusion=" + std::to_string(opt.exclusion) + "\nsubpixel=" + std::to_string(r.subpixel) +
-      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap) + mask_lines(r) + top_lines(opt);
+      "\nbackend=" + backend.name + "\n" + min_overlap_line(opt.min_overlap) + mask_lines(r) + top_lines(opt) +
+      // Plans from wisdom may round differently from FFTW_ESTIMATE's: only then a line.
+      (wisdom.digest.empty() ? "" : "fft_wisdom=" + wisdom.digest + "\n");
   return stamp;
 }
 
@@ -532,8 +535,12 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   if (s.masked() && r.backend == "cuda")
     throw UsageError("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
   const Backend backend = choose_backend(s.masked() ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
+  // --fft-wisdom: before any plan is made (CPU transforms; cuFFT plans its own).
+  const FftWisdomUse wisdom = backend.name == "cpu" ? setup_fft_wisdom(comm, r.fft_wisdom,
+                                                                       xcorr::fft_size(s.H, s.W, s.h, s.w, opt), s.masked())
+                                                    : FftWisdomUse{};
   const JobPart j = job_part(r, s);
-  const PartStamp stamp = make_stamp(comm, r, s, opt, j, backend);
+  const PartStamp stamp = make_stamp(comm, r, s, opt, j, backend, wisdom);
   const std::vector<OutputDataset> datasets = output_datasets(j.n_pairs, r.subpixel, opt.top_k);
   if (skip_complete_output(comm, r.output, r.resume, r.force, stamp, shapes_of(datasets))) return 0;
   io::OutputFile out(comm, r.output, r.force);  // refused now if it exists, before any work
@@ -558,6 +565,9 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   const api::XcorrResult result = gather_results(comm, ctx, j.n_pairs, opt.top_k, records);
   write_results(out, result, r.subpixel, opt.top_k);
   write_attributes(out, comm, r, ctx, s, opt, plan, threads, backend, t);
+  out.write_attribute("/", "fft_planning",
+                      wisdom.file.empty() ? std::string("FFTW_ESTIMATE")
+                                          : "FFTW wisdom from " + wisdom.file + " (fnv1a64 " + wisdom.digest + ")");
   write_stamp(out, stamp);
   write_complete(out);  // last: an output without it was never finished
   out.commit();

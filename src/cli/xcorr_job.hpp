@@ -29,6 +29,7 @@ struct XcorrRequest {
   std::string backend = "auto";
   int device = -1;
   std::string memory_budget = "2G";
+  std::string fft_wisdom;  // --fft-wisdom FILE: measured FFT plans shared by every rank and run
   std::string csv;
   std::string part;  // "I/N", "auto" or "" (the whole pair list)
   bool resume = false;

@@ -9,14 +9,16 @@
 
 #include "core/zncc.hpp"
 #include "core/zncc_masked.hpp"
+#include "fft_plans.hpp"
 
 namespace tessera::xcorr::detail {
 namespace {
 
 // Double-precision FFTW plans, one pair per size, shared by the process. The
-// planner (libfftw3's own, apart from libfftw3f's) runs under the lock;
-// FFTW_ESTIMATE (no timing), so every process makes the same plan and the bits
-// do not depend on the rank or the run, as PlanCache's float plans.
+// planner (libfftw3's own, apart from libfftw3f's) runs under the lock; the
+// flags of fft_plans.hpp (FFTW_ESTIMATE, or shared wisdom only), so every
+// process makes the same plan and the bits do not depend on the rank or the
+// run, as PlanCache's float plans.
 struct DoublePlans {
   fftw_plan r2c = nullptr, c2r = nullptr;
 };
@@ -31,9 +33,12 @@ DoublePlans plans_for(int py, int px) {
     std::unique_ptr<double[], FftwDoubleFree> r(static_cast<double*>(fftw_malloc(sizeof(double) * nr)));
     DoubleSpectrum c(static_cast<fftw_complex*>(fftw_malloc(sizeof(fftw_complex) * nc)));
     if (!r || !c) throw std::bad_alloc();
-    p.r2c = fftw_plan_dft_r2c_2d(py, px, r.get(), c.get(), FFTW_ESTIMATE);
-    p.c2r = fftw_plan_dft_c2r_2d(py, px, c.get(), r.get(), FFTW_ESTIMATE);
-    if (!p.r2c || !p.c2r) throw std::runtime_error("xcorr: FFTW could not create a double plan");
+    const unsigned flags = fft_planner_flags();
+    p.r2c = fftw_plan_dft_r2c_2d(py, px, r.get(), c.get(), flags);
+    p.c2r = fftw_plan_dft_c2r_2d(py, px, c.get(), r.get(), flags);
+    if (!p.r2c || !p.c2r)
+      throw std::runtime_error("xcorr: FFTW could not create a double plan for " + std::to_string(py) + "x" +
+                               std::to_string(px) + " (not in the FFT wisdom in use?)");
   }
   return p;
 }

@@ -20,6 +20,7 @@
 #include "core/zncc.hpp"
 #include "core/zncc_rows.hpp"
 #include "core/zncc_tables.hpp"
+#include "fft_plans.hpp"
 #include "masked.hpp"
 #include "peak_search.hpp"
 
@@ -72,11 +73,15 @@ class PlanCache {
     RealBuf r = alloc_real(n_real(k));
     CplxBuf c = alloc_cplx(n_cplx(k));
     PlanPair p;
-    // FFTW_ESTIMATE: no timing, so every process makes the same plan for a
-    // size and the results do not depend on the rank or the run.
-    p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), FFTW_ESTIMATE);
-    p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), FFTW_ESTIMATE);
-    if (!p.r2c || !p.c2r) throw std::runtime_error("xcorr: FFTW could not create a plan");
+    // FFTW_ESTIMATE (no timing), or plans from shared wisdom only
+    // (fft_plans.hpp): every process makes the same plan for a size and the
+    // results do not depend on the rank or the run.
+    const unsigned flags = fft_planner_flags();
+    p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), flags);
+    p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), flags);
+    if (!p.r2c || !p.c2r)
+      throw std::runtime_error("xcorr: FFTW could not create a plan for " + std::to_string(k.first) + "x" +
+                               std::to_string(k.second) + " (not in the FFT wisdom in use?)");
     plans_[k] = p;
     return p;
   }

@@ -579,6 +579,55 @@ def case_charging():
     check("--charging must be in [0, 1]" in p.stderr and not os.path.exists(path("ch_bad.h5")), p.stderr)
 
 
+def case_fft_wisdom():
+    """--fft-wisdom FILE: the first run measures and writes FILE, later runs read
+    it; with one FILE, 1, 2, 3 and 7 ranks give the same bits (also masked, whose
+    double plans the file gains on first use); FFTW_ESTIMATE's coordinates, peaks
+    within 1e-5; a damaged FILE stops every rank with one line, no output."""
+    rng = np.random.default_rng(21)
+    imgs, tpls, pairs, mi, mt = masked_set(rng)
+    src = write_set("wis.h5", imgs, tpls, pairs, image_masks=mi, template_masks=mt)
+    wisdom = path("fft.wisdom")
+    outs = []
+    for n in (1, 2, 3, 7):
+        outs.append(path(f"wis{n}.h5"))
+        run(["xcorr", src, "-o", outs[-1], "--quiet", "--subpixel", "--fft-wisdom", wisdom], np_=n)
+        if n == 1:
+            check(os.path.exists(wisdom), "no wisdom file written")
+            with open(wisdom) as f:
+                first = f.read()
+            check(first.startswith("tessera fft wisdom 1\nfloat "), "wisdom file header")
+    with open(wisdom) as f:
+        check(f.read() == first, "the wisdom file changed without a new size")
+    run(["xcorr", src, "-o", path("wis_est.h5"), "--quiet", "--subpixel"])
+    with h5py.File(outs[0]) as f:
+        ref = datasets(f)
+        check("wisdom" in f.attrs["fft_planning"], "fft_planning attribute")
+    for o in outs[1:]:
+        with h5py.File(o) as f:
+            d = datasets(f)
+        for k in ref:
+            check(np.array_equal(d[k], ref[k], equal_nan=True), f"--fft-wisdom: /{k} differs in {o}")
+    with h5py.File(path("wis_est.h5")) as f:
+        check(np.array_equal(f["coords"][()], ref["coords"]), "wisdom plans moved a peak")
+        check(np.abs(f["peaks"][()] - ref["peaks"]).max() <= 1e-5, "wisdom plans changed a peak value")
+    # Masked pairs: double plans join the file; ranks still agree.
+    for n in (1, 3):
+        run(["xcorr", src, "-o", path(f"wism{n}.h5"), "--quiet", "--fft-wisdom", wisdom, "--min-overlap", "0.3",
+             "--image-masks", "/image_masks", "--template-masks", "/template_masks"], np_=n)
+    with open(wisdom) as f:
+        check(f.read() != first, "the masked run added no double plans")
+    with h5py.File(path("wism1.h5")) as a, h5py.File(path("wism3.h5")) as b:
+        for k in ("coords", "peaks", "quality"):
+            check(np.array_equal(a[k][()], b[k][()], equal_nan=True), f"masked, wisdom: /{k} differs")
+    with open(path("bad.wisdom"), "w") as f:
+        f.write("tessera fft wisdom 1\nfloat 12\n(not wisdom)double 0\n")
+    bad_input_("wisdom_damaged", [src, "--fft-wisdom", path("bad.wisdom")], "--fft-wisdom")
+    with open(path("worse.wisdom"), "w") as f:
+        f.write("something else")
+    bad_input_("wisdom_not_a_file_of_ours", [src, "--fft-wisdom", path("worse.wisdom")], "not a tessera FFT wisdom file")
+
+
 def case_backend_selection():
     """Without a GPU: --backend auto uses the CPU and says so in one line (rank 0),
     --backend cuda exits 2 on every rank and writes nothing. With a GPU: the GPU

@@ -1,0 +1,47 @@
+// How src/xcorr plans its FFTs (FFTW, float for the unmasked numerator, double
+// for the masked sums). By default FFTW_ESTIMATE: no timing, so every process
+// anywhere makes the same plan for a size and the bits never depend on the
+// rank, the run or the machine's load. FFTW_MEASURE plans are faster (1280^2 on
+// a Xeon with AVX-512: float inverse 4.9 -> 4.0 ms, double 9.1 -> 5.6 ms) but
+// chosen by timing, so two processes may choose differently; they are used
+// only through wisdom: one process measures (measure_fft_wisdom), every
+// process imports the same text (use_fft_wisdom) and from then on makes plans
+// from that wisdom alone (FFTW_WISDOM_ONLY), so all make the same plans. The
+// wisdom names the SIMD codelets it chose: a CPU without them cannot use it
+// (use_fft_wisdom says so) rather than silently planning another way.
+#pragma once
+
+#include <span>
+#include <string>
+#include <utility>
+
+namespace tessera::xcorr {
+
+struct FftWisdom {
+  std::string single, dbl;  // fftwf_ and fftw_export_wisdom_to_string
+};
+
+// Imports `start` (may be empty), plans the forward and inverse transforms of
+// each padded size (rows, columns) with FFTW_MEASURE (float, and double too
+// with with_double; sizes already in `start` cost nothing), and returns the
+// wisdom. Throws std::invalid_argument when `start` is not FFTW wisdom.
+FftWisdom measure_fft_wisdom(std::span<const std::pair<int, int>> sizes, bool with_double,
+                             const FftWisdom& start);
+
+// Whether w (imported now, replacing this process's wisdom) holds the plans
+// of `sizes` (and their double transforms with with_double): then measuring
+// again would add nothing. Throws std::invalid_argument when w is not wisdom.
+bool fft_wisdom_covers(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double);
+
+// From now on, this process plans from w only; "" when the plans of `sizes`
+// (and of their double transforms with with_double) can be made from it, else
+// the reason (w unreadable, or made for other sizes or another kind of CPU), and
+// nothing changes. Call before any correlation of the process: plans made
+// before stay as they were.
+std::string use_fft_wisdom(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double);
+
+// The FFTW planner flags of new plans: FFTW_ESTIMATE, or FFTW_MEASURE |
+// FFTW_WISDOM_ONLY after use_fft_wisdom.
+unsigned fft_planner_flags();
+
+}  // namespace tessera::xcorr
