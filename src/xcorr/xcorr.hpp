@@ -23,8 +23,9 @@
 // a batch grouped by image transforms every image and template once. Both are
 // safe to share between threads (their lazy parts are built under a lock);
 // a Workspace (FFT buffers) belongs to one thread. FFTW plans are created with
-// FFTW_ESTIMATE (no timing), so every process makes the same plan and results
-// are bit-identical whatever the number of ranks, threads or the grouping.
+// FFTW_ESTIMATE (no timing), or from wisdom shared by every process
+// (fft_plans.hpp), so every process makes the same plan and results are
+// bit-identical whatever the number of ranks, threads or the grouping.
 #pragma once
 
 #include <cstddef>
