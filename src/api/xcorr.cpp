@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/fit_input.hpp"
+#include "api/fft_wisdom.hpp"
 #include "fit/batch.hpp"
 #if defined(TESSERA_HAVE_CUDA)
 #include "api/xcorr_cuda_bridge.hpp"
@@ -54,6 +55,7 @@ xcorr::Options XcorrOptions::internal() const {
   o.normalize_input = normalize_input;
   o.mode = mode == "valid" ? xcorr::Mode::valid : xcorr::Mode::full;
   o.exclusion = exclusion;
+  o.fft_from_wisdom = !fft_wisdom.empty();
   o.top_k = top.value_or(0);
   o.min_distance = min_distance.value_or(exclusion);  // documented default: --exclusion
   return o;
@@ -349,7 +351,18 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string("--crop: ") + e.what());
   }
-  const auto [backend, device] = choose_backend(options, image_masks.present() || template_masks.present());
+  const bool masked = image_masks.present() || template_masks.present();
+  const auto [backend, device] = choose_backend(options, masked);
+  if (backend == "cpu" && opt.fft_from_wisdom) {  // before any plan of this call
+    const std::pair<int, int> size = xcorr::fft_size(int(H), int(W), int(h), int(w), opt), sizes[] = {size};
+    try {
+      const WisdomFile f = load_or_measure_wisdom(options.fft_wisdom, size, masked);
+      if (std::string e = xcorr::import_fft_wisdom(f.wisdom, sizes, masked); !e.empty())
+        throw std::runtime_error("--fft-wisdom " + options.fft_wisdom + ": " + e);
+    } catch (const std::runtime_error& e) {
+      throw std::invalid_argument(e.what());
+    }
+  }
   throw_if_cancelled(options.cancel);
 
   // The frames the pairs use, as floats; pair p in local indices, grouped by image.

@@ -36,6 +36,9 @@ struct XcorrOptions {
   std::optional<int> top;
   std::optional<int> min_distance;
   int threads = 0;               // 0: the cores this process may use (its affinity mask)
+  // A wisdom file (api/fft_wisdom.hpp): FFTW_MEASURE plans read from it, or
+  // measured and written to it when it lacks them; "": FFTW_ESTIMATE. CPU only.
+  std::string fft_wisdom;
   // "cpu", "cuda" or "auto" (the GPU when this build has CUDA and a device is
   // visible, else the CPU). The GPU computes the same function; its FFTs round
   // differently, so peaks agree to about 1e-6, not to the bit.

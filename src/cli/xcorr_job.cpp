@@ -114,6 +114,7 @@ api::XcorrOptions options_of(const XcorrRequest& r) {
   o.normalize_input = r.normalize_input;
   o.mode = r.mode;
   o.exclusion = r.exclusion;
+  o.fft_wisdom = r.fft_wisdom;
   o.top = r.top;
   o.min_distance = r.min_distance;
   o.threads = r.threads;

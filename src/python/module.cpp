@@ -154,6 +154,7 @@ api::XcorrOptions xcorr_options(const py::dict& d) {
   o.threads = get<int>(d, "threads", 0);
   o.backend = get<std::string>(d, "backend", "auto");
   o.device = get<int>(d, "device", -1);
+  o.fft_wisdom = get<std::string>(d, "fft_wisdom", "");
   return o;
 }
 

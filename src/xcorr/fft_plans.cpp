@@ -2,7 +2,6 @@
 
 #include <fftw3.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -10,13 +9,6 @@
 
 namespace tessera::xcorr {
 namespace {
-
-std::atomic<unsigned> g_flags{FFTW_ESTIMATE};
-
-// FFTW's planners (libfftw3f's and libfftw3's) are not thread-safe; the plan
-// caches of xcorr.cpp and masked.cpp plan under their own locks, and these
-// functions run before any correlation.
-std::mutex g_planning;
 
 struct Free {
   void operator()(void* p) const { fftw_free(p); }
@@ -63,8 +55,17 @@ bool import_wisdom(const FftWisdom& w) {
 
 }  // namespace
 
+std::mutex& fftw_planner_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+unsigned fft_planner_flags(bool from_wisdom) {
+  return from_wisdom ? unsigned(FFTW_MEASURE | FFTW_WISDOM_ONLY) : unsigned(FFTW_ESTIMATE);
+}
+
 FftWisdom measure_fft_wisdom(std::span<const std::pair<int, int>> sizes, bool with_double, const FftWisdom& start) {
-  std::lock_guard<std::mutex> lock(g_planning);
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   if (!import_wisdom(start)) throw std::invalid_argument("not FFTW wisdom (or of another FFTW version)");
   for (auto [rows, cols] : sizes) {
     plan_size<false>(rows, cols, FFTW_MEASURE);
@@ -74,7 +75,7 @@ FftWisdom measure_fft_wisdom(std::span<const std::pair<int, int>> sizes, bool wi
 }
 
 bool fft_wisdom_covers(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double) {
-  std::lock_guard<std::mutex> lock(g_planning);
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   if (!import_wisdom(w)) throw std::invalid_argument("not FFTW wisdom (or of another FFTW version)");
   const unsigned flags = FFTW_MEASURE | FFTW_WISDOM_ONLY;
   for (auto [rows, cols] : sizes)
@@ -82,18 +83,15 @@ bool fft_wisdom_covers(const FftWisdom& w, std::span<const std::pair<int, int>> 
   return true;
 }
 
-std::string use_fft_wisdom(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double) {
-  std::lock_guard<std::mutex> lock(g_planning);
+std::string import_fft_wisdom(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double) {
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   if (!import_wisdom(w)) return "not FFTW wisdom (or of another FFTW version)";
   const unsigned flags = FFTW_MEASURE | FFTW_WISDOM_ONLY;
   for (auto [rows, cols] : sizes)
     if (!plan_size<false>(rows, cols, flags) || (with_double && !plan_size<true>(rows, cols, flags)))
       return "has no usable plan for " + std::to_string(rows) + "x" + std::to_string(cols) +
              " on this CPU (made for other sizes or another kind of CPU?)";
-  g_flags = flags;
   return {};
 }
-
-unsigned fft_planner_flags() { return g_flags.load(); }
 
 }  // namespace tessera::xcorr

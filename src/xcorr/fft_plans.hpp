@@ -5,12 +5,14 @@
 // a Xeon with AVX-512: float inverse 4.9 -> 4.0 ms, double 9.1 -> 5.6 ms) but
 // chosen by timing, so two processes may choose differently; they are used
 // only through wisdom: one process measures (measure_fft_wisdom), every
-// process imports the same text (use_fft_wisdom) and from then on makes plans
-// from that wisdom alone (FFTW_WISDOM_ONLY), so all make the same plans. The
-// wisdom names the SIMD codelets it chose: a CPU without them cannot use it
-// (use_fft_wisdom says so) rather than silently planning another way.
+// process imports the same text (import_fft_wisdom) and, for the options with
+// Options::fft_from_wisdom, makes plans from that wisdom alone
+// (FFTW_WISDOM_ONLY), so all make the same plans. The wisdom names the SIMD
+// codelets it chose: a CPU without them cannot use it (import_fft_wisdom says
+// so) rather than silently planning another way.
 #pragma once
 
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -33,15 +35,18 @@ FftWisdom measure_fft_wisdom(std::span<const std::pair<int, int>> sizes, bool wi
 // again would add nothing. Throws std::invalid_argument when w is not wisdom.
 bool fft_wisdom_covers(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double);
 
-// From now on, this process plans from w only; "" when the plans of `sizes`
-// (and of their double transforms with with_double) can be made from it, else
-// the reason (w unreadable, or made for other sizes or another kind of CPU), and
-// nothing changes. Call before any correlation of the process: plans made
-// before stay as they were.
-std::string use_fft_wisdom(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double);
+// Replaces this process's wisdom by w; "" when the plans of `sizes` (and of
+// their double transforms with with_double) can be made from it, else the
+// reason (w unreadable, or made for other sizes or another kind of CPU).
+// Plans made before (either way) stay as they were.
+std::string import_fft_wisdom(const FftWisdom& w, std::span<const std::pair<int, int>> sizes, bool with_double);
 
 // The FFTW planner flags of new plans: FFTW_ESTIMATE, or FFTW_MEASURE |
-// FFTW_WISDOM_ONLY after use_fft_wisdom.
-unsigned fft_planner_flags();
+// FFTW_WISDOM_ONLY from imported wisdom.
+unsigned fft_planner_flags(bool from_wisdom);
+
+// FFTW's planners (libfftw3f's and libfftw3's) are not thread-safe: every plan
+// and wisdom call of the process holds this lock.
+std::mutex& fftw_planner_mutex();
 
 }  // namespace tessera::xcorr

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include "core/zncc.hpp"
@@ -23,17 +24,16 @@ struct DoublePlans {
   fftw_plan r2c = nullptr, c2r = nullptr;
 };
 
-DoublePlans plans_for(int py, int px) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, int>, DoublePlans> plans;
-  std::lock_guard<std::mutex> lock(mutex);
-  DoublePlans& p = plans[{py, px}];
+DoublePlans plans_for(int py, int px, bool wisdom) {
+  static std::map<std::tuple<int, int, bool>, DoublePlans> plans;
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+  DoublePlans& p = plans[{py, px, wisdom}];
   if (!p.r2c) {
     const std::size_t nr = std::size_t(py) * px, nc = std::size_t(py) * (px / 2 + 1);
     std::unique_ptr<double[], FftwDoubleFree> r(static_cast<double*>(fftw_malloc(sizeof(double) * nr)));
     DoubleSpectrum c(static_cast<fftw_complex*>(fftw_malloc(sizeof(fftw_complex) * nc)));
     if (!r || !c) throw std::bad_alloc();
-    const unsigned flags = fft_planner_flags();
+    const unsigned flags = fft_planner_flags(wisdom);
     p.r2c = fftw_plan_dft_r2c_2d(py, px, r.get(), c.get(), flags);
     p.c2r = fftw_plan_dft_c2r_2d(py, px, c.get(), r.get(), flags);
     if (!p.r2c || !p.c2r)
@@ -93,8 +93,8 @@ double MaskedSide::value(int k, int r, int c) const {
   return k == 0 ? 1.0 : (k == 1 ? v : v * v);
 }
 
-const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch,
-                                         fftw_complex* scratch_spec) const {
+const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
+                                         bool wisdom) const {
   auto fill = [&](fftw_complex* out) {
     std::fill(scratch, scratch + std::size_t(py) * std::size_t(px), 0.0);
     for (int r = 0; r < rows_; ++r)
@@ -102,7 +102,7 @@ const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch,
         const int pr = flip_ ? rows_ - 1 - r : r, pc = flip_ ? cols_ - 1 - c : c;
         scratch[std::size_t(pr) * std::size_t(px) + std::size_t(pc)] = value(k, r, c);
       }
-    fftw_execute_dft_r2c(plans_for(py, px).r2c, scratch, out);
+    fftw_execute_dft_r2c(plans_for(py, px, wisdom).r2c, scratch, out);
   };
   if (!cache_) {
     fill(scratch_spec);
@@ -209,8 +209,8 @@ struct Plane {
 // buffers, each with the bound on its rounding error.
 class MaskedPair {
  public:
-  MaskedPair(const MaskedSide& im, const MaskedSide& t, Region r, MaskedBuffers& b)
-      : im_(im), t_(t), r_(r), b_(b), nx_(r.x1 - r.x0 + 1), ny_(r.y1 - r.y0 + 1) {
+  MaskedPair(const MaskedSide& im, const MaskedSide& t, Region r, MaskedBuffers& b, bool wisdom)
+      : im_(im), t_(t), r_(r), b_(b), nx_(r.x1 - r.x0 + 1), ny_(r.y1 - r.y0 + 1), wisdom_(wisdom) {
     const auto [py, px] = fft_size(im.rows(), im.cols(), t.rows(), t.cols(), r);
     b.ensure(py, px);
     log2n_ = std::log2(double(py) * double(px));
@@ -222,8 +222,8 @@ class MaskedPair {
   double transform(int i, int j, int slot, bool new_template_spectrum) {
     const int py = b_.py, px = b_.px;
     double* out = b_.output(slot);  // also the scratch of a spectrum computed now
-    if (new_template_spectrum || !tspec_) tspec_ = t_.spectrum(j, py, px, out, b_.scratch_spec.get());
-    const fftw_complex* is = im_.spectrum(i, py, px, out, nullptr);
+    if (new_template_spectrum || !tspec_) tspec_ = t_.spectrum(j, py, px, out, b_.scratch_spec.get(), wisdom_);
+    const fftw_complex* is = im_.spectrum(i, py, px, out, nullptr, wisdom_);
     const double scale = 1.0 / (double(py) * double(px));
     fftw_complex* c = b_.product.get();
     const std::size_t nc = n_cplx(py, px);
@@ -233,7 +233,7 @@ class MaskedPair {
       c[q][0] = re * scale;
       c[q][1] = imv * scale;
     }
-    fftw_execute_dft_c2r(plans_for(py, px).c2r, c, out);
+    fftw_execute_dft_c2r(plans_for(py, px, wisdom_).c2r, c, out);
     return core::zncc_fft_error_bound(log2n_, im_.norm1(i), im_.norm2(i), t_.norm1(j), t_.norm2(j));
   }
   // Output `slot` over the region.
@@ -264,6 +264,7 @@ class MaskedPair {
   Region r_;
   MaskedBuffers& b_;
   int nx_, ny_;
+  bool wisdom_;
   double log2n_ = 0;
   const fftw_complex* tspec_ = nullptr;
 };
@@ -286,7 +287,7 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
                    MaskedBuffers& b, float* out, long long stride) {
   if (!im.masked() && !t.masked())
     throw std::logic_error("xcorr: masked_region called for a pair without masks");
-  MaskedPair p(im, t, r, b);
+  MaskedPair p(im, t, r, b, options.fft_from_wisdom);
   enum Slot { N, SI, SI2, ST2, ST, SIT };
   // Grouped by template array, so that an uncached template spectrum is
   // computed once per pair: b0 (n, si, si2), b2 (st2), b1 (st, then sit).

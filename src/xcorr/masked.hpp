@@ -70,7 +70,9 @@ class MaskedSide {
   double value(int k, int r, int c) const;
   // The spectrum of array k zero-padded (and flipped for a template) to
   // size py x px; cached ones stay, others go to *scratch_spec. scratch: py*px.
-  const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec) const;
+  // wisdom: plan from imported wisdom (Options::fft_from_wisdom).
+  const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
+                               bool wisdom) const;
 
   // The sums of this side's arrays that a pair with an unmasked other side of
   // other_rows x other_cols takes from prefix tables, over region r of the map,

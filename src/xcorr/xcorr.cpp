@@ -52,10 +52,11 @@ using SizeKey = std::pair<int, int>;  // padded FFT size (py, px)
 std::size_t n_real(SizeKey k) { return std::size_t(k.first) * std::size_t(k.second); }
 std::size_t n_cplx(SizeKey k) { return std::size_t(k.first) * std::size_t(k.second / 2 + 1); }
 
-// FFTW plans, one pair per size, shared by every thread of the process and
-// executed with the new-array functions on buffers from fftwf_malloc (same
-// alignment as the planning buffers). The planner is not thread-safe: plans are
-// made under the lock; executing distinct or the same plan concurrently is safe.
+// FFTW plans, one pair per size and planning mode, shared by every thread of
+// the process and executed with the new-array functions on buffers from
+// fftwf_malloc (same alignment as the planning buffers). The planner is not
+// thread-safe: plans are made under fftw_planner_mutex(); executing distinct or
+// the same plan concurrently is safe.
 struct PlanPair {
   fftwf_plan r2c = nullptr, c2r = nullptr;
 };
@@ -66,9 +67,9 @@ class PlanCache {
     static PlanCache c;
     return c;
   }
-  PlanPair get(SizeKey k) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = plans_.find(k);
+  PlanPair get(SizeKey k, bool wisdom) {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    auto it = plans_.find({k, wisdom});
     if (it != plans_.end()) return it->second;
     RealBuf r = alloc_real(n_real(k));
     CplxBuf c = alloc_cplx(n_cplx(k));
@@ -76,13 +77,13 @@ class PlanCache {
     // FFTW_ESTIMATE (no timing), or plans from shared wisdom only
     // (fft_plans.hpp): every process makes the same plan for a size and the
     // results do not depend on the rank or the run.
-    const unsigned flags = fft_planner_flags();
+    const unsigned flags = fft_planner_flags(wisdom);
     p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), flags);
     p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), flags);
     if (!p.r2c || !p.c2r)
       throw std::runtime_error("xcorr: FFTW could not create a plan for " + std::to_string(k.first) + "x" +
                                std::to_string(k.second) + " (not in the FFT wisdom in use?)");
-    plans_[k] = p;
+    plans_[{k, wisdom}] = p;
     return p;
   }
   ~PlanCache() {
@@ -93,8 +94,7 @@ class PlanCache {
   }
 
  private:
-  std::mutex mutex_;
-  std::map<SizeKey, PlanPair> plans_;
+  std::map<std::pair<SizeKey, bool>, PlanPair> plans_;
 };
 
 void check_view(View v, const char* what) {
@@ -231,14 +231,15 @@ struct PreparedImage::Data {
     return {s1.data(), s2.data(), nullptr, nullptr, nullptr, H, W, centre, flat_bound};
   }
 
-  // The spectrum of (pix - centre), zero-padded to k; computed once per size.
-  const fftwf_complex* spectrum(SizeKey k, float* scratch) const {
+  // The spectrum of (pix - centre), zero-padded to k; computed once per size
+  // (planned from wisdom or not: Options::fft_from_wisdom).
+  const fftwf_complex* spectrum(SizeKey k, float* scratch, bool wisdom) const {
     return spectra.get(k, [&](fftwf_complex* out) {
       std::fill(scratch, scratch + n_real(k), 0.0f);
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
           scratch[std::size_t(y) * k.second + x] = float(double(pix[std::size_t(y) * W + x]) - centre);
-      fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, out);
+      fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
     });
   }
 };
@@ -304,7 +305,7 @@ void PreparedImage::transform_for(int h, int w, const Options& options, Workspac
   const SizeKey k = fft_size(d_->H, d_->W, h, w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
-  d_->spectrum(k, b.real.get());
+  d_->spectrum(k, b.real.get(), options.fft_from_wisdom);
 }
 
 // ---------------------------------------------------------------------------
@@ -329,18 +330,18 @@ struct PreparedTemplate::Data {
   core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t}; }
 
   // The spectrum of the flipped, centred template zero-padded to k, into out.
-  void transform(SizeKey k, float* scratch, fftwf_complex* out) const {
+  void transform(SizeKey k, float* scratch, fftwf_complex* out, bool wisdom) const {
     std::fill(scratch, scratch + n_real(k), 0.0f);
     for (int i = 0; i < h; ++i)
       for (int j = 0; j < w; ++j)
         scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] =
             float(double(pix[std::size_t(i) * w + j]) - tbar);
-    fftwf_execute_dft_r2c(PlanCache::instance().get(k).r2c, scratch, out);
+    fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
   }
   // Cached spectrum, or nullptr without caching.
-  const fftwf_complex* cached_spectrum(SizeKey k, float* scratch) const {
+  const fftwf_complex* cached_spectrum(SizeKey k, float* scratch, bool wisdom) const {
     if (!cache) return nullptr;
-    return spectra.get(k, [&](fftwf_complex* out) { transform(k, scratch, out); });
+    return spectra.get(k, [&](fftwf_complex* out) { transform(k, scratch, out, wisdom); });
   }
 };
 
@@ -381,7 +382,7 @@ void PreparedTemplate::transform_for(int H, int W, const Options& options, Works
   const SizeKey k = fft_size(H, W, d_->h, d_->w, options);
   Workspace::Buffers& b = workspace.buffers();
   b.ensure(k);
-  d_->cached_spectrum(k, b.real.get());
+  d_->cached_spectrum(k, b.real.get(), options.fft_from_wisdom);
 }
 
 Workspace::Workspace() : b_(std::make_unique<Buffers>()) {}
@@ -461,7 +462,7 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
 
 namespace {
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
-                            Region r, Workspace::Buffers& b);
+                            Region r, Workspace::Buffers& b, bool wisdom);
 
 // The first mh rows and mw columns of the padded array src (row stride
 // `stride`) into out, dense and row-major.
@@ -519,7 +520,7 @@ Peak correlate(const PreparedImage& image, const PreparedTemplate& templ, const 
   Workspace::Buffers& b = workspace.buffers();
   if (!im.mask.empty() || !t.mask.empty())
     return correlate_masked(im, t, options, region, full_map ? all : region, b, full_map, top);
-  const SizeKey k = transform_numerator(im, t, full_map ? all : region, b);
+  const SizeKey k = transform_numerator(im, t, full_map ? all : region, b, options.fft_from_wisdom);
   float* real = b.real.get();
   // real[y*px + x] = sum over the window of (pix - centre) * (t - tbar)
   normalise_region(im, t, full_map ? all : region, options.eps, options.min_overlap, real, k.second, b, region,
@@ -534,17 +535,17 @@ namespace {
 // The numerator for every placement of region r into b.real (row stride: the
 // padded width, fft_size(H, W, h, w, r)).
 SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplate::Data& t,
-                            Region r, Workspace::Buffers& b) {
+                            Region r, Workspace::Buffers& b, bool wisdom) {
   check_fits(im, t);
   const SizeKey k = fft_size(im.H, im.W, t.h, t.w, r);
   b.ensure(k);
   const std::size_t nr = n_real(k), nc = n_cplx(k);
 
-  const fftwf_complex* ispec = im.spectrum(k, b.real.get());
-  const fftwf_complex* tspec = t.cached_spectrum(k, b.real.get());
+  const fftwf_complex* ispec = im.spectrum(k, b.real.get(), wisdom);
+  const fftwf_complex* tspec = t.cached_spectrum(k, b.real.get(), wisdom);
   if (!tspec) {
     if (!b.tspec) b.tspec = alloc_cplx(nc);
-    t.transform(k, b.real.get(), b.tspec.get());
+    t.transform(k, b.real.get(), b.tspec.get(), wisdom);
     tspec = b.tspec.get();
   }
   const float scale = 1.0f / float(nr);
@@ -555,7 +556,7 @@ SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplat
     c[i][0] = re * scale;
     c[i][1] = imv * scale;
   }
-  fftwf_execute_dft_c2r(PlanCache::instance().get(k).c2r, c, b.real.get());
+  fftwf_execute_dft_c2r(PlanCache::instance().get(k, wisdom).c2r, c, b.real.get());
   return k;
 }
 
@@ -580,7 +581,7 @@ std::vector<float> numerator_map(const PreparedImage& image, const PreparedTempl
   const PreparedImage::Data& im = image.data();
   const PreparedTemplate::Data& t = templ.data();
   const int mh = im.H + t.h - 1, mw = im.W + t.w - 1;
-  const SizeKey k = transform_numerator(im, t, Region{0, mh - 1, 0, mw - 1}, workspace.buffers());
+  const SizeKey k = transform_numerator(im, t, Region{0, mh - 1, 0, mw - 1}, workspace.buffers(), false);
   std::vector<float> m;
   copy_map(workspace.buffers().real.get(), k.second, mh, mw, m);
   return m;

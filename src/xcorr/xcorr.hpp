@@ -64,6 +64,11 @@ struct Options {
   // R = 0 where fewer than min_overlap * h * w template pixels fall inside the
   // image (0: every placement, normxcorr2's map; core::zncc_overlap_ok).
   double min_overlap = 0;
+  // FFT plans from imported wisdom only (fft_plans.hpp: import_fft_wisdom
+  // first, for the sizes used), instead of FFTW_ESTIMATE. A prepared image or
+  // template keeps the spectra of the first mode it is used with: use each
+  // with one mode.
+  bool fft_from_wisdom = false;
   // --top K --min-distance D: besides the peak, the K highest local maxima of
   // the searched region, each more than min_distance placements (Chebyshev)
   // from every higher one kept (top_candidates). 0: none, and nothing is spent

@@ -87,6 +87,32 @@ def test_masks_equal_the_command(tmp_path, tiles_file):
     assert not np.array_equal(q.peaks, plain.peaks)
 
 
+def test_fft_wisdom_equals_the_command(tmp_path, tiles_file):
+    """fft_wisdom=FILE: the package writes FILE, the command reads it, and both give
+    the same bits (masked too: the file gains the double plans)."""
+    images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
+    wisdom = tmp_path / "fft.wisdom"
+    q = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False, fft_wisdom=wisdom)
+    assert wisdom.exists()
+    assert_same(q, command_xcorr(tmp_path, tiles_file, "--fft-wisdom", wisdom))
+    plain = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)
+    np.testing.assert_array_equal(q.coords, plain.coords)
+    assert np.abs(q.peaks - plain.peaks).max() <= 1e-5
+    mi = np.random.default_rng(5).random(images.shape) > 0.1
+    masked = tmp_path / "masked.h5"
+    with h5py.File(tiles_file, "r") as f, h5py.File(masked, "w") as g:
+        for k in ("images", "templates", "pairs"):
+            g[k] = f[k][()]
+        g["mi"] = mi.astype(np.uint8)
+    m = tessera.xcorr(images, templates, pairs, progress=False, min_overlap=0.3, image_masks=mi, fft_wisdom=wisdom)
+    assert_same(m, command_xcorr(tmp_path, masked, "--min-overlap", "0.3", "--image-masks", "/mi",
+                                 "--fft-wisdom", wisdom, name="mw.h5"))
+    with pytest.raises(ValueError, match="not a tessera FFT wisdom file"):
+        bad = tmp_path / "bad.wisdom"
+        bad.write_text("nothing")
+        tessera.xcorr(images, templates, pairs, progress=False, fft_wisdom=bad)
+
+
 def test_types_layouts_and_lists_change_nothing(tmp_path, tiles_file):
     images, templates, pairs = (read(tiles_file, k) for k in ("images", "templates", "pairs"))
     ref = tessera.xcorr(images, templates, pairs, backend="cpu", progress=False)

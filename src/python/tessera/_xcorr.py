@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -71,7 +72,7 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
           subpixel: bool = True, eps: float = 1e-6, min_overlap: float = 0.0, normalize_input: bool = False,
           exclusion: int = 5, top: Optional[int] = None, min_distance: Optional[int] = None,
           threads: int = 0, backend: str = "auto", device: int = -1,
-          image_masks: Any = None, template_masks: Any = None,
+          image_masks: Any = None, template_masks: Any = None, fft_wisdom: Any = None,
           progress: Union[bool, Callable[[int], Any]] = True) -> XcorrResult:
     """Zero-normalised cross-correlation of (image, template) pairs, as `tessera xcorr`.
 
@@ -100,6 +101,9 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         2-D masks), any numeric type, nonzero = valid: R is the correlation over
         the pixels valid in both (masked ZNCC, as --image-masks/--template-masks;
         CPU only: backend "auto" picks it)
+    fft_wisdom : path of an FFT wisdom file (as --fft-wisdom): FFTW_MEASURE plans read
+        from it, or measured once and written to it; the command given the same file
+        gives the same bits. None: FFTW_ESTIMATE plans
     progress : True (a bar after a second; tqdm when installed), False, or a callable
 
     Returns an XcorrResult in the order of the pairs. Raises ValueError (the
@@ -124,6 +128,7 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
         "mode": text(mode, "mode"), "exclusion": integer(exclusion, "exclusion"),
         "threads": integer(threads, "threads"), "backend": text(backend, "backend"),
         "device": integer(device, "device"),
+        "fft_wisdom": "" if fft_wisdom is None else os.fspath(fft_wisdom),
     }
     if top is not None:
         opts["top"] = integer(top, "top")
