@@ -536,6 +536,9 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   if (s.masked() && r.backend == "cuda")
     throw UsageError("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
   const Backend backend = choose_backend(s.masked() ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
+  if (s.masked() && !(opt.min_overlap > 0) && ctx.is_root() && !r.quiet)
+    std::fprintf(stderr, "tessera: note: masks with --min-overlap 0: a placement that overlaps two valid pixels "
+                         "has R = +-1 and can win; 0.3 to 0.5 is usual\n");
   // --fft-wisdom: before any plan is made (CPU transforms; cuFFT plans its own).
   const FftWisdomUse wisdom = backend.name == "cpu" ? setup_fft_wisdom(comm, r.fft_wisdom,
                                                                        xcorr::fft_size(s.H, s.W, s.h, s.w, opt), s.masked())
