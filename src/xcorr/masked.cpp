@@ -68,40 +68,58 @@ MaskedSide::MaskedSide(const float* pix, const std::uint8_t* mask, int rows, int
   mean_ = count_ > 0 ? sum / count_ : 0.0;
   for (std::size_t i = 0; i < n; ++i)
     if (valid_[i]) max_abs_ = std::max(max_abs_, std::fabs(double(pix_[i]) - mean_));
+  // The three arrays' prefix tables and norms in one pass over the pixels.
   const std::size_t c1 = std::size_t(cols) + 1;
-  for (int k = 0; k < 3; ++k) {
-    std::vector<double>& p = prefix_[k];
-    p.assign((std::size_t(rows) + 1) * c1, 0.0);
-    for (int r = 0; r < rows; ++r) {
-      double run = 0;
-      for (int c = 0; c < cols; ++c) {
-        const double v = value(k, r, c);
-        run += v;
-        p[(std::size_t(r) + 1) * c1 + std::size_t(c) + 1] = p[std::size_t(r) * c1 + std::size_t(c) + 1] + run;
-        norm1_[k] += std::fabs(v);
-        norm2_[k] += v * v;
-      }
+  for (auto& p : prefix_) p.assign((std::size_t(rows) + 1) * c1, 0.0);
+  double *p0 = prefix_[0].data(), *p1 = prefix_[1].data(), *p2 = prefix_[2].data();
+  std::vector<double> row(static_cast<std::size_t>(cols));
+  for (int r = 0; r < rows; ++r) {
+    row_values(1, r, row.data());
+    double run0 = 0, run1 = 0, run2 = 0;
+    const std::size_t above = std::size_t(r) * c1 + 1, here = above + c1;
+    const std::uint8_t* valid = valid_.data() + std::size_t(r) * std::size_t(cols);
+    for (int c = 0; c < cols; ++c) {
+      const double v0 = valid[c], v1 = row[std::size_t(c)], v2 = v1 * v1;
+      run0 += v0;
+      run1 += v1;
+      run2 += v2;
+      p0[here + std::size_t(c)] = p0[above + std::size_t(c)] + run0;
+      p1[here + std::size_t(c)] = p1[above + std::size_t(c)] + run1;
+      p2[here + std::size_t(c)] = p2[above + std::size_t(c)] + run2;
+      norm1_[0] += v0;
+      norm2_[0] += v0;
+      norm1_[1] += std::fabs(v1);
+      norm2_[1] += v2;
+      norm1_[2] += v2;
+      norm2_[2] += v2 * v2;
     }
-    norm2_[k] = std::sqrt(norm2_[k]);
   }
+  for (double& n2 : norm2_) n2 = std::sqrt(n2);
 }
 
-double MaskedSide::value(int k, int r, int c) const {
-  const std::size_t i = std::size_t(r) * std::size_t(cols_) + std::size_t(c);
-  if (!valid_[i]) return 0.0;
-  const double v = double(pix_[i]) - mean_;
-  return k == 0 ? 1.0 : (k == 1 ? v : v * v);
+void MaskedSide::row_values(int k, int r, double* out) const {
+  const std::size_t at = std::size_t(r) * std::size_t(cols_);
+  const float* p = pix_.data() + at;
+  const std::uint8_t* valid = valid_.data() + at;
+  const double mean = mean_;
+  for (int c = 0; c < cols_; ++c) {
+    const double v = valid[c] ? double(p[c]) - mean : 0.0;
+    out[c] = k == 0 ? double(valid[c]) : (k == 1 ? v : v * v);
+  }
 }
 
 const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
                                          bool wisdom) const {
   auto fill = [&](fftw_complex* out) {
-    std::fill(scratch, scratch + std::size_t(py) * std::size_t(px), 0.0);
-    for (int r = 0; r < rows_; ++r)
-      for (int c = 0; c < cols_; ++c) {
-        const int pr = flip_ ? rows_ - 1 - r : r, pc = flip_ ? cols_ - 1 - c : c;
-        scratch[std::size_t(pr) * std::size_t(px) + std::size_t(pc)] = value(k, r, c);
-      }
+    // Row by row: the array's row (reversed for a template), zeros to the
+    // padded width; then zero rows.
+    for (int r = 0; r < rows_; ++r) {
+      double* dst = scratch + std::size_t(flip_ ? rows_ - 1 - r : r) * std::size_t(px);
+      row_values(k, r, dst);
+      if (flip_) std::reverse(dst, dst + cols_);
+      std::fill(dst + cols_, dst + px, 0.0);
+    }
+    std::fill(scratch + std::size_t(rows_) * std::size_t(px), scratch + std::size_t(py) * std::size_t(px), 0.0);
     fftw_execute_dft_r2c(plans_for(py, px, wisdom).r2c, scratch, out);
   };
   if (!cache_) {

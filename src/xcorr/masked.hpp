@@ -66,8 +66,8 @@ class MaskedSide {
   double max_abs() const { return max_abs_; }
   // (rows+1) x (cols+1) prefix table of array k.
   const double* prefix(int k) const { return prefix_[k].data(); }
-  // Array k's value at (r, c) (0 where invalid).
-  double value(int k, int r, int c) const;
+  // Array k's values along row r (0 where invalid) into out[0, cols).
+  void row_values(int k, int r, double* out) const;
   // The spectrum of array k zero-padded (and flipped for a template) to
   // size py x px; cached ones stay, others go to *scratch_spec. scratch: py*px.
   // wisdom: plan from imported wisdom (Options::fft_from_wisdom).
