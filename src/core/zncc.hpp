@@ -42,6 +42,22 @@ TESSERA_HD inline double zncc_from_centred(double num, double window_ssd, double
   return ok ? r : 0.0;
 }
 
+// 1/sqrt of a centred sum of squares (a window's or the template's), 0 for 0
+// (a flat window, a flat template).
+TESSERA_HD inline double zncc_inv_sd(double ssd) { return ssd > 0.0 ? 1.0 / sqrt(ssd) : 0.0; }
+
+// What both backends compute: zncc_from_centred with the window's 1/sqrt
+// taken once per image and template shape (the CPU's window tables) and the
+// template's once per template, so a placement costs two multiplications
+// instead of a square root and a division. The test "denominator^2 <= eps" is
+// window_ssd * ssd_t <= eps written as ssd_t <= eps * inv_w^2 (inv_w =
+// zncc_inv_sd(window_ssd)); the two differ by rounding only at the boundary.
+TESSERA_HD inline double zncc_from_inverse(double num, double inv_w, double ssd_t, double inv_t, double eps) {
+  const bool ok = inv_w > 0.0 && ssd_t > eps * inv_w * inv_w;  // false for NaN too
+  const double r = num * inv_w * inv_t;
+  return ok ? r : 0.0;
+}
+
 // R from the raw sums, exactly the formula of DESIGN.md.
 TESSERA_HD inline double zncc_from_sums(double c, double s1, double s2, double area,
                                         double tbar, double ssd_t, double eps) {
@@ -150,7 +166,7 @@ TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemp
   if (!inside)
     num += im.centre * zncc_rect_sum(t.tc, (long long)t.w + 1, sy.off, sy.off + sy.hi - sy.lo,
                                      sx.off, sx.off + sx.hi - sx.lo);
-  return float(zncc_from_centred(num, wssd, t.ssd_t, eps));
+  return float(zncc_from_inverse(num, zncc_inv_sd(wssd), t.ssd_t, zncc_inv_sd(t.ssd_t), eps));
 }
 
 }  // namespace tessera::core

@@ -391,9 +391,10 @@ Workspace::~Workspace() = default;
 namespace {
 
 
-// The window part of core::zncc_placement (core::zncc_window_row, then its
-// flat-window test) for rows [r.y0, r.y1] and columns [r.x0, r.x1] of the map
-// and a template of h x w, row after row into out. It depends on the image and
+// The window part of core::zncc_placement (core::zncc_window_row, its
+// flat-window test, then 1/sqrt: core::zncc_inv_sd_row) for rows [r.y0, r.y1]
+// and columns [r.x0, r.x1] of the map and a template of h x w, row after row
+// into out. It depends on the image and
 // the template's shape only, so it is computed once per image and shape
 // (PreparedImage::Data::windows) for all the pairs of the image.
 void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, double* out) {
@@ -408,6 +409,7 @@ void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, d
       im.build_counts();
       core::zncc_zero_flat_windows(im.tables(), h, w, y, r.x0, r.x1, ws);
     }
+    core::zncc_inv_sd_row(ws, nx);  // the table holds 1/sqrt: no root or division per pair
   }
 }
 

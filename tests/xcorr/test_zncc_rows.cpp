@@ -124,6 +124,7 @@ TEST(Zncc, RowPassesGiveThePlacementFunctionsBitsOnAnyColumnRange) {
           zncc_window_row(tables, c.h, c.w, y, x0, x1, d1.data(), d2.data(), ws.data());
           const std::vector<double> rounded = ws;
           zncc_zero_flat_windows(tables, c.h, c.w, y, x0, x1, ws.data());
+          zncc_inv_sd_row(ws.data(), x1 - x0 + 1);
           for (int i = 0; i <= x1 - x0; ++i) flat_rounding += ws[std::size_t(i)] != rounded[std::size_t(i)];
           row = num;
           zncc_normalise_row(tables, stats, y, x0, x1, c.eps, ws.data(), tr.data(), cor.data(), row.data());
