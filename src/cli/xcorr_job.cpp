@@ -331,6 +331,20 @@ std::string read_masks(io::InputFile& in, const std::string& input, const io::Da
   return e.empty() ? e : io::message(input, m.name, e);
 }
 
+// Masked pairs recompute an uncached template's double spectra for every pair
+// (two or three transforms as large as the pair's own): say so, once, with the
+// budget that would keep them all (rank 0, not with --quiet).
+void note_template_cache(const RunContext& ctx, const XcorrRequest& r, const InputLayout& s, const BatchPlan& plan,
+                         std::uint64_t budget) {
+  const std::uint64_t need = std::uint64_t(s.n_tpl) * plan.bytes_per_template;
+  if (!s.masked() || !ctx.is_root() || r.quiet || need <= plan.template_cache_bytes) return;
+  const std::uint64_t more = (need - plan.template_cache_bytes) * kTemplateCacheShareDivisor;
+  std::fprintf(stderr,
+               "tessera: note: the templates' spectra do not fit --memory-budget %s, so masked pairs recompute "
+               "them (slower); about %s per rank keeps them\n",
+               mpi::format_size(budget).c_str(), mpi::format_size(budget + more).c_str());
+}
+
 // Collective: every rank joins the reads, with its batch or with none.
 BatchData read_batch(io::InputFile& in, const XcorrRequest& r, const InputLayout& s, const JobPart& j,
                      const BatchPlan& plan, std::int64_t round) {
@@ -551,6 +565,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   for (const OutputDataset& d : datasets) out.create_dataset(d.name, d.type, d.dims);
 
   const BatchPlan plan = plan_batches(comm, ctx, j, s, opt, budget, threads, backend.name == "cuda");
+  note_template_cache(ctx, r, s, plan, budget);
   api::PairCorrelator engine(opt, threads, backend.name, backend.device);
   std::vector<mpi::PairRecord> records;
   records.reserve(plan.mine.size());
