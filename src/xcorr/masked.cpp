@@ -268,14 +268,6 @@ class MaskedPair {
       for (int x = 0; x < nx_; ++x) row[x] = std::nearbyint(row[x]);
     }
   }
-  // The variance term from n and the sum s, written over the sum of squares s2.
-  void variance_into(Plane n, Plane s, Plane s2) {
-    for (int dy = 0; dy < ny_; ++dy) {
-      const double *nr = n.row(dy), *sr = s.row(dy);
-      double* out = const_cast<double*>(s2.row(dy));
-      for (int x = 0; x < nx_; ++x) out[x] = core::zncc_masked_variance(nr[x], sr[x], out[x]);
-    }
-  }
 
  private:
   const MaskedSide &im_, &t_;
@@ -287,16 +279,35 @@ class MaskedPair {
   const fftw_complex* tspec_ = nullptr;
 };
 
-// One side's count, sum and variance term as planes, with the bounds on the
-// sum's and the sum of squares' rounding.
+// One side's count, sum and variance term (kept window tables) or sum of
+// squares (transforms: the variance term is formed in the final pass, which
+// reads the planes anyway) as planes, with the bounds on the sum's and the sum
+// of squares' rounding.
 struct SideSums {
-  Plane n, s, var;
+  Plane n, s, var_or_s2;
   double e1, e2;
 };
 
 SideSums sums_of(const MaskedSide::Windows& w, Region r) {
   const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
   return {{w.n.data(), nx}, {w.s.data(), nx}, {w.var.data(), nx}, w.e1, w.e2};
+}
+
+// R over the region from both sides' sums and sit; ISquares / TSquares: that
+// side's third plane holds the sum of squares (else the variance term).
+template <bool ISquares, bool TSquares>
+void final_pass(const SideSums& is, const SideSums& ts, Plane sit, int nx, int ny, double min_count, double bound_i,
+                double bound_t, float* out, long long stride) {
+  for (int dy = 0; dy < ny; ++dy) {
+    const double *n = is.n.row(dy), *si = is.s.row(dy), *qi = is.var_or_s2.row(dy), *st = ts.s.row(dy),
+                 *qt = ts.var_or_s2.row(dy), *sr = sit.row(dy);
+    float* row = out + (long long)dy * stride;
+    for (int x = 0; x < nx; ++x) {
+      const double vi = ISquares ? core::zncc_masked_variance(n[x], si[x], qi[x]) : qi[x];
+      const double vt = TSquares ? core::zncc_masked_variance(n[x], st[x], qt[x]) : qt[x];
+      row[x] = core::zncc_masked(n[x], si[x], vi, st[x], vt, sr[x], min_count, bound_i, bound_t);
+    }
+  }
 }
 
 }  // namespace
@@ -324,8 +335,7 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
     }
     is.n = im.masked() ? p.plane(N) : ts.n;
     is.s = p.plane(SI);
-    is.var = p.plane(SI2);
-    p.variance_into(is.n, is.s, is.var);
+    is.var_or_s2 = p.plane(SI2);
   } else {
     is = sums_of(im.windows(t.rows(), t.cols(), r), r);
   }
@@ -334,22 +344,20 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
     ts.e1 = p.transform(0, 1, ST, true);
     ts.n = is.n;
     ts.s = p.plane(ST);
-    ts.var = p.plane(ST2);
-    p.variance_into(ts.n, ts.s, ts.var);
+    ts.var_or_s2 = p.plane(ST2);
   }
   p.transform(1, 1, SIT, !im.masked());
   const Plane sit = p.plane(SIT);
   const double bound_i = std::max(options.eps, core::zncc_variance_bound(is.e1, is.e2, im.max_abs()));
   const double bound_t = std::max(options.eps, core::zncc_variance_bound(ts.e1, ts.e2, t.max_abs()));
   const double min_count = options.min_overlap * t.count();
-  const int nx = r.x1 - r.x0 + 1;
-  for (int dy = 0; dy <= r.y1 - r.y0; ++dy) {
-    const double *n = is.n.row(dy), *si = is.s.row(dy), *vi = is.var.row(dy), *st = ts.s.row(dy),
-                 *vt = ts.var.row(dy), *sr = sit.row(dy);
-    float* row = out + (long long)dy * stride;
-    for (int x = 0; x < nx; ++x)
-      row[x] = core::zncc_masked(n[x], si[x], vi[x], st[x], vt[x], sr[x], min_count, bound_i, bound_t);
-  }
+  const int nx = r.x1 - r.x0 + 1, ny = r.y1 - r.y0 + 1;
+  if (t.masked() && im.masked())
+    final_pass<true, true>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  else if (t.masked())
+    final_pass<true, false>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  else
+    final_pass<false, true>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
 }
 
 }  // namespace tessera::xcorr::detail
