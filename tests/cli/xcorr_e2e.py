@@ -521,6 +521,55 @@ def case_masks():
             check(np.array_equal(d[k], ref[k], equal_nan=True), f"masks: /{k} differs in {o}")
 
 
+def case_masks_with_options():
+    """Masks with --mode valid, --crop, --subpixel, --top: the brute force's peak over
+    the searched region (and its top candidates' first), the CSV; parts (1, 2, 3
+    ranks) merged equal a whole run bit for bit; --resume skips a complete output
+    and refuses one made with another mask dataset."""
+    rng = np.random.default_rng(77)
+    imgs, tpls, pairs, mi, mt = masked_set(rng)
+    src = write_set("mo.h5", imgs, tpls, pairs, image_masks=mi, template_masks=mt, other_mi=np.ones_like(mi))
+    masks = ["--image-masks", "/image_masks", "--template-masks", "/template_masks", "--min-overlap", "0.4"]
+    for name, extra, crop, valid in (("valid", ["--mode", "valid"], (0, 0), True),
+                                     ("crop", ["--crop", "3,2"], (3, 2), False)):
+        out = path(f"mo_{name}.h5")
+        run(["xcorr", src, "-o", out, "--quiet", "--subpixel", "--top", 3, "--csv", path(f"mo_{name}.csv")]
+            + masks + extra)
+        with h5py.File(out) as f:
+            coords, peaks, top = f["coords"][()], f["peaks"][()], f["top_coords"][()]
+            sub, quality = f["subpixel"][()], f["quality"][()]
+        for q, (i, t) in enumerate(pairs):
+            R = brute_masked(imgs[i], mi[i], tpls[t], mt[t], min_overlap=0.4)
+            y0, y1, x0, x1 = region(*imgs.shape[1:], *tpls.shape[1:], crop, valid)
+            sub_r = R[y0:y1 + 1, x0:x1 + 1]
+            y, x = np.unravel_index(np.argmax(sub_r), sub_r.shape)
+            check((coords[q] == (y + y0, x + x0)).all(), f"masks, {name}, pair {q}: {tuple(coords[q])}")
+            check(abs(peaks[q] - sub_r[y, x]) <= 1e-5, f"masks, {name}, pair {q}: peak")
+            check((top[q, 0] == coords[q]).all(), f"masks, {name}, pair {q}: first candidate is not the peak")
+            check(abs(sub[q] - coords[q]).max() <= 0.5 and np.isfinite(quality[q, 0]), f"{name}: subpixel, quality")
+        with open(path(f"mo_{name}.csv")) as f:
+            lines = f.read().splitlines()
+        check(len(lines) == len(pairs) + 1 and lines[0].endswith("top3_y,top3_x,top3_peak"), f"{name}: CSV")
+    whole = path("mo_whole.h5")
+    args = ["--quiet", "--subpixel", "--top", 2] + masks
+    run(["xcorr", src, "-o", whole] + args, np_=2)
+    parts = []
+    for i, n in ((1, 1), (2, 2), (3, 3)):
+        parts.append(path(f"mo_part{i}.h5"))
+        run(["xcorr", src, "-o", parts[-1], "--part", f"{i}/3"] + args, np_=n)
+    run(["merge", *parts, "-o", path("mo_merged.h5"), "--quiet"])
+    with h5py.File(whole) as a, h5py.File(path("mo_merged.h5")) as b:
+        da, db = datasets(a), datasets(b)
+        check(da.keys() == db.keys(), "merged datasets differ")
+        for k in da:
+            check(np.array_equal(da[k], db[k], equal_nan=True), f"masks: merged /{k} differs from the whole run")
+    p = run(["xcorr", src, "-o", whole, "--resume", "--subpixel", "--top", 2] + masks)
+    check("skip" in p.stderr.lower() or "complete" in p.stderr.lower(), "resume did not skip:\n" + p.stderr)
+    p = run(["xcorr", src, "-o", whole, "--resume", "--subpixel", "--top", 2, "--image-masks", "/other_mi",
+             "--template-masks", "/template_masks", "--min-overlap", "0.4"], expect_rc=2)
+    check("image_masks" in p.stderr, "resume with other masks not refused with the reason:\n" + p.stderr)
+
+
 def case_mask_bad_inputs():
     """Masks of the wrong shape or count, not 3-D, missing, with a NaN, or with
     --backend cuda: one line, exit 2 on every rank, no file."""
