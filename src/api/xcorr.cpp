@@ -165,7 +165,8 @@ std::string check_mask_shape(std::span<const std::int64_t> shape, std::span<cons
 
 #if defined(TESSERA_HAVE_CUDA)
 struct PairCorrelator::Gpu {
-  cuda::XcorrCuda context;  // plans and device caches, kept across batches
+  cuda::XcorrCuda context;             // plans and device caches, kept across batches
+  cuda::MaskedCorrelatorCuda masked;  // masked pairs' double correlations
 };
 #else
 struct PairCorrelator::Gpu {};
@@ -193,8 +194,6 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
   if (pairs.empty()) return {};
   const int H = images.height, W = images.width, h = templates.height, w = templates.width;
   const auto n_img = std::size_t(images.count), n_tpl = std::size_t(templates.count);
-  if (on_gpu_ && (images.masks || templates.masks))
-    throw std::invalid_argument("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
   const std::size_t image_plane = std::size_t(H) * std::size_t(W), template_plane = std::size_t(h) * std::size_t(w);
   auto image_view = [&](std::size_t i) {
     return xcorr::View{images.data + i * image_plane, H, W, images.masks ? images.masks + i * image_plane : nullptr};
@@ -228,7 +227,7 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
     // from one batch to the next.
     if (std::string e = cuda::set_device(device_); !e.empty()) throw std::runtime_error(e);
     if (!gpu_) gpu_ = std::make_unique<Gpu>();
-    return correlate_pairs_cuda(gpu_->context, ip, tp, pairs, options_, done, top);
+    return correlate_pairs_cuda_masked(gpu_->context, gpu_->masked, ip, tp, pairs, options_, done, top);
   }
 #endif
   std::vector<xcorr::View> views(n_img);
@@ -299,6 +298,7 @@ int index_in(const std::vector<std::int64_t>& sorted, std::int64_t value) {
 
 // "cpu" or "cuda", and the device, for the backend asked for in this process.
 std::pair<std::string, int> choose_backend(const XcorrOptions& o, bool masks) {
+  // Masked pairs on the GPU have not yet run on a device: only when asked for.
   if (o.backend == "cpu" || (o.backend == "auto" && masks)) return {"cpu", -1};
 #if defined(TESSERA_HAVE_CUDA)
   const cuda::DeviceQuery q = cuda::query_devices();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda/xcorr_cuda.hpp"
+#include "cuda/xcorr_masked_cuda.hpp"
 #include "xcorr/xcorr.hpp"
 
 namespace tessera::api {
@@ -96,6 +97,50 @@ inline std::vector<xcorr::Peak> correlate_pairs_cuda(
   for (std::size_t p = 0; p < pairs.size(); ++p) {
     const cuda::XcorrPeakDesc& q = raw[p];
     out[p] = {q.y, q.x, q.value, q.sub_y, q.sub_x, q.sharpness, q.peak_ratio};
+  }
+  return out;
+}
+
+// correlate_pairs_cuda for a set that may hold masked pairs (either side
+// masked()): those run the host's masked path (xcorr::correlate, so the same
+// sums, bounds, R, peak and --top code as on the CPU) with its double
+// correlations done by cuFFT (masked_gpu); the others as above. Results in the
+// order of the pairs.
+inline std::vector<xcorr::Peak> correlate_pairs_cuda_masked(
+    cuda::XcorrCuda& gpu, cuda::MaskedCorrelatorCuda& masked_gpu,
+    std::span<const xcorr::PreparedImage* const> images, std::span<const xcorr::PreparedTemplate* const> templates,
+    std::span<const std::pair<int, int>> pairs, const xcorr::Options& options,
+    const std::function<void(std::int64_t)>& done = {}, std::vector<core::ZnccBest>* top = nullptr) {
+  std::vector<std::size_t> plain, masked;
+  for (std::size_t p = 0; p < pairs.size(); ++p)
+    (images[std::size_t(pairs[p].first)]->masked() || templates[std::size_t(pairs[p].second)]->masked() ? masked
+                                                                                                          : plain)
+        .push_back(p);
+  if (masked.empty()) return correlate_pairs_cuda(gpu, images, templates, pairs, options, done, top);
+  const auto k = std::size_t(options.top_k > 0 ? options.top_k : 0);
+  if (top) top->assign(pairs.size() * k, xcorr::missing_top_peak());
+  std::vector<xcorr::Peak> out(pairs.size());
+  if (!plain.empty()) {
+    std::vector<std::pair<int, int>> sub;
+    for (std::size_t p : plain) sub.push_back(pairs[p]);
+    std::vector<core::ZnccBest> sub_top;
+    const std::vector<xcorr::Peak> got =
+        correlate_pairs_cuda(gpu, images, templates, sub, options, done, top ? &sub_top : nullptr);
+    for (std::size_t q = 0; q < plain.size(); ++q) {
+      out[plain[q]] = got[q];
+      if (top && k) std::copy_n(sub_top.begin() + std::ptrdiff_t(q * k), k, top->begin() + std::ptrdiff_t(plain[q] * k));
+    }
+  }
+  xcorr::Workspace ws;
+  ws.set_masked_correlator([&masked_gpu](const double* a, const double* b, int py, int px, double* o) {
+    masked_gpu.correlate(a, b, py, px, o);
+  });
+  for (std::size_t p : masked) {
+    const std::span<core::ZnccBest> mine =
+        top && k ? std::span<core::ZnccBest>(*top).subspan(p * k, k) : std::span<core::ZnccBest>{};
+    out[p] = xcorr::correlate(*images[std::size_t(pairs[p].first)], *templates[std::size_t(pairs[p].second)],
+                              options, ws, nullptr, mine);
+    if (done) done(1);
   }
   return out;
 }

@@ -546,10 +546,10 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   io::InputFile in(comm, r.input);
   const InputLayout s = check_input(in, r, opt);
   // Before the output exists: --backend cuda without a device writes nothing.
-  // Masks run on the CPU: auto picks it, cuda is refused (before any output).
-  if (s.masked() && r.backend == "cuda")
-    throw UsageError("--backend cuda: masks run on the CPU only so far (use --backend cpu or auto)");
-  const Backend backend = choose_backend(s.masked() ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
+  // With masks auto picks the CPU: masked pairs on the GPU (cuFFT for their
+  // double correlations) have not yet run on a device, so only when asked for.
+  const Backend backend =
+      choose_backend(s.masked() && r.backend == "auto" ? "cpu" : r.backend, r.device, r.quiet, ctx, comm);
   if (s.masked() && !(opt.min_overlap > 0) && ctx.is_root() && !r.quiet)
     std::fprintf(stderr, "tessera: note: masks with --min-overlap 0: a placement that overlaps two valid pixels "
                          "has R = +-1 and can win; 0.3 to 0.5 is usual\n");

@@ -108,18 +108,22 @@ void MaskedSide::row_values(int k, int r, double* out) const {
   }
 }
 
+void MaskedSide::fill_padded(int k, int py, int px, double* out) const {
+  // Row by row: the array's row (reversed for a template), zeros to the padded
+  // width; then zero rows.
+  for (int r = 0; r < rows_; ++r) {
+    double* dst = out + std::size_t(flip_ ? rows_ - 1 - r : r) * std::size_t(px);
+    row_values(k, r, dst);
+    if (flip_) std::reverse(dst, dst + cols_);
+    std::fill(dst + cols_, dst + px, 0.0);
+  }
+  std::fill(out + std::size_t(rows_) * std::size_t(px), out + std::size_t(py) * std::size_t(px), 0.0);
+}
+
 const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
                                          bool wisdom) const {
   auto fill = [&](fftw_complex* out) {
-    // Row by row: the array's row (reversed for a template), zeros to the
-    // padded width; then zero rows.
-    for (int r = 0; r < rows_; ++r) {
-      double* dst = scratch + std::size_t(flip_ ? rows_ - 1 - r : r) * std::size_t(px);
-      row_values(k, r, dst);
-      if (flip_) std::reverse(dst, dst + cols_);
-      std::fill(dst + cols_, dst + px, 0.0);
-    }
-    std::fill(scratch + std::size_t(rows_) * std::size_t(px), scratch + std::size_t(py) * std::size_t(px), 0.0);
+    fill_padded(k, py, px, scratch);
     fftw_execute_dft_r2c(plans_for(py, px, wisdom).r2c, scratch, out);
   };
   if (!cache_) {
@@ -240,6 +244,7 @@ class MaskedPair {
   double transform(int i, int j, int slot, bool new_template_spectrum) {
     const int py = b_.py, px = b_.px;
     double* out = b_.output(slot);  // also the scratch of a spectrum computed now
+    if (b_.correlate) return transform_elsewhere(i, j, out);
     if (new_template_spectrum || !tspec_) tspec_ = t_.spectrum(j, py, px, out, b_.scratch_spec.get(), wisdom_);
     const fftw_complex* is = im_.spectrum(i, py, px, out, nullptr, wisdom_);
     const double scale = 1.0 / (double(py) * double(px));
@@ -254,6 +259,20 @@ class MaskedPair {
     fftw_execute_dft_c2r(plans_for(py, px, wisdom_).c2r, c, out);
     return core::zncc_fft_error_bound(log2n_, im_.norm1(i), im_.norm2(i), t_.norm1(j), t_.norm2(j));
   }
+  // transform() by b.correlate: the padded arrays filled here (the image's
+  // when it changes, the template's likewise), the correlation done there.
+  double transform_elsewhere(int i, int j, double* out) {
+    const int py = b_.py, px = b_.px;
+    const std::size_t n = std::size_t(py) * std::size_t(px);
+    for (auto& v : b_.padded) v.resize(n);
+    if (i != padded_i_) im_.fill_padded(i, py, px, b_.padded[0].data());
+    if (j != padded_j_) t_.fill_padded(j, py, px, b_.padded[1].data());
+    padded_i_ = i;
+    padded_j_ = j;
+    b_.correlate(b_.padded[0].data(), b_.padded[1].data(), py, px, out);
+    return core::zncc_fft_error_bound(log2n_, im_.norm1(i), im_.norm2(i), t_.norm1(j), t_.norm2(j));
+  }
+
   // Output `slot` over the region.
   Plane plane(int slot) const {
     return {b_.real[std::size_t(slot)].get() + std::size_t(r_.y0) * std::size_t(b_.px) + std::size_t(r_.x0),
@@ -277,6 +296,7 @@ class MaskedPair {
   bool wisdom_;
   double log2n_ = 0;
   const fftw_complex* tspec_ = nullptr;
+  int padded_i_ = -1, padded_j_ = -1;  // the arrays in b.padded (transform_elsewhere)
 };
 
 // One side's count, sum and variance term (kept window tables) or sum of

@@ -29,6 +29,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,9 @@ class MaskedSide {
   // wisdom: plan from imported wisdom (Options::fft_from_wisdom).
   const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
                                bool wisdom) const;
+  // Array k zero-padded (and flipped for a template) to py x px, into out: what
+  // spectrum() transforms.
+  void fill_padded(int k, int py, int px, double* out) const;
 
   // The sums of this side's arrays that a pair with an unmasked other side of
   // other_rows x other_cols takes from prefix tables, over region r of the map,
@@ -106,14 +110,21 @@ class MaskedSide {
   mutable std::map<std::array<int, 6>, Windows> windows_;  // (other shape, region)
 };
 
+// A correlation done elsewhere (the GPU backend, cuda/xcorr_masked_cuda.hpp):
+// out (py x px) = the inverse transform of FFT(a) * FFT(b) / (py * px) for the
+// padded arrays a (image) and b (template, flipped).
+using MaskedCorrelate = std::function<void(const double* a, const double* b, int py, int px, double* out)>;
+
 // Double-precision FFT buffers of one thread for the masked path: up to six
-// transform outputs (n, si, si2 or var_i, st2 or var_t, st, sit), each made
-// on first use.
+// transform outputs (n, si, si2, st2, st, sit), each made on first use.
 struct MaskedBuffers {
   int py = 0, px = 0;
   std::array<std::unique_ptr<double[], FftwDoubleFree>, 6> real;
   DoubleSpectrum product, scratch_spec;
   MaskedSide::Windows template_windows;  // an unmasked template's, per pair
+  // Set: the correlations go to it (the padded arrays in `padded`), not to FFTW.
+  MaskedCorrelate correlate;
+  std::array<std::vector<double>, 2> padded;
   void ensure(int py, int px);
   double* output(int slot);  // real[slot], allocated for py x px when new
 };

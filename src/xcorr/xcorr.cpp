@@ -387,6 +387,10 @@ void PreparedTemplate::transform_for(int H, int W, const Options& options, Works
 
 Workspace::Workspace() : b_(std::make_unique<Buffers>()) {}
 Workspace::~Workspace() = default;
+void Workspace::set_masked_correlator(std::function<void(const double*, const double*, int, int, double*)> f) {
+  if (!b_->masked) b_->masked = std::make_unique<detail::MaskedBuffers>();
+  b_->masked->correlate = std::move(f);
+}
 
 namespace {
 

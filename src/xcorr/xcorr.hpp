@@ -185,6 +185,11 @@ class Workspace {
   ~Workspace();
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
+  // Masked pairs correlated through this workspace send their double
+  // correlations to f (the GPU backend: cuda/xcorr_masked_cuda.hpp) instead of
+  // FFTW; everything else stays on the host. f(a, b, py, px, out): out = the
+  // inverse transform of FFT(a) * FFT(b) / (py * px), padded host arrays.
+  void set_masked_correlator(std::function<void(const double*, const double*, int, int, double*)> f);
   struct Buffers;
   Buffers& buffers() { return *b_; }
 

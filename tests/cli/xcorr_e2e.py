@@ -588,7 +588,7 @@ def case_mask_bad_inputs():
     bad_input_("mask_missing", [src, "--template-masks", "/nothing"], "/nothing")
     bad_input_("mask_nan", [src, "--image-masks", "/nan_mask"], "mask 2 has a non-finite value (nan) at (3, 4)")
     if not e2e.has_gpu():
-        bad_input_("mask_cuda", [src, "--image-masks", "/image_masks", "--backend", "cuda"], "masks run on the CPU")
+        bad_input_("mask_cuda", [src, "--image-masks", "/image_masks", "--backend", "cuda"], "--backend cuda")
 
 
 def case_charging():

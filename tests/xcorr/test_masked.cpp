@@ -226,5 +226,45 @@ TEST(Masked, CorrelateRoutesPairs) {
   }
 }
 
+// The GPU backend's hook (Workspace::set_masked_correlator): the correlations
+// done elsewhere, here by a direct circular convolution in double, give the
+// map of the FFTW path within rounding, and the same peak.
+TEST(Masked, CorrelationsDoneElsewhere) {
+  std::mt19937 rng(2024);
+  const Img I = test::random_img(17, 15, rng), T = test::cut(I, 4, 3, 6, 5);
+  const Mask mi = random_mask(17, 15, 0.8, rng), mt = random_mask(6, 5, 0.8, rng);
+  Options o;
+  o.min_overlap = 0.3;
+  const PreparedImage im(View{I.v.data(), I.h, I.w, mi.data()}, false);
+  const PreparedTemplate t(View{T.v.data(), T.h, T.w, mt.data()}, false);
+  const PreparedTemplate tu(T.view(), false);
+  int calls = 0;
+  auto direct = [&calls](const double* a, const double* b, int py, int px, double* out) {
+    ++calls;
+    for (int y = 0; y < py; ++y)
+      for (int x = 0; x < px; ++x) {
+        double s = 0;
+        for (int u = 0; u < py; ++u)
+          for (int v = 0; v < px; ++v)
+            s += a[std::size_t(u) * px + v] * b[std::size_t((y - u + py) % py) * px + std::size_t((x - v + px) % px)];
+        out[std::size_t(y) * px + x] = s;
+      }
+  };
+  for (const PreparedTemplate* tp : {&t, &tu}) {
+    Workspace fftw, elsewhere;
+    elsewhere.set_masked_correlator(direct);
+    std::vector<float> m1, m2;
+    const int before = calls;
+    const Peak p1 = correlate(im, *tp, o, fftw, &m1), p2 = correlate(im, *tp, o, elsewhere, &m2);
+    EXPECT_EQ(calls - before, tp == &t ? 6 : 3) << "correlations of a pair with two / one masked sides";
+    ASSERT_EQ(m1.size(), m2.size());
+    for (std::size_t i = 0; i < m1.size(); ++i) ASSERT_NEAR(m1[i], m2[i], 1e-9) << i;
+    EXPECT_EQ(p1.y, p2.y);
+    EXPECT_EQ(p1.x, p2.x);
+    EXPECT_EQ(p2.y, 4 + 6 - 1);
+    EXPECT_EQ(p2.x, 3 + 5 - 1);
+  }
+}
+
 }  // namespace
 }  // namespace tessera::xcorr
