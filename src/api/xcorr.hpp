@@ -87,8 +87,8 @@ struct XcorrResult {
 // integer type: (image index, template index). image_masks / template_masks
 // (optional, either alone): shaped like images / templates, any numeric type,
 // nonzero = valid (masked ZNCC, DESIGN.md as README's "Masks" extends it); a
-// mask without an invalid pixel changes nothing. Masks run on the CPU
-// ("auto" picks it; "cuda" refuses them). Throws std::invalid_argument
+// mask without an invalid pixel changes nothing. With masks "auto" picks the
+// CPU; "cuda" does the masked pairs' double correlations with cuFFT. Throws std::invalid_argument
 // with a one-line message for bad options or input (the command's words, with
 // "images:", "templates:", "pairs:" where the command names the dataset),
 // Cancelled when options.cancel is set, std::runtime_error for a GPU failure.

@@ -100,7 +100,7 @@ def xcorr(images: Any, templates: Any, pairs: Any, *, mode: str = "full", crop: 
     image_masks, template_masks : shaped like images / templates (or a list of
         2-D masks), any numeric type, nonzero = valid: R is the correlation over
         the pixels valid in both (masked ZNCC, as --image-masks/--template-masks;
-        CPU only: backend "auto" picks it)
+        backend "auto" picks the CPU; "cuda" does their correlations with cuFFT)
     fft_wisdom : path of an FFT wisdom file (as --fft-wisdom): FFTW_MEASURE plans read
         from it, or measured once and written to it; the command given the same file
         gives the same bits. None: FFTW_ESTIMATE plans
