@@ -131,7 +131,8 @@ struct MaskedBuffers {
 
 // R of the masked ZNCC over region r of the full map, row-major with row stride
 // `stride` into out (out[(y - r.y0) * stride + (x - r.x0)]). At least one side
-// masked; template no larger than the image. options: eps and min_overlap.
+// masked; template no larger than the image. options: eps, min_overlap and
+// fft_from_wisdom.
 void masked_region(const MaskedSide& image, const MaskedSide& templ, Region r, const Options& options,
                    MaskedBuffers& buffers, float* out, long long stride);
 
