@@ -523,7 +523,7 @@ def case_masks():
 
 def case_masks_with_options():
     """Masks with --mode valid, --crop, --subpixel, --top: the brute force's peak over
-    the searched region (and its top candidates' first), the CSV; parts (1, 2, 3
+    the searched region and its top 3 by the definition, the CSV; parts (1, 2, 3
     ranks) merged equal a whole run bit for bit; --resume skips a complete output
     and refuses one made with another mask dataset."""
     rng = np.random.default_rng(77)
@@ -546,6 +546,8 @@ def case_masks_with_options():
             check((coords[q] == (y + y0, x + x0)).all(), f"masks, {name}, pair {q}: {tuple(coords[q])}")
             check(abs(peaks[q] - sub_r[y, x]) <= 1e-5, f"masks, {name}, pair {q}: peak")
             check((top[q, 0] == coords[q]).all(), f"masks, {name}, pair {q}: first candidate is not the peak")
+            want, _ = top_reference(R.astype(np.float32), (y0, y1, x0, x1), 3, 5)
+            check((top[q] == want).all(), f"masks, {name}, pair {q}: top 3 {top[q].tolist()} != {want.tolist()}")
             check(abs(sub[q] - coords[q]).max() <= 0.5 and np.isfinite(quality[q, 0]), f"{name}: subpixel, quality")
         with open(path(f"mo_{name}.csv")) as f:
             lines = f.read().splitlines()
