@@ -135,8 +135,10 @@ std::string check_finite(std::span<const float> data, std::span<const std::int64
   return {};
 }
 
-std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
-                          std::int64_t h, std::int64_t w, std::uint8_t* out) {
+namespace {
+template <class T>
+std::string mask_values_to_bytes(std::span<const T> values, std::span<const std::int64_t> frames, std::int64_t h,
+                                 std::int64_t w, std::uint8_t* out) {
   const auto plane = std::size_t(h * w);
   for (std::size_t f = 0; f < frames.size(); ++f)
     for (std::size_t i = 0; i < plane; ++i) {
@@ -147,6 +149,16 @@ std::string mask_to_bytes(std::span<const double> values, std::span<const std::i
       out[f * plane + i] = v != 0;
     }
   return {};
+}
+}  // namespace
+
+std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
+                          std::int64_t h, std::int64_t w, std::uint8_t* out) {
+  return mask_values_to_bytes(values, frames, h, w, out);
+}
+std::string mask_to_bytes(std::span<const float> values, std::span<const std::int64_t> frames,
+                          std::int64_t h, std::int64_t w, std::uint8_t* out) {
+  return mask_values_to_bytes(values, frames, h, w, out);
 }
 
 std::string check_mask_shape(std::span<const std::int64_t> shape, std::span<const std::int64_t> frames_shape,

@@ -119,6 +119,10 @@ std::string check_finite(std::span<const float> data, std::span<const std::int64
 // (a NaN in a mask is a mistake, not a valid pixel).
 std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
                           std::int64_t h, std::int64_t w, std::uint8_t* out);
+// The same from floats (masks of any type but float64: every nonzero integer
+// stays nonzero as a float).
+std::string mask_to_bytes(std::span<const float> values, std::span<const std::int64_t> frames,
+                          std::int64_t h, std::int64_t w, std::uint8_t* out);
 // "" when masks of `shape` fit frames of `frames_shape`, else the reason
 // ("shape [2, 5, 5] differs from the images' [3, 5, 5]"); what: "images" or
 // "templates".

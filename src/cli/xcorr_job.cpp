@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/xcorr.hpp"
@@ -61,7 +62,7 @@ constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
 // Masked pairs (src/xcorr/masked.hpp), on top of the above: per image and per
 // template, its three masked arrays' prefix tables (doubles over (rows+1) x
 // (cols+1)), up to three double spectra and the mask itself (a byte a pixel,
-// read as a double), and for an image its window sums (count, sum, variance
+// read as a float, or a double for float64 masks), and for an image its window sums (count, sum, variance
 // term: three doubles per searched placement); per thread, up to six double
 // transform outputs, two double spectra and an unmasked template's window sums.
 constexpr std::uint64_t kMaskedPrefixCellBytes = 3 * sizeof(double);
@@ -323,11 +324,22 @@ struct BatchData {
 std::string read_masks(io::InputFile& in, const std::string& input, const io::DatasetInfo& m,
                        std::span<const std::int64_t> frames, std::size_t plane, std::vector<std::uint8_t>& out) {
   if (m.name.empty()) return {};
-  std::vector<double> values(frames.size() * plane);
-  in.read_frames(m.name, frames, values);
-  out.resize(values.size());
   const std::int64_t cols = std::int64_t(m.dims[2]), rows = std::int64_t(m.dims[1]);
-  const std::string e = api::mask_to_bytes(values, frames, rows, cols, out.data());
+  out.resize(frames.size() * plane);
+  // Read as float (half the memory of double) unless float64, where a tiny
+  // nonzero value could become 0 in float.
+  auto convert = [&](auto& values) {
+    in.read_frames(m.name, frames, values);
+    return api::mask_to_bytes(std::span(std::as_const(values)), frames, rows, cols, out.data());
+  };
+  std::string e;
+  if (m.type == "float64") {
+    std::vector<double> values(frames.size() * plane);
+    e = convert(values);
+  } else {
+    std::vector<float> values(frames.size() * plane);
+    e = convert(values);
+  }
   return e.empty() ? e : io::message(input, m.name, e);
 }
 
