@@ -345,11 +345,22 @@ std::string read_masks(io::InputFile& in, const std::string& input, const io::Da
 
 // Masked pairs recompute an uncached template's double spectra for every pair
 // (two or three transforms as large as the pair's own): say so, once, with the
-// budget that would keep them all (rank 0, not with --quiet).
-void note_template_cache(const RunContext& ctx, const XcorrRequest& r, const InputLayout& s, const BatchPlan& plan,
-                         std::uint64_t budget) {
-  const std::uint64_t need = std::uint64_t(s.n_tpl) * plan.bytes_per_template;
-  if (!s.masked() || !ctx.is_root() || r.quiet || need <= plan.template_cache_bytes) return;
+// budget that would keep them (rank 0, not with --quiet). A batch keeps its
+// templates' spectra when they all fit (correlate_batch): the note counts the
+// most templates of any batch of any rank. Collective.
+void note_template_cache(MPI_Comm comm, const RunContext& ctx, const XcorrRequest& r, const InputLayout& s,
+                         const JobPart& j, const BatchPlan& plan, std::uint64_t budget) {
+  if (!s.masked()) return;
+  std::int64_t most = 0;
+  for (const mpi::PairBatch& b : plan.batches) {
+    std::vector<std::int64_t> tpls;
+    for (std::int64_t k = b.begin; k < b.end; ++k) tpls.push_back(j.pairs[std::size_t(2 * plan.mine[std::size_t(k)] + 1)]);
+    std::sort(tpls.begin(), tpls.end());
+    most = std::max(most, std::int64_t(std::unique(tpls.begin(), tpls.end()) - tpls.begin()));
+  }
+  most = mpi::max_all(comm, most);
+  const std::uint64_t need = std::uint64_t(most) * plan.bytes_per_template;
+  if (!ctx.is_root() || r.quiet || need <= plan.template_cache_bytes) return;
   const std::uint64_t more = (need - plan.template_cache_bytes) * kTemplateCacheShareDivisor;
   std::fprintf(stderr,
                "tessera: note: the templates' spectra do not fit --memory-budget %s, so masked pairs recompute "
@@ -577,7 +588,7 @@ int run_xcorr(const XcorrRequest& r, const RunContext& ctx) {
   for (const OutputDataset& d : datasets) out.create_dataset(d.name, d.type, d.dims);
 
   const BatchPlan plan = plan_batches(comm, ctx, j, s, opt, budget, threads, backend.name == "cuda");
-  note_template_cache(ctx, r, s, plan, budget);
+  note_template_cache(comm, ctx, r, s, j, plan, budget);
   api::PairCorrelator engine(opt, threads, backend.name, backend.device);
   std::vector<mpi::PairRecord> records;
   records.reserve(plan.mine.size());
