@@ -47,7 +47,7 @@ std::string wisdom_digest(const xcorr::FftWisdom& w) {
   return hex;
 }
 
-WisdomFile load_or_measure_wisdom(const std::string& file, std::pair<int, int> fft, bool with_double) {
+xcorr::FftWisdom load_or_measure_wisdom(const std::string& file, std::pair<int, int> fft, bool with_double) {
   xcorr::FftWisdom start;
   if (std::filesystem::exists(file)) {
     std::ifstream f(file, std::ios::binary);
@@ -57,28 +57,26 @@ WisdomFile load_or_measure_wisdom(const std::string& file, std::pair<int, int> f
     start = parse(ss.str(), file);
   }
   const std::pair<int, int> sizes[] = {fft};
-  WisdomFile out;
+  xcorr::FftWisdom out;
   try {
     // FFTW exports the same wisdom in another order after an import: the file
     // is kept as it is (and so its digest) unless it lacks a plan.
     if (!start.single.empty() && xcorr::fft_wisdom_covers(start, sizes, with_double)) {
-      out.wisdom = start;
+      out = start;
     } else {
-      out.wisdom = xcorr::measure_fft_wisdom(sizes, with_double, start);
+      out = xcorr::measure_fft_wisdom(sizes, with_double, start);
       const std::string tmp = file + ".tmp";
       std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << serialise(out.wisdom);
+      f << serialise(out);
       f.close();
       if (!f) throw std::runtime_error("--fft-wisdom " + file + ": cannot write " + tmp);
       std::filesystem::rename(tmp, file);  // whole or not at all
-      out.written = true;
     }
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error("--fft-wisdom " + file + ": " + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     throw std::runtime_error("--fft-wisdom " + file + ": " + e.code().message());
   }
-  out.digest = wisdom_digest(out.wisdom);
   return out;
 }
 

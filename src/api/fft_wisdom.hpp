@@ -12,18 +12,13 @@
 
 namespace tessera::api {
 
-struct WisdomFile {
-  xcorr::FftWisdom wisdom;
-  std::string digest;    // FNV-1a 64 of the wisdom text, hex (fingerprints, attributes)
-  bool written = false;  // the file lacked this size's plans: measured and written
-};
-
 // Reads FILE when it exists; when it lacks the plans of the padded transform
 // size fft (float, and double with with_double), measures them (a few
 // seconds) and writes FILE (whole or not at all). Throws std::runtime_error
 // "--fft-wisdom FILE: ..." (unreadable, not a wisdom file, not writable).
-WisdomFile load_or_measure_wisdom(const std::string& file, std::pair<int, int> fft, bool with_double);
+xcorr::FftWisdom load_or_measure_wisdom(const std::string& file, std::pair<int, int> fft, bool with_double);
 
+// FNV-1a 64 of the wisdom text, hex (the command's fingerprints and attributes).
 std::string wisdom_digest(const xcorr::FftWisdom& w);
 
 }  // namespace tessera::api

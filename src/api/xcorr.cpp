@@ -124,33 +124,42 @@ std::string check_template_fits(std::int64_t H, std::int64_t W, std::int64_t h, 
          " (as normxcorr2, each template must fit inside its image)";
 }
 
-std::string check_finite(std::span<const float> data, std::span<const std::int64_t> frames,
-                         std::int64_t h, std::int64_t w, const char* what) {
+namespace {
+
+std::size_t first_nonfinite(const float* v, std::size_t n) { return core::first_nonfinite(v, n); }
+std::size_t first_nonfinite(const double* v, std::size_t n) {
+  std::size_t i = 0;
+  while (i < n && std::isfinite(v[i])) ++i;
+  return i;
+}
+
+// check_finite for frames of float or double.
+template <class T>
+std::string nonfinite_message(std::span<const T> data, std::span<const std::int64_t> frames, std::int64_t h,
+                              std::int64_t w, const char* what) {
   const auto plane = std::size_t(h * w);
   for (std::size_t f = 0; f < frames.size(); ++f)
-    if (const std::size_t i = core::first_nonfinite(data.data() + f * plane, plane); i < plane)
+    if (const std::size_t i = first_nonfinite(data.data() + f * plane, plane); i < plane)
       return std::string(what) + " " + std::to_string(frames[f]) + " has a non-finite value (" +
              std::to_string(data[f * plane + i]) + ") at (" + std::to_string(i / std::size_t(w)) + ", " +
              std::to_string(i % std::size_t(w)) + ")";
   return {};
 }
 
-namespace {
 template <class T>
 std::string mask_values_to_bytes(std::span<const T> values, std::span<const std::int64_t> frames, std::int64_t h,
                                  std::int64_t w, std::uint8_t* out) {
-  const auto plane = std::size_t(h * w);
-  for (std::size_t f = 0; f < frames.size(); ++f)
-    for (std::size_t i = 0; i < plane; ++i) {
-      const double v = values[f * plane + i];
-      if (!std::isfinite(v))
-        return "mask " + std::to_string(frames[f]) + " has a non-finite value (" + std::to_string(v) + ") at (" +
-               std::to_string(i / std::size_t(w)) + ", " + std::to_string(i % std::size_t(w)) + ")";
-      out[f * plane + i] = v != 0;
-    }
+  if (std::string e = nonfinite_message(values, frames, h, w, "mask"); !e.empty()) return e;
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = values[i] != 0;
   return {};
 }
+
 }  // namespace
+
+std::string check_finite(std::span<const float> data, std::span<const std::int64_t> frames,
+                         std::int64_t h, std::int64_t w, const char* what) {
+  return nonfinite_message(data, frames, h, w, what);
+}
 
 std::string mask_to_bytes(std::span<const double> values, std::span<const std::int64_t> frames,
                           std::int64_t h, std::int64_t w, std::uint8_t* out) {
@@ -368,8 +377,8 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
   if (backend == "cpu" && opt.fft_from_wisdom) {  // before any plan of this call
     const std::pair<int, int> size = xcorr::fft_size(int(H), int(W), int(h), int(w), opt), sizes[] = {size};
     try {
-      const WisdomFile f = load_or_measure_wisdom(options.fft_wisdom, size, masked);
-      if (std::string e = xcorr::import_fft_wisdom(f.wisdom, sizes, masked); !e.empty())
+      const xcorr::FftWisdom w = load_or_measure_wisdom(options.fft_wisdom, size, masked);
+      if (std::string e = xcorr::import_fft_wisdom(w, sizes, masked); !e.empty())
         throw std::runtime_error("--fft-wisdom " + options.fft_wisdom + ": " + e);
     } catch (const std::runtime_error& e) {
       throw std::invalid_argument(e.what());

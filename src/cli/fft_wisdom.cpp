@@ -18,9 +18,7 @@ FftWisdomUse setup_fft_wisdom(MPI_Comm comm, const std::string& file, std::pair<
   xcorr::FftWisdom w;
   if (rank == 0) {
     try {
-      const api::WisdomFile f = api::load_or_measure_wisdom(file, fft, with_double);
-      w = f.wisdom;
-      use.written = f.written;
+      w = api::load_or_measure_wisdom(file, fft, with_double);
     } catch (const std::exception& e) {
       error = e.what();
     }

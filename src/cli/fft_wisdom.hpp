@@ -18,7 +18,6 @@ namespace tessera::cli {
 struct FftWisdomUse {
   std::string file;    // "" without the option
   std::string digest;  // FNV-1a 64 of the wisdom text, hex; "" without
-  bool written = false;  // this run measured plans and wrote FILE
 };
 
 // Collective. fft: the padded size of this run's transforms; with_double: the
