@@ -173,7 +173,7 @@ struct PreparedImage::Data {
   int H = 0, W = 0;
   std::vector<float> pix;  // after normalize_input
   double centre = 0;       // mean of pix, subtracted before the transform
-  double flat_bound = 0;   // core::zncc_flat_bound
+  double flat_bound = 0;   // core::zncc_flat_bound (not computed for a masked image)
   bool host_tables = true;  // s1 and s2 built (PreparedImage's constructor)
   std::vector<double> s1, s2;
   // Exact flatness counts, built on first need (windows whose computed
@@ -273,6 +273,7 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
     const int W = d.W;
     core::zncc_prefix_sweep(d.H, W, [&](int y) { core::zncc_sums_row(p, W, y, s1, s2); }, s1, s2);
   }
+  if (!d.mask.empty()) return;  // the masked path has its own bounds (masked.hpp)
   double s2_total = 0, abs1_total = 0, max_abs = 0;
   for (float f : d.pix) {
     const double v = f;
