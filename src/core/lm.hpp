@@ -100,7 +100,8 @@ TESSERA_HD void accumulate_normal(const T (*A)[Tile], int m, T* N) {
         T ra[R];
         for (int u = 0; u < R; ++u) ra[u] = A[a0 + u][i];
         for (int v = 0; v < C; ++v) {
-          const T cb = A[b0 + v][i];
+          T cb = A[b0 + v][i];
+          in_register(cb);
           for (int u = 0; u < R; ++u) acc[u][v] = vfma(ra[u], cb, acc[u][v]);
         }
       }

@@ -140,6 +140,26 @@ template <class S, int W> inline Pack<S, W> vfma(Pack<S, W> a, Pack<S, W> b, Pac
   return r;
 }
 
+// See scalar_math.hpp: the empty asm makes the compiler materialise the pack in
+// a vector register (one load) instead of re-reading memory at each use. The
+// constraint "v" names xmm/ymm registers (and zmm with AVX-512); a pack wider
+// than the target's registers is left alone.
+template <class S, int W> inline void in_register(Pack<S, W>& a) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  constexpr int bytes = int(sizeof(S)) * W;
+#if defined(__AVX512F__)
+  constexpr int widest = 64;
+#elif defined(__AVX__)
+  constexpr int widest = 32;
+#else
+  constexpr int widest = 16;
+#endif
+  if constexpr (bytes <= widest) asm("" : "+v"(a.v));
+#else
+  (void)a;
+#endif
+}
+
 // Lane-wise transcendental functions: the loop calls the scalar function of the
 // C library for every lane (sqrt becomes one vsqrtps under -fno-math-errno).
 #define TESSERA_PACK_UNARY(name, fn)                               \
