@@ -24,8 +24,8 @@ constexpr std::uint64_t kImagePrefixCellBytes = 2 * sizeof(double);
 constexpr std::uint64_t kTemplatePrefixCellBytes = sizeof(double);
 // A bin of a real-to-complex spectrum: a complex float.
 constexpr std::uint64_t kSpectrumBinBytes = 2 * sizeof(float);
-// An image's window table: one double per searched placement.
-constexpr std::uint64_t kWindowCellBytes = sizeof(double);
+// An image's window table: one float per searched placement.
+constexpr std::uint64_t kWindowCellBytes = sizeof(float);
 // A thread's workspace: the transform's real buffer (one float per cell of the
 // padded size) and two spectra (the product, and an uncached template's).
 constexpr std::uint64_t kWorkspaceRealBytes = sizeof(float);

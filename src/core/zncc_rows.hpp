@@ -69,10 +69,10 @@ TESSERA_HD inline void zncc_zero_flat_windows(const ZnccImageTables& im, int h, 
   }
 }
 
-// zncc_inv_sd of each of the n window sums of squares of a row, in place
-// (after zncc_zero_flat_windows): what zncc_normalise_row reads.
-TESSERA_HD inline void zncc_inv_sd_row(double* __restrict__ ws, int n) {
-  for (int i = 0; i < n; ++i) ws[i] = zncc_inv_sd(ws[i]);
+// zncc_inv_sd_table of each of the n window sums of squares of a row (after
+// zncc_zero_flat_windows): what zncc_normalise_row reads.
+TESSERA_HD inline void zncc_inv_sd_row(const double* __restrict__ ws, float* __restrict__ inv, int n) {
+  for (int i = 0; i < n; ++i) inv[i] = zncc_inv_sd_table(ws[i]);
 }
 
 // R for map row y, columns [x0, x1], written over the transform's numerators
@@ -83,7 +83,7 @@ TESSERA_HD inline void zncc_inv_sd_row(double* __restrict__ ws, int n) {
 // tr: scratch of t.w + 1; cor: scratch of x1 - x0 + 1.
 TESSERA_HD inline void zncc_normalise_row(const ZnccImageTables& im, const ZnccTemplateStats& t,
                                           int y, int x0, int x1, double eps,
-                                          const double* __restrict__ ws, double* __restrict__ tr,
+                                          const float* __restrict__ ws, double* __restrict__ tr,
                                           double* __restrict__ cor, float* __restrict__ row) {
   const int W = im.W, w = t.w;
   const double centre = im.centre, ssd_t = t.ssd_t, inv_t = zncc_inv_sd(t.ssd_t);
@@ -99,8 +99,8 @@ TESSERA_HD inline void zncc_normalise_row(const ZnccImageTables& im, const ZnccT
   for (int x = x0; x <= seg.left_end; ++x) cor[x - x0] = tr[w] - tr[w - 1 - x];
   for (int x = x0 > seg.mid_end ? x0 : seg.mid_end + 1; x <= x1; ++x)
     cor[x - x0] = tr[W - x + w - 1] - tr[0];
-  auto r = [ssd_t, inv_t, eps](double num, double inv_w) {
-    return float(zncc_from_inverse(num, inv_w, ssd_t, inv_t, eps));
+  auto r = [ssd_t, inv_t, eps](double num, float inv_w) {
+    return float(zncc_from_inverse(num, double(inv_w), ssd_t, inv_t, eps));
   };
   int x = x0;
   for (; x <= seg.left_end; ++x)

@@ -113,6 +113,42 @@ template <class T> std::vector<T> table_storage(int H, int W) {
   return std::vector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
 }
 
+// Sums over an image's pixels, in double: the mean (the transform's centre)
+// and the magnitudes core::zncc_flat_bound takes.
+struct PixelSums {
+  double sum = 0, squares = 0, abs = 0, max_abs = 0;
+};
+// Eight interleaved accumulators of each (the additions vectorise instead of
+// waiting on one another), combined in a fixed order: the same bits every run.
+PixelSums pixel_sums(const std::vector<float>& pix) {
+  constexpr int L = 8;
+  double s[L] = {}, q[L] = {}, a[L] = {}, m[L] = {};
+  const std::size_t n = pix.size(), whole = n / L * L;
+  for (std::size_t i = 0; i < whole; i += L)
+    for (int j = 0; j < L; ++j) {
+      const double v = pix[i + std::size_t(j)];
+      s[j] += v;
+      q[j] += v * v;
+      a[j] += std::fabs(v);
+      m[j] = std::max(m[j], std::fabs(v));
+    }
+  for (std::size_t i = whole; i < n; ++i) {
+    const double v = pix[i];
+    s[0] += v;
+    q[0] += v * v;
+    a[0] += std::fabs(v);
+    m[0] = std::max(m[0], std::fabs(v));
+  }
+  PixelSums r;
+  for (int j = 0; j < L; ++j) {
+    r.sum += s[j];
+    r.squares += q[j];
+    r.abs += a[j];
+    r.max_abs = std::max(r.max_abs, m[j]);
+  }
+  return r;
+}
+
 // A view's mask, 0/1, when it has an invalid pixel; else empty (no mask).
 std::vector<std::uint8_t> kept_mask(View v) {
   const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
@@ -197,12 +233,12 @@ struct PreparedImage::Data {
   // Window tables (build_window_table) per template shape and region.
   mutable std::mutex windows_mutex;
   struct WindowTable {
-    std::unique_ptr<double[]> data;
+    std::unique_ptr<float[]> data;  // core::zncc_inv_sd_table of each window
     std::size_t size = 0;
   };
   mutable std::map<std::array<int, 6>, WindowTable> windows;
 
-  const double* window_table(int h, int w, Region r) const;
+  const float* window_table(int h, int w, Region r) const;
 
   void build_counts() const {
     std::call_once(counts_once, [this] {
@@ -252,16 +288,12 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
   d.W = image.width;
   const std::size_t n = std::size_t(d.H) * d.W;
   d.pix.assign(image.data, image.data + n);
-  auto mean_of = [](const std::vector<float>& v) {
-    double s = 0;
-    for (float f : v) s += f;
-    return s / double(v.size());
-  };
   if (normalize_input) {
-    const double m = mean_of(d.pix);
+    const double m = pixel_sums(d.pix).sum / double(n);
     for (float& f : d.pix) f = float(double(f) - m);
   }
-  d.centre = mean_of(d.pix);
+  const PixelSums sums = pixel_sums(d.pix);
+  d.centre = sums.sum / double(n);
   d.mask = kept_mask(image);
   // A masked image always takes the masked path, which has its own tables.
   d.host_tables = host_tables && d.mask.empty();
@@ -274,14 +306,7 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
     core::zncc_prefix_sweep(d.H, W, [&](int y) { core::zncc_sums_row(p, W, y, s1, s2); }, s1, s2);
   }
   if (!d.mask.empty()) return;  // the masked path has its own bounds (masked.hpp)
-  double s2_total = 0, abs1_total = 0, max_abs = 0;
-  for (float f : d.pix) {
-    const double v = f;
-    s2_total += v * v;
-    abs1_total += std::fabs(v);
-    max_abs = std::max(max_abs, std::fabs(v));
-  }
-  d.flat_bound = core::zncc_flat_bound(d.H, d.W, s2_total, abs1_total, max_abs);
+  d.flat_bound = core::zncc_flat_bound(d.H, d.W, sums.squares, sums.abs, sums.max_abs);
 }
 
 PreparedImage::~PreparedImage() = default;
@@ -292,7 +317,7 @@ std::size_t PreparedImage::bytes() const {
   b += (d_->nonzero.size() + d_->diff_h.size() + d_->diff_v.size()) * sizeof(std::int32_t);
   {
     std::lock_guard<std::mutex> lock(d_->windows_mutex);
-    for (const auto& [k, t] : d_->windows) b += t.size * sizeof(double);
+    for (const auto& [k, t] : d_->windows) b += t.size * sizeof(float);
   }
   if (d_->side) b += d_->side->bytes();
   return b + d_->spectra.bytes() + d_->mask.size();
@@ -402,31 +427,32 @@ namespace {
 // into out. It depends on the image and
 // the template's shape only, so it is computed once per image and shape
 // (PreparedImage::Data::windows) for all the pairs of the image.
-void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, double* out) {
+void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, float* out) {
   const core::ZnccImageTables sums = im.sums();
   const int nx = r.x1 - r.x0 + 1;
-  std::vector<double> d1(std::size_t(im.W) + 1), d2(std::size_t(im.W) + 1);
+  std::vector<double> d1(std::size_t(im.W) + 1), d2(std::size_t(im.W) + 1), row(static_cast<std::size_t>(nx));
+  double* ws = row.data();
   for (int y = r.y0; y <= r.y1; ++y) {
-    double* ws = out + std::size_t(y - r.y0) * std::size_t(nx);
     core::zncc_window_row(sums, h, w, y, r.x0, r.x1, d1.data(), d2.data(), ws);
     // Flat windows are rare, and the count tables are built on first need.
     if (min_of(ws, nx) <= im.flat_bound) {
       im.build_counts();
       core::zncc_zero_flat_windows(im.tables(), h, w, y, r.x0, r.x1, ws);
     }
-    core::zncc_inv_sd_row(ws, nx);  // the table holds 1/sqrt: no root or division per pair
+    // The table holds 1/sqrt: no root or division per pair.
+    core::zncc_inv_sd_row(ws, out + std::size_t(y - r.y0) * std::size_t(nx), nx);
   }
 }
 
 }  // namespace
 
-const double* PreparedImage::Data::window_table(int h, int w, Region r) const {
+const float* PreparedImage::Data::window_table(int h, int w, Region r) const {
   require_tables();
   std::lock_guard<std::mutex> lock(windows_mutex);
   auto& t = windows[{h, w, r.y0, r.y1, r.x0, r.x1}];
   if (!t.data) {
     t.size = std::size_t(r.y1 - r.y0 + 1) * std::size_t(r.x1 - r.x0 + 1);
-    auto table = std::make_unique_for_overwrite<double[]>(t.size);  // every entry is written
+    auto table = std::make_unique_for_overwrite<float[]>(t.size);  // every entry is written
     build_window_table(*this, h, w, r, table.get());
     t.data = std::move(table);
   }
@@ -449,7 +475,7 @@ void normalise_region(const PreparedImage::Data& im, const PreparedTemplate::Dat
   const core::ZnccImageTables sums = im.sums();
   const core::ZnccTemplateStats stats = t.stats();
   const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
-  const double* table = im.window_table(t.h, t.w, r);
+  const float* table = im.window_table(t.h, t.w, r);
   b.tr.resize(std::size_t(t.w) + 1);
   b.cor.resize(nx);
   for (int y = r.y0; y <= r.y1; ++y) {

@@ -115,6 +115,7 @@ TEST(Zncc, RowPassesGiveThePlacementFunctionsBitsOnAnyColumnRange) {
     const int mh = c.H + c.h - 1, mw = c.W + c.w - 1;
     std::uniform_real_distribution<float> numerator(-40.f, 40.f);
     std::vector<double> d1(c.W + 1), d2(c.W + 1), tr(c.w + 1), ws(mw), cor(mw);  // scratch
+    std::vector<float> inv(mw);
     std::vector<float> num(mw), row(mw);
     int mismatches = 0, zeros = 0, values = 0, flat_rounding = 0;
     for (int y = 0; y < mh; ++y)
@@ -124,10 +125,10 @@ TEST(Zncc, RowPassesGiveThePlacementFunctionsBitsOnAnyColumnRange) {
           zncc_window_row(tables, c.h, c.w, y, x0, x1, d1.data(), d2.data(), ws.data());
           const std::vector<double> rounded = ws;
           zncc_zero_flat_windows(tables, c.h, c.w, y, x0, x1, ws.data());
-          zncc_inv_sd_row(ws.data(), x1 - x0 + 1);
           for (int i = 0; i <= x1 - x0; ++i) flat_rounding += ws[std::size_t(i)] != rounded[std::size_t(i)];
+          zncc_inv_sd_row(ws.data(), inv.data(), x1 - x0 + 1);
           row = num;
-          zncc_normalise_row(tables, stats, y, x0, x1, c.eps, ws.data(), tr.data(), cor.data(), row.data());
+          zncc_normalise_row(tables, stats, y, x0, x1, c.eps, inv.data(), tr.data(), cor.data(), row.data());
           for (int x = x0; x <= x1; ++x) {
             const float got = row[std::size_t(x - x0)];
             const float ref = zncc_placement(tables, stats, y, x, num[std::size_t(x - x0)], c.eps);
