@@ -1,6 +1,8 @@
 #include "session.hpp"
 
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 namespace tessera::mpi {
 
@@ -23,24 +25,45 @@ bool started_by_a_launcher() {
 // layer with the self and shared-memory transports only (0.06 s). Only where
 // the user has not set these (setenv without overwrite); Open MPI's own
 // variables, so other MPI libraries ignore them.
-void singleton_defaults() {
-  if (started_by_a_launcher()) return;
+//
+// Every isolated singleton has the same job id, so their session directories
+// (where OMPIO keeps a file's shared-file-pointer segment, opened with every
+// HDF5 file) would be one: a run that finishes removes it while another is
+// opening a file there, and that open fails ("mca_sharedfp_sm_file_open:
+// unable to open file for mmap"; seen with four `tessera fit` at once, about
+// one in 80). Each singleton gets a directory of its own instead, made here
+// under $TMPDIR (or /tmp) and removed after MPI_Finalize (Open MPI empties it).
+// Returns that directory, or "" where none was made.
+std::string singleton_defaults() {
+  if (started_by_a_launcher()) return {};
   setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
   setenv("OMPI_MCA_pml", "ob1", 0);
   setenv("OMPI_MCA_btl", "self,vader", 0);
+  if (std::getenv("OMPI_MCA_orte_tmpdir_base") != nullptr) return {};
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/tessera-mpi-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) return {};  // Open MPI's default then
+  setenv("OMPI_MCA_orte_tmpdir_base", dir.c_str(), 1);
+  return dir;
 }
 
 }  // namespace
 
 Session::Session(int& argc, char**& argv) {
-  singleton_defaults();
+  session_base_ = singleton_defaults();
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
 }
 
-Session::~Session() { MPI_Finalize(); }
+Session::~Session() {
+  MPI_Finalize();
+  if (!session_base_.empty()) {
+    std::error_code ignored;  // a leftover directory in the temporary area is harmless
+    std::filesystem::remove_all(session_base_, ignored);
+  }
+}
 
 NodePlace node_place(MPI_Comm comm) {
   NodePlace p;

@@ -21,6 +21,7 @@ class Session {
 
  private:
   int rank_ = 0, size_ = 1;
+  std::string session_base_;  // a singleton's own session directory, removed at the end
 };
 
 // This rank's place on its node (the ranks that share memory with it,

@@ -193,6 +193,33 @@ def case_guess_from_previous_fit():
               "restarting from a converged fit did not take fewer iterations")
 
 
+def case_concurrent_single_runs():
+    """Several `tessera fit` started at once without a launcher (MPI singletons, as
+    a workstation user or a notebook starts them) all succeed, and each leaves
+    nothing in the temporary directory. Open MPI gives every isolated singleton
+    the same session directory; the first to finish removed it while another
+    opened its input there (about 1 in 80 runs failed with 4 at once)."""
+    import os
+    import subprocess
+    cube = simulate("odmr", "c.h5", "--size", "8x8", "--peaks", 2)
+    tmp = path("tmpdir")
+    os.mkdir(tmp)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_MCA_orte_tmpdir", "OMPI_COMM", "PMI"))}
+    env["TMPDIR"] = tmp
+    failures = []
+    for r in range(25):
+        procs = [subprocess.Popen([e2e.ARGS.tessera, "fit", cube, "-o", path(f"c{k}.h5"), "--quiet", "--force"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                 for k in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            if p.returncode != 0:
+                failures.append(f"round {r}: exit {p.returncode}: {err.strip()}")
+    check(not failures, f"{len(failures)} of 100 concurrent runs failed:\n" + "\n".join(failures[:3]))
+    left = os.listdir(tmp)
+    check(not left, f"left in TMPDIR: {left}")
+
+
 def case_decay_models():
     for kind, model in (("t1", "stretched_exp"), ("rabi", "damped_cosine")):
         cube = simulate(kind, f"{kind}.h5", "--size", "16x16")
