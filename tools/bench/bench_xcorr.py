@@ -76,6 +76,39 @@ def run(cmd):
     return time.perf_counter() - t0
 
 
+def fft_floor(a, tmp, out, pairs, cv_best, timings):
+    """The fastest the command could be if all but FFTW's transforms took no
+    time (xcorr_fft_floor, built beside tessera in tools/): the transforms on
+    one core, spread perfectly over the cores, plus this run's reading and
+    process start-up. A bound: tessera cannot beat it without faster
+    transforms. Masked runs: their inverse transforms alone (three double
+    ones a pair with one masked side, six with two) against the unmasked run."""
+    exe = os.path.join(os.path.dirname(os.path.abspath(a.tessera)), "tools", "xcorr_fft_floor")
+    if not os.path.exists(exe):
+        print(f"(no FFT floor: {exe} not built)")
+        return
+    with h5py.File(out + ".fw.h5", "r") as f:
+        py, px = (int(v) for v in f.attrs["fft_size"])
+        read = float(f.attrs["seconds_read_correlate"][0])
+    line = subprocess.run([exe, str(py), str(px)], check=True, capture_output=True, text=True).stdout
+    ms = {k: float(v) for k, v in (kv.split("=") for kv in line.split()) if k not in ("rows", "cols")}
+    start = min(run([a.tessera, "--version"]) for _ in range(3))
+    n_img, n_tpl, p = len(set(pairs[:, 0].tolist())), len(set(pairs[:, 1].tolist())), len(pairs)
+    cpu = (p * ms["c2r_float"] + (n_img + n_tpl) * ms["r2c_float"]) / 1e3
+    floor = cpu / a.cores + read + start
+    print(f"FFT floor ({py}x{px}, FFTW_MEASURE plans, one core: inverse {ms['c2r_float']:.2f} ms, forward "
+          f"{ms['r2c_float']:.2f} ms): {p} inverse + {n_img + n_tpl} forward transforms take {cpu:.2f} s; "
+          f"over {a.cores} cores, plus this run's read ({read:.2f} s) and start-up ({start:.2f} s), "
+          f"the full command cannot take less than {floor:.2f} s: at most {cv_best / floor:.2f}x OpenCV")
+    plain = timings.get(f"tessera full, 1 rank x {a.cores} threads, --fft-wisdom")
+    if a.masks and plain:
+        for side, m in (("one side", 3), ("both sides", 6)):
+            t = p * m * ms["c2r_double"] / 1e3 / a.cores
+            print(f"masked floor, {side}: {p} x {m} double inverse transforms ({ms['c2r_double']:.2f} ms each) "
+                  f"take {t:.2f} s over {a.cores} cores alone: at least {t / plain:.2f}x the unmasked run "
+                  f"with --fft-wisdom ({plain:.2f} s)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tessera", required=True)
@@ -202,6 +235,7 @@ def main():
             w = ", --fft-wisdom" if "wisdom" in name else ""
             plain = timings[f"tessera full, 1 rank x {a.cores} threads{w}"]
             print(f"{name}: {t / plain:.2f}x the unmasked full run's time{w} (target <= 2.5)")
+    fft_floor(a, tmp, out, pairs, cv_best, timings)
     print(f"agreement (valid mode, {compared} pairs with an interior OpenCV peak): "
           f"{same} same coordinates, largest peak difference {worst:.2e}")
     print(f"OpenCV {cv2.__version__} (the two OpenCV runs found {'the same' if check_same else 'DIFFERENT'} peaks); "
