@@ -7,6 +7,7 @@
 #include <cufft.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -230,15 +231,17 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
   double* d_s2 = m.img_s2.ensure(std::size_t(n_img) * img_tab);
   std::int32_t* d_counts = m.img_counts.ensure(std::size_t(n_img) * img_tab * 3);
 
-  // ---- templates: centred and flipped on the host exactly as the CPU's
+  // ---- templates: centred, scaled and flipped on the host exactly as the CPU's
   // transform does, their prefix tables uploaded, spectra computed once. --------
   std::vector<float> flipped(std::size_t(nt) * std::size_t(h) * std::size_t(w));
   for (std::int64_t k = 0; k < nt; ++k) {
     const XcorrTemplateDesc& t = d.templates[k];
     float* f = flipped.data() + std::size_t(k) * std::size_t(h) * std::size_t(w);
+    const double scale = std::ldexp(1.0, t.stats.fft_exp);
     for (int i = 0; i < h; ++i)
       for (int j = 0; j < w; ++j)
-        f[std::size_t(h - 1 - i) * w + (w - 1 - j)] = float(double(t.pixels[std::size_t(i) * w + j]) - t.tbar);
+        f[std::size_t(h - 1 - i) * w + (w - 1 - j)] =
+            float((double(t.pixels[std::size_t(i) * w + j]) - t.tbar) * scale);
     check(cudaMemcpyAsync(d_tc + std::size_t(k) * tpl_tab, t.stats.tc, tpl_tab * sizeof(double),
                           cudaMemcpyHostToDevice, m.stream),
           "copy to device");
@@ -300,7 +303,8 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
       float2* spec = d_img_spec + g * nc;
       check(cudaMemsetAsync(spec, 0, slot_bytes, m.stream), "cudaMemsetAsync");
       xk::centre_into_slot<<<unsigned(std::min<std::int64_t>(ceil_div(std::int64_t(H) * W, 256), 4096)), 256, 0,
-                             m.stream>>>(d_pix, H, W, e.centre, reinterpret_cast<float*>(spec), stride);
+                             m.stream>>>(d_pix, H, W, e.centre, std::ldexp(1.0, e.fft_exp),
+                                         reinterpret_cast<float*>(spec), stride);
       check(cudaGetLastError(), "centre_into_slot launch");
     }
     m.transform_slots(d_img_spec, std::int64_t(group.size()), nc, py, px);
@@ -315,7 +319,7 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
         const std::size_t g = std::size_t(slot_of_image[std::size_t(ii)]);
         xk::PairJob& j = jobs[std::size_t(i)];
         const core::ZnccTablesOut t = table_slot(g);
-        j.im = {t.s1, t.s2, t.nonzero, t.diff_h, t.diff_v, H, W, e.centre, e.flat_bound};
+        j.im = {t.s1, t.s2, t.nonzero, t.diff_h, t.diff_v, H, W, e.centre, e.flat_bound, e.fft_exp};
         j.t = d.templates[ti].stats;
         j.t.tc = d_tc + std::size_t(ti) * tpl_tab;
         j.slot = d_slots + std::size_t(i) * nc;

@@ -42,6 +42,7 @@ struct XcorrImageDesc {
   int H = 0, W = 0;
   double centre = 0;      // subtracted before the transform
   double flat_bound = 0;  // core::zncc_flat_bound
+  int fft_exp = 0;        // then scaled by 2^fft_exp (core::zncc_fft_exp)
 };
 
 struct XcorrTemplateDesc {

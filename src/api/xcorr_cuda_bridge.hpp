@@ -66,7 +66,7 @@ inline std::vector<xcorr::Peak> correlate_pairs_cuda(
   std::vector<cuda::XcorrImageDesc> im(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     const xcorr::ImageData e = xcorr::image_data(*images[i]);
-    im[i] = {e.pixels.data(), e.height, e.width, e.centre, e.flat_bound};
+    im[i] = {e.pixels.data(), e.height, e.width, e.centre, e.flat_bound, e.fft_exp};
   }
   std::vector<cuda::XcorrTemplateDesc> tp(templates.size());
   for (std::size_t i = 0; i < templates.size(); ++i)

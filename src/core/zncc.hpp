@@ -116,14 +116,37 @@ struct ZnccImageTables {
   int H, W;
   double centre;      // subtracted from the image before its transform
   double flat_bound;  // zncc_flat_bound of the image
+  int fft_exp = 0;    // the transform's input is (pixel - centre) * 2^fft_exp (zncc_fft_exp)
 };
 
 // One template's statistics.
 struct ZnccTemplateStats {
   const double* tc;  // (h+1) x (w+1) prefix sums of template - tbar
   int h, w;
-  double ssd_t;  // centred sum of squares
+  double ssd_t;     // centred sum of squares
+  int fft_exp = 0;  // the transform's input is (pixel - tbar) * 2^fft_exp (zncc_fft_exp)
 };
+
+// The power of two by which an image's or a template's centred values are
+// scaled before the single-precision transform, from their largest magnitude
+// max_abs: it brings them near 1, so that the spectra and their product stay
+// inside float's range whatever the data's units (unscaled, values from about
+// 1e17 up overflowed into NaN maps, and values below about 1e-20 lost their
+// digits to underflow). Scaling by a power of two is exact in every operation
+// of the transform, so R has the bits it would have without it wherever that
+// did not overflow or underflow. 0 for max_abs 0 or not finite.
+TESSERA_HD inline int zncc_fft_exp(double max_abs) {
+  if (!(max_abs > 0.0) || !(max_abs < 1.0e300)) return 0;
+  int e = 0;
+  frexp(max_abs, &e);  // max_abs = m 2^e, 0.5 <= m < 1
+  return -e;
+}
+
+// The factor that takes a transform's output back to the data's units:
+// 2^-(image fft_exp + template fft_exp), exact.
+TESSERA_HD inline double zncc_fft_unscale(int image_exp, int template_exp) {
+  return ldexp(1.0, -(image_exp + template_exp));
+}
 
 // A bound on the computed S2 - S1^2/A of a window whose pixels are all equal
 // (true value 0): every prefix entry is a sum of at most H+W+2 rounded additions
@@ -155,7 +178,8 @@ TESSERA_HD inline bool zncc_window_flat(const ZnccImageTables& im, bool inside, 
 TESSERA_HD inline bool zncc_full(ZnccSpan s, int k) { return s.hi - s.lo + 1 == k; }
 
 // R at full-map placement (y, x), from fft_num = the transform's
-// sum((image - centre) * (template - tbar)) under the window. This is the
+// sum((image - centre) * (template - tbar)) under the window, scaled by
+// 2^(im.fft_exp + t.fft_exp) as the transform's inputs were. This is the
 // definition of the per-placement computation; the GPU backend calls it from
 // its kernel, the CPU backend runs core/zncc_rows.hpp, the same operations in
 // the same order as row passes (tests compare the bits).
@@ -168,7 +192,7 @@ TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemp
   const double s2 = zncc_rect_sum(im.s2, w1, sy.lo, sy.hi, sx.lo, sx.hi);
   const double wssd = zncc_window_ssd(s1, s2, double(t.h) * double(t.w));
   if (wssd <= im.flat_bound && zncc_window_flat(im, inside, sy, sx)) return 0.0f;
-  double num = double(fft_num);
+  double num = double(fft_num) * zncc_fft_unscale(im.fft_exp, t.fft_exp);
   if (!inside)
     num += im.centre * zncc_rect_sum(t.tc, (long long)t.w + 1, sy.off, sy.off + sy.hi - sy.lo,
                                      sx.off, sx.off + sx.hi - sx.lo);

@@ -76,10 +76,10 @@ TESSERA_HD inline void zncc_inv_sd_row(const double* __restrict__ ws, float* __r
 }
 
 // R for map row y, columns [x0, x1], written over the transform's numerators
-// in row[x - x0], from the window row inv (zncc_window_row, then
-// zncc_zero_flat_windows, then zncc_inv_sd_row) and the template's padding
-// correction (core::zncc_from_inverse). eps >= 0. Reads H, W and centre of im
-// only.
+// in row[x - x0] (scaled as zncc_placement's fft_num), from the window row inv
+// (zncc_window_row, then zncc_zero_flat_windows, then zncc_inv_sd_row) and the
+// template's padding correction (core::zncc_from_inverse). eps >= 0. Reads H,
+// W, centre and fft_exp of im only.
 // tr: scratch of t.w + 1; cor: scratch of x1 - x0 + 1.
 TESSERA_HD inline void zncc_normalise_row(const ZnccImageTables& im, const ZnccTemplateStats& t,
                                           int y, int x0, int x1, double eps,
@@ -99,19 +99,20 @@ TESSERA_HD inline void zncc_normalise_row(const ZnccImageTables& im, const ZnccT
   for (int x = x0; x <= seg.left_end; ++x) cor[x - x0] = tr[w] - tr[w - 1 - x];
   for (int x = x0 > seg.mid_end ? x0 : seg.mid_end + 1; x <= x1; ++x)
     cor[x - x0] = tr[W - x + w - 1] - tr[0];
+  const double unscale = zncc_fft_unscale(im.fft_exp, t.fft_exp);
   auto r = [ssd_t, inv_t, eps](double num, float inv_w) {
     return float(zncc_from_inverse(num, double(inv_w), ssd_t, inv_t, eps));
   };
   int x = x0;
   for (; x <= seg.left_end; ++x)
-    row[x - x0] = r(double(row[x - x0]) + centre * cor[x - x0], ws[x - x0]);
+    row[x - x0] = r(double(row[x - x0]) * unscale + centre * cor[x - x0], ws[x - x0]);
   if (zncc_full(sy, t.h)) {
-    for (; x <= seg.mid_end; ++x) row[x - x0] = r(double(row[x - x0]), ws[x - x0]);  // inside
+    for (; x <= seg.mid_end; ++x) row[x - x0] = r(double(row[x - x0]) * unscale, ws[x - x0]);  // inside
   } else {
     const double c_all = tr[w] - tr[0];  // every template column
-    for (; x <= seg.mid_end; ++x) row[x - x0] = r(double(row[x - x0]) + centre * c_all, ws[x - x0]);
+    for (; x <= seg.mid_end; ++x) row[x - x0] = r(double(row[x - x0]) * unscale + centre * c_all, ws[x - x0]);
   }
-  for (; x <= x1; ++x) row[x - x0] = r(double(row[x - x0]) + centre * cor[x - x0], ws[x - x0]);
+  for (; x <= x1; ++x) row[x - x0] = r(double(row[x - x0]) * unscale + centre * cor[x - x0], ws[x - x0]);
 }
 
 }  // namespace tessera::core

@@ -214,6 +214,7 @@ struct PreparedImage::Data {
   int H = 0, W = 0;
   std::vector<float> pix;  // after normalize_input
   double centre = 0;       // mean of pix, subtracted before the transform
+  int fft_exp = 0;         // then scaled by 2^fft_exp (core::zncc_fft_exp)
   double flat_bound = 0;   // core::zncc_flat_bound (not computed for a masked image)
   bool host_tables = true;  // s1 and s2 built (PreparedImage's constructor)
   std::vector<double> s1, s2;
@@ -263,23 +264,24 @@ struct PreparedImage::Data {
   core::ZnccImageTables tables() const {
     require_tables();
     return {s1.data(), s2.data(), nonzero.data(), diff_h.data(), diff_v.data(), H, W, centre,
-            flat_bound};
+            flat_bound, fft_exp};
   }
   // The tables without the counts, which the row passes of core/zncc_rows.hpp
   // do not read (and another thread may be building under counts_once).
   core::ZnccImageTables sums() const {
     require_tables();
-    return {s1.data(), s2.data(), nullptr, nullptr, nullptr, H, W, centre, flat_bound};
+    return {s1.data(), s2.data(), nullptr, nullptr, nullptr, H, W, centre, flat_bound, fft_exp};
   }
 
-  // The spectrum of (pix - centre), zero-padded to k; computed once per size
-  // (planned from wisdom or not: Options::fft_from_wisdom).
+  // The spectrum of (pix - centre) 2^fft_exp, zero-padded to k; computed once
+  // per size (planned from wisdom or not: Options::fft_from_wisdom).
   const fftwf_complex* spectrum(SizeKey k, float* scratch, bool wisdom) const {
     return spectra.get(k, [&](fftwf_complex* out) {
       std::fill(scratch, scratch + n_real(k), 0.0f);
+      const double scale = std::ldexp(1.0, fft_exp);
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
-          scratch[std::size_t(y) * k.second + x] = float(double(pix[std::size_t(y) * W + x]) - centre);
+          scratch[std::size_t(y) * k.second + x] = float((double(pix[std::size_t(y) * W + x]) - centre) * scale);
       fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
     });
   }
@@ -299,6 +301,8 @@ PreparedImage::PreparedImage(View image, bool normalize_input, bool host_tables)
   }
   const PixelSums sums = pixel_sums(d.pix);
   d.centre = sums.sum / double(n);
+  // |pixel - centre| <= max_abs + |centre|.
+  d.fft_exp = core::zncc_fft_exp(sums.max_abs + std::fabs(d.centre));
   d.mask = kept_mask(image);
   // A masked image always takes the masked path, which has its own tables.
   d.host_tables = host_tables && d.mask.empty();
@@ -344,6 +348,7 @@ struct PreparedTemplate::Data {
   int h = 0, w = 0;
   std::vector<float> pix;
   double tbar = 0, ssd_t = 0;
+  int fft_exp = 0;  // the transform's input is (pix - tbar) 2^fft_exp (core::zncc_fft_exp)
   std::vector<double> tc;  // prefix sums of pix - tbar (padding correction)
   bool cache = false;
   SpectrumCache spectra;
@@ -358,15 +363,17 @@ struct PreparedTemplate::Data {
     return *side;
   }
 
-  core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t}; }
+  core::ZnccTemplateStats stats() const { return {tc.data(), h, w, ssd_t, fft_exp}; }
 
-  // The spectrum of the flipped, centred template zero-padded to k, into out.
+  // The spectrum of the flipped, centred template (times 2^fft_exp)
+  // zero-padded to k, into out.
   void transform(SizeKey k, float* scratch, fftwf_complex* out, bool wisdom) const {
     std::fill(scratch, scratch + n_real(k), 0.0f);
+    const double scale = std::ldexp(1.0, fft_exp);
     for (int i = 0; i < h; ++i)
       for (int j = 0; j < w; ++j)
         scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] =
-            float(double(pix[std::size_t(i) * w + j]) - tbar);
+            float((double(pix[std::size_t(i) * w + j]) - tbar) * scale);
     fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
   }
   // Cached spectrum, or nullptr without caching.
@@ -388,10 +395,13 @@ PreparedTemplate::PreparedTemplate(View templ, bool cache_spectra) : d_(std::mak
   double tsum = 0;
   for (float f : d.pix) tsum += f;
   d.tbar = tsum / double(nt);
+  double max_abs = 0;
   for (float f : d.pix) {
     const double v = double(f) - d.tbar;
     d.ssd_t += v * v;
+    max_abs = std::max(max_abs, std::fabs(v));
   }
+  d.fft_exp = core::zncc_fft_exp(max_abs);
   d.tc = table_storage<double>(d.h, d.w);
   double* tc = d.tc.data();
   core::zncc_prefix_sweep(
@@ -609,7 +619,7 @@ core::ZnccTemplateStats zncc_stats(const PreparedTemplate& templ) { return templ
 
 ImageData image_data(const PreparedImage& image) {
   const PreparedImage::Data& d = image.data();
-  return {d.pix, d.H, d.W, d.centre, d.flat_bound};
+  return {d.pix, d.H, d.W, d.centre, d.flat_bound, d.fft_exp};
 }
 std::span<const float> template_pixels(const PreparedTemplate& templ) { return templ.data().pix; }
 double template_mean(const PreparedTemplate& templ) { return templ.data().tbar; }

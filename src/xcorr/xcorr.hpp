@@ -267,6 +267,7 @@ struct ImageData {
   std::span<const float> pixels;
   int height, width;
   double centre, flat_bound;
+  int fft_exp;  // core::ZnccImageTables::fft_exp
 };
 ImageData image_data(const PreparedImage& image);
 std::span<const float> template_pixels(const PreparedTemplate& templ);
@@ -277,7 +278,9 @@ double template_mean(const PreparedTemplate& templ);
 // core/zncc_peak.hpp that the GPU backend also runs.
 Peak find_peak(const float* map, int stride, Region r, int exclusion);
 // The transform's numerator sum((image - centre) * (template - tbar)) for every
-// placement of the full map, (H+h-1) x (W+w-1) row-major, before normalisation.
+// placement of the full map, (H+h-1) x (W+w-1) row-major, before normalisation,
+// scaled as the transform computes it: by 2^(fft_exp of zncc_tables(image) +
+// that of zncc_stats(templ)) (core::zncc_placement's fft_num).
 std::vector<float> numerator_map(const PreparedImage& image, const PreparedTemplate& templ,
                                  Workspace& workspace);
 

@@ -122,6 +122,49 @@ TEST(Xcorr, LargeOffsetDataMatchesBruteForce) {
   EXPECT_EQ(p.x, rx);
 }
 
+// R does not depend on the data's units. Scaled by powers of two (exact in
+// float), image and template give the bits of the unscaled map, with eps scaled
+// as the squared denominator it bounds; without the transform's own scaling
+// (core::zncc_fft_exp), a scale of 2^60 made every value NaN (the spectra's
+// product overflowed float) and 2^-100 lost the map to underflow.
+TEST(Xcorr, DataScaledByPowersOfTwoGiveTheSameBits) {
+  std::mt19937 rng(31);
+  Img im = random_img(64, 64, rng, 50.f, 60.f);
+  const Img t0 = random_img(16, 16, rng, 40.f, 70.f);
+  for (int y = 0; y < 16; ++y)  // a template cut from the image, and a flat patch (R exactly 0)
+    for (int x = 0; x < 16; ++x) im.at(20 + y, 30 + x) = t0.v[std::size_t(y) * 16 + x];
+  for (int y = 0; y < 12; ++y)
+    for (int x = 0; x < 12; ++x) im.at(y, 50 + x) = 55.f;
+  const Img& t = t0;
+  Options o;
+  o.eps = 1e-6;
+  const std::vector<float> ref = xcorr_map(im.view(), t.view(), o);
+  const Peak ref_peak = xcorr_peak(im.view(), t.view(), o);
+  ASSERT_EQ(ref_peak.y, 20 + 15);
+  ASSERT_EQ(ref_peak.x, 30 + 15);
+  auto scaled = [](const Img& m, int e) {
+    Img s = m;
+    for (float& f : s.v) f = std::ldexp(f, e);
+    return s;
+  };
+  for (const auto [ei, et] : {std::array<int, 2>{60, 60}, std::array<int, 2>{100, -20},
+                              std::array<int, 2>{-100, -100}, std::array<int, 2>{-60, 90}}) {
+    const std::string what = "image 2^" + std::to_string(ei) + ", template 2^" + std::to_string(et);
+    const Img si = scaled(im, ei), st = scaled(t, et);
+    Options os = o;
+    os.eps = std::ldexp(o.eps, 2 * ei + 2 * et);
+    const std::vector<float> got = xcorr_map(si.view(), st.view(), os);
+    ASSERT_EQ(got.size(), ref.size());
+    int differ = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) differ += std::memcmp(&got[i], &ref[i], sizeof(float)) != 0;
+    EXPECT_EQ(differ, 0) << what;
+    const Peak p = xcorr_peak(si.view(), st.view(), os);
+    EXPECT_EQ(p.y, ref_peak.y) << what;
+    EXPECT_EQ(p.x, ref_peak.x) << what;
+    EXPECT_EQ(p.value, ref_peak.value) << what;
+  }
+}
+
 TEST(Xcorr, TemplateCutFromImagePeaksAtItsOffset) {
   std::mt19937 rng(99);
   Img im = random_img(40, 50, rng);
