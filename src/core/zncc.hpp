@@ -48,9 +48,17 @@ TESSERA_HD inline double zncc_inv_sd(double ssd) { return ssd > 0.0 ? 1.0 / sqrt
 
 // The window's 1/sqrt as the CPU's window tables store it: rounded to float,
 // which halves what a pair reads per placement and changes R by a relative
-// 6e-8 at most, far below the float transform's own error. Both backends
-// round it so, and give the same bits.
-TESSERA_HD inline float zncc_inv_sd_table(double ssd) { return float(zncc_inv_sd(ssd)); }
+// 6e-8 at most, far below the float transform's own error. It is stored times
+// 2^-fft_exp (the image's transform scale, zncc_fft_exp), which keeps it near
+// 1/sqrt(window area) and inside float's range whatever the data's units;
+// zncc_inv_sd_from_table takes it back, exactly. Both backends round it so,
+// and give the same bits.
+TESSERA_HD inline float zncc_inv_sd_table(double ssd, int fft_exp) {
+  return float(zncc_inv_sd(ssd) * ldexp(1.0, -fft_exp));
+}
+TESSERA_HD inline double zncc_inv_sd_from_table(float stored, int fft_exp) {
+  return double(stored) * ldexp(1.0, fft_exp);
+}
 
 // What both backends compute: zncc_from_centred with the window's 1/sqrt
 // taken once per image and template shape (the CPU's window tables) and the
@@ -196,7 +204,8 @@ TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemp
   if (!inside)
     num += im.centre * zncc_rect_sum(t.tc, (long long)t.w + 1, sy.off, sy.off + sy.hi - sy.lo,
                                      sx.off, sx.off + sx.hi - sx.lo);
-  return float(zncc_from_inverse(num, double(zncc_inv_sd_table(wssd)), t.ssd_t, zncc_inv_sd(t.ssd_t), eps));
+  const double inv_w = zncc_inv_sd_from_table(zncc_inv_sd_table(wssd, im.fft_exp), im.fft_exp);
+  return float(zncc_from_inverse(num, inv_w, t.ssd_t, zncc_inv_sd(t.ssd_t), eps));
 }
 
 }  // namespace tessera::core

@@ -455,7 +455,7 @@ void build_window_table(const PreparedImage::Data& im, int h, int w, Region r, f
       core::zncc_zero_flat_windows(im.tables(), h, w, y, r.x0, r.x1, ws);
     }
     // The table holds 1/sqrt: no root or division per pair.
-    core::zncc_inv_sd_row(ws, out + std::size_t(y - r.y0) * std::size_t(nx), nx);
+    core::zncc_inv_sd_row(ws, out + std::size_t(y - r.y0) * std::size_t(nx), nx, im.fft_exp);
   }
 }
 

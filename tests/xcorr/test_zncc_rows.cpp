@@ -126,7 +126,7 @@ TEST(Zncc, RowPassesGiveThePlacementFunctionsBitsOnAnyColumnRange) {
           const std::vector<double> rounded = ws;
           zncc_zero_flat_windows(tables, c.h, c.w, y, x0, x1, ws.data());
           for (int i = 0; i <= x1 - x0; ++i) flat_rounding += ws[std::size_t(i)] != rounded[std::size_t(i)];
-          zncc_inv_sd_row(ws.data(), inv.data(), x1 - x0 + 1);
+          zncc_inv_sd_row(ws.data(), inv.data(), x1 - x0 + 1, tables.fft_exp);
           row = num;
           zncc_normalise_row(tables, stats, y, x0, x1, c.eps, inv.data(), tr.data(), cor.data(), row.data());
           for (int x = x0; x <= x1; ++x) {
