@@ -209,7 +209,7 @@ PairCorrelator::~PairCorrelator() = default;
 
 std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const Frames& templates,
                                                    std::span<const std::pair<int, int>> pairs,
-                                                   bool cache_template_spectra,
+                                                   std::span<const std::uint8_t> cache_template_spectra,
                                                    const std::function<void(std::int64_t)>& done,
                                                    std::vector<core::ZnccBest>* top) {
   if (pairs.empty()) return {};
@@ -222,7 +222,9 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
   std::vector<std::unique_ptr<xcorr::PreparedImage>> pimg(n_img);
   std::vector<std::unique_ptr<xcorr::PreparedTemplate>> ptpl(n_tpl);
   // The GPU transforms on the device: no host spectra.
-  const bool cache = !on_gpu_ && cache_template_spectra;
+  auto cache = [&](std::size_t j) {
+    return !on_gpu_ && j < cache_template_spectra.size() && cache_template_spectra[j] != 0;
+  };
   // The CPU prepares each image in the thread that correlates it
   // (correlate_image_groups); the GPU path takes them prepared.
   const std::size_t n_prep = on_gpu_ ? n_img : 0;
@@ -235,7 +237,7 @@ std::vector<xcorr::Peak> PairCorrelator::correlate(const Frames& images, const F
       ptpl[j] = std::make_unique<xcorr::PreparedTemplate>(
           xcorr::View{templates.data + j * template_plane, h, w,
                       templates.masks ? templates.masks + j * template_plane : nullptr},
-          cache);
+          cache(j));
     }
   });
   std::vector<const xcorr::PreparedTemplate*> tp;
@@ -420,8 +422,7 @@ XcorrResult xcorr(const Array3& images, const Array3& templates, const Array2& p
                         img_masks.empty() ? nullptr : img_masks.data()},
                        {tpl_data.data(), std::int64_t(tpls.size()), int(h), int(w),
                         tpl_masks.empty() ? nullptr : tpl_masks.data()},
-                       local,
-                       /*cache_template_spectra=*/true, done, &top);
+                       local, std::vector<std::uint8_t>(tpls.size(), 1), done, &top);
   XcorrResult result;
   const auto K = std::size_t(opt.top_k);
   result.resize(n, opt.top_k);

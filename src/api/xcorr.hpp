@@ -160,15 +160,17 @@ class PairCorrelator {
   // The peaks of pairs (local indices into images and templates), in the order
   // of the pairs, which must be grouped by image (all pairs of an image
   // consecutive). Every image has one shape, every template one shape, all
-  // values finite. cache_template_spectra (CPU): keep each template's spectrum
-  // once computed instead of recomputing it per pair (same bits). done(n) is
+  // values finite. cache_template_spectra (CPU): a flag per template, nonzero
+  // to keep its spectra once computed instead of recomputing them per pair
+  // (same bits either way; shorter than the templates: the rest are not kept).
+  // done(n) is
   // called as pairs finish (worker threads on the CPU, the calling thread on
   // the GPU); an exception it throws stops the work and is rethrown here.
   // With options.top_k > 0 and `top`: *top gets pair i's candidates at
   // [i * top_k, (i + 1) * top_k) (xcorr::correlate_pairs).
   std::vector<xcorr::Peak> correlate(const Frames& images, const Frames& templates,
                                      std::span<const std::pair<int, int>> pairs,
-                                     bool cache_template_spectra,
+                                     std::span<const std::uint8_t> cache_template_spectra,
                                      const std::function<void(std::int64_t)>& done = {},
                                      std::vector<core::ZnccBest>* top = nullptr);
 

@@ -35,11 +35,12 @@ constexpr std::uint64_t kWorkspaceSpectra = 2;
 // once, without host tables or spectra: as read and as prepared.
 constexpr std::uint64_t kWaitingPixelBytesCpu = sizeof(float);
 constexpr std::uint64_t kWaitingPixelBytesGpu = 2 * sizeof(float);
-// Of the budget left after the workspaces, the batch's images take up to half
-// and the cached template spectra up to a quarter; the last quarter is left
-// for what the model does not count (results, HDF5 buffers, allocator slack).
+// Of the budget left after the workspaces, the batch's images take up to half,
+// and the images with the kept template spectra up to three quarters (the
+// spectra take what the batch's images leave); the last quarter is left for
+// what the model does not count (results, HDF5 buffers, allocator slack).
 constexpr std::uint64_t kImageShareDivisor = 2;
-constexpr std::uint64_t kTemplateCacheShareDivisor = 4;
+constexpr std::uint64_t kCacheShareNumerator = 3, kCacheShareDenominator = 4;
 // Masked pairs (src/xcorr/masked.hpp), on top of the above: per image and per
 // template, its three masked arrays' prefix tables (doubles over (rows+1) x
 // (cols+1)), up to three double spectra and the mask itself (a byte a pixel,
@@ -117,7 +118,9 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
   const std::uint64_t free_bytes = budget > workspace_bytes ? budget - workspace_bytes : 0;
   const std::int64_t max_images =
       std::max<std::int64_t>(1, std::int64_t(free_bytes / kImageShareDivisor / waiting_bytes));
-  b.template_cache_bytes = free_bytes / kTemplateCacheShareDivisor;
+  b.cache_share_bytes = free_bytes / kCacheShareDenominator * kCacheShareNumerator;
+  b.workspace_bytes = workspace_bytes;
+  b.waiting_bytes = waiting_bytes;
   b.batches = mpi::batch_by_image(b.mine, b.image_of, max_images);
   b.n_rounds = std::int64_t(b.batches.size());
   b.n_rounds = mpi::max_all(comm, b.n_rounds);
@@ -125,29 +128,64 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
 }
 
 
-// Masked pairs recompute an uncached template's double spectra for every pair
-// (two or three transforms as large as the pair's own): say so, once, with the
-// budget that would keep them (rank 0, not with --quiet). A batch keeps its
-// templates' spectra when they all fit (correlate_batch): the note counts the
-// most templates of any batch of any rank. Collective.
+std::vector<std::uint8_t> kept_templates(const BatchPlan& plan, std::size_t n_imgs, std::size_t n_tpls,
+                                         std::span<const std::pair<int, int>> local) {
+  const std::uint64_t images = std::uint64_t(n_imgs) * plan.waiting_bytes;
+  const std::uint64_t room = plan.cache_share_bytes > images ? plan.cache_share_bytes - images : 0;
+  const std::size_t fit = plan.bytes_per_template ? std::size_t(room / plan.bytes_per_template) : n_tpls;
+  std::vector<std::uint8_t> keep(n_tpls, fit >= n_tpls ? 1 : 0);
+  if (fit >= n_tpls || fit == 0) return keep;
+  std::vector<std::int64_t> uses(n_tpls, 0);
+  for (const auto& [i, t] : local) ++uses[std::size_t(t)];
+  std::vector<std::size_t> order(n_tpls);
+  for (std::size_t t = 0; t < n_tpls; ++t) order[t] = t;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return uses[a] > uses[b]; });
+  for (std::size_t k = 0; k < fit; ++k) keep[order[k]] = 1;
+  return keep;
+}
+
+// Masked pairs recompute an unkept template's double spectra for every pair
+// (two or three transforms as large as the pair's own): say so, once, with a
+// budget that keeps them all (rank 0, not with --quiet). A batch keeps the
+// spectra of as many templates as fit beside its images (kept_templates). The
+// budget given is enough whatever batches it makes: one whose share holds all
+// of a rank's images and templates at once holds every part of them (for the
+// rank that needs the most). Collective.
 void note_template_cache(MPI_Comm comm, const RunContext& ctx, const XcorrRequest& r, const InputLayout& s,
                          const JobPart& j, const BatchPlan& plan, std::uint64_t budget) {
   if (!s.masked()) return;
-  std::int64_t most = 0;
-  for (const mpi::PairBatch& b : plan.batches) {
-    std::vector<std::int64_t> tpls;
-    for (std::int64_t k = b.begin; k < b.end; ++k) tpls.push_back(j.pairs[std::size_t(2 * plan.mine[std::size_t(k)] + 1)]);
-    std::sort(tpls.begin(), tpls.end());
-    most = std::max(most, std::int64_t(std::unique(tpls.begin(), tpls.end()) - tpls.begin()));
-  }
-  most = mpi::max_all(comm, most);
-  const std::uint64_t need = std::uint64_t(most) * plan.bytes_per_template;
-  if (!ctx.is_root() || r.quiet || need <= plan.template_cache_bytes) return;
-  const std::uint64_t more = (need - plan.template_cache_bytes) * kTemplateCacheShareDivisor;
+  auto need_of = [&](std::int64_t begin, std::int64_t end) {  // images and templates of mine[begin, end)
+    std::vector<std::int64_t> imgs, tpls;
+    for (std::int64_t k = begin; k < end; ++k) {
+      const std::size_t p = std::size_t(plan.mine[std::size_t(k)]);
+      imgs.push_back(j.pairs[2 * p]);
+      tpls.push_back(j.pairs[2 * p + 1]);
+    }
+    for (auto* v : {&imgs, &tpls}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    return std::uint64_t(imgs.size()) * plan.waiting_bytes + std::uint64_t(tpls.size()) * plan.bytes_per_template;
+  };
+  bool short_of_room = false;
+  for (const mpi::PairBatch& b : plan.batches) short_of_room = short_of_room || need_of(b.begin, b.end) > plan.cache_share_bytes;
+  // The share is free / 4 * 3 of what the budget leaves beyond the workspaces.
+  const std::uint64_t all = need_of(0, std::int64_t(plan.mine.size()));
+  const std::uint64_t enough = plan.workspace_bytes +
+                               (all + kCacheShareNumerator - 1) / kCacheShareNumerator * kCacheShareDenominator;
+  const bool any_short = mpi::max_all(comm, std::int64_t(short_of_room ? 1 : 0)) != 0;
+  auto most = std::uint64_t(mpi::max_all(comm, std::int64_t(enough)));
+  // Up to the tenth of a unit that mpi::format_size shows (it rounds to the
+  // nearest), so that the budget printed is never short of it.
+  std::uint64_t unit = 1;
+  while (unit <= (std::uint64_t(1) << 50) && most >= unit * 1024) unit *= 1024;
+  const std::uint64_t tenth = std::max<std::uint64_t>(1, unit / 10);
+  most = (most + tenth - 1) / tenth * tenth;
+  if (!ctx.is_root() || r.quiet || !any_short) return;
   std::fprintf(stderr,
                "tessera: note: the templates' spectra do not fit --memory-budget %s, so masked pairs recompute "
-               "them (slower); about %s per rank keeps them\n",
-               mpi::format_size(budget).c_str(), mpi::format_size(budget + more).c_str());
+               "some of them (slower); %s per rank keeps them all\n",
+               mpi::format_size(budget).c_str(), mpi::format_size(most).c_str());
 }
 
 // Collective: every rank joins the reads, with its batch or with none.

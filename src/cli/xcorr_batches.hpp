@@ -49,7 +49,10 @@ struct BatchPlan {
   std::vector<std::int64_t> mine;      // this rank's pairs, ordered by (image, index)
   std::vector<mpi::PairBatch> batches;  // ranges of `mine`
   std::int64_t n_rounds = 0;  // the most batches of any rank: every rank joins every read
-  std::uint64_t template_cache_bytes = 0, bytes_per_template = 0;
+  // What a batch's images and kept template spectra may take together (the
+  // images as read: waiting_bytes each), and a template's bytes when kept.
+  std::uint64_t cache_share_bytes = 0, waiting_bytes = 0, bytes_per_template = 0;
+  std::uint64_t workspace_bytes = 0;  // the threads' workspaces, outside the share
   std::pair<int, int> fft{};
 };
 
@@ -62,6 +65,13 @@ struct BatchData {
 };
 
 // Collective (the number of rounds is agreed).
+// The templates of a batch (local indices into its templates, n_tpls of them)
+// whose spectra it keeps, a flag each: as many as fit beside the batch's n_imgs
+// images in plan.cache_share_bytes, the most used by `local` first (ties: the
+// lower index). Deterministic; the bits do not depend on it.
+std::vector<std::uint8_t> kept_templates(const BatchPlan& plan, std::size_t n_imgs, std::size_t n_tpls,
+                                         std::span<const std::pair<int, int>> local);
+
 BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, const InputLayout& s,
                        const xcorr::Options& opt, std::uint64_t budget, int threads, bool gpu);
 

@@ -224,7 +224,6 @@ std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const 
                                              const InputLayout& s, const BatchPlan& plan, int top_k,
                                              Progress& progress) {
   std::vector<mpi::PairRecord> records(b.pairs.size());
-  const bool cache = b.tpls.size() * plan.bytes_per_template <= plan.template_cache_bytes;
   progress.run([&] {
     if (b.pairs.empty()) return;
     std::vector<std::pair<int, int>> local(b.pairs.size());
@@ -233,6 +232,7 @@ std::vector<mpi::PairRecord> correlate_batch(api::PairCorrelator& engine, const 
       local[k] = {int(std::lower_bound(b.imgs.begin(), b.imgs.end(), j.pairs[std::size_t(2 * p)]) - b.imgs.begin()),
                   int(std::lower_bound(b.tpls.begin(), b.tpls.end(), j.pairs[std::size_t(2 * p + 1)]) - b.tpls.begin())};
     }
+    const std::vector<std::uint8_t> cache = xcorr_job::kept_templates(plan, b.imgs.size(), b.tpls.size(), local);
     std::vector<core::ZnccBest> top;  // [pairs][top_k]
     const std::vector<xcorr::Peak> peaks =
         engine.correlate({b.img_data.data(), std::int64_t(b.imgs.size()), s.H, s.W,

@@ -171,6 +171,41 @@ def case_mask_bad_inputs():
         bad_input_("mask_cuda", [src, "--image-masks", "/image_masks", "--backend", "cuda"], "--backend cuda")
 
 
+def case_template_cache():
+    """A --memory-budget too small to keep every template's double spectra: the
+    batches keep as many as fit (the most used first), the rest are recomputed
+    per pair, and rank 0 says so in one note naming a budget that keeps them
+    all; at that budget there is no note (whatever batches it makes). The bits
+    are the same at every budget and on 1 or 3 ranks."""
+    import re
+    rng = np.random.default_rng(33)
+    imgs = rng.random((6, 256, 256)).astype(np.float32)
+    tpls = np.stack([imgs[i % 6, 10 + 5 * i:74 + 5 * i, 20:84] for i in range(8)])
+    pairs = [[i, t] for i in range(6) for t in range(8) if (i + t) % 2 == 0]
+    mi = (rng.random(imgs.shape) > 0.05).astype(np.uint8)
+    src = write_set("cache.h5", imgs, tpls, pairs, image_masks=mi)
+    args = [src, "--image-masks", "/image_masks", "--min-overlap", "0.3", "--threads", 2]
+
+    def notes(out, budget, np_=0):
+        p = run(["xcorr", *args, "-o", path(out), "--memory-budget", budget], np_=np_)
+        return [l for l in p.stderr.splitlines() if "templates' spectra" in l]
+
+    small = notes("c20.h5", "20M")
+    check(len(small) == 1, f"expected one note at 20M, got {small}")
+    m = re.search(r"; ([0-9.]+) (KiB|MiB|GiB) per rank keeps them all$", small[0])
+    check(m is not None, f"no budget in the note: {small[0]}")
+    enough = m.group(1) + m.group(2)[0]
+    check(notes("c_enough.h5", enough) == [], f"a note again at the budget it named ({enough})")
+    check(notes("c40.h5", "40M") != [], "no note at 40M")
+    check(notes("c1g.h5", "1G") == [], "a note at 1G")
+    check(len(notes("c20_3.h5", "20M", np_=3)) == 1, "not one note on 3 ranks")
+    with h5py.File(path("c1g.h5")) as ref:
+        for out in ("c20.h5", "c_enough.h5", "c40.h5", "c20_3.h5"):
+            with h5py.File(path(out)) as f:
+                for k in ("coords", "peaks", "quality"):
+                    check(f[k][()].tobytes() == ref[k][()].tobytes(), f"{out}: {k} differs from 1G's")
+
+
 def case_charging():
     """`simulate xcorr --charging`: bands of zeros in /image_masks where the
     images were brightened, /template_masks the templates' crops of them; the
