@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 namespace {
 
@@ -41,6 +42,57 @@ template <class R, class C> void fill(R* r, std::size_t nr, C* c, std::size_t nc
   }
 }
 
+// FFTW's single- and double-precision interfaces under one set of names.
+struct Single {
+  using R = float;
+  using C = fftwf_complex;
+  using Plan = fftwf_plan;
+  static R* alloc_real(std::size_t n) { return fftwf_alloc_real(n); }
+  static C* alloc_complex(std::size_t n) { return fftwf_alloc_complex(n); }
+  static void free(void* p) { fftwf_free(p); }
+  static Plan r2c(int n0, int n1, R* r, C* c) { return fftwf_plan_dft_r2c_2d(n0, n1, r, c, FFTW_MEASURE); }
+  static Plan c2r(int n0, int n1, C* c, R* r) { return fftwf_plan_dft_c2r_2d(n0, n1, c, r, FFTW_MEASURE); }
+  static void run_r2c(Plan p, R* r, C* c) { fftwf_execute_dft_r2c(p, r, c); }
+  static void run_c2r(Plan p, C* c, R* r) { fftwf_execute_dft_c2r(p, c, r); }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
+};
+struct Double {
+  using R = double;
+  using C = fftw_complex;
+  using Plan = fftw_plan;
+  static R* alloc_real(std::size_t n) { return fftw_alloc_real(n); }
+  static C* alloc_complex(std::size_t n) { return fftw_alloc_complex(n); }
+  static void free(void* p) { fftw_free(p); }
+  static Plan r2c(int n0, int n1, R* r, C* c) { return fftw_plan_dft_r2c_2d(n0, n1, r, c, FFTW_MEASURE); }
+  static Plan c2r(int n0, int n1, C* c, R* r) { return fftw_plan_dft_c2r_2d(n0, n1, c, r, FFTW_MEASURE); }
+  static void run_r2c(Plan p, R* r, C* c) { fftw_execute_dft_r2c(p, r, c); }
+  static void run_c2r(Plan p, C* c, R* r) { fftw_execute_dft_c2r(p, c, r); }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
+};
+
+// The best forward and inverse times (ms) of one precision. The inverse
+// destroys its input: a fresh copy before each run (the copy is not timed).
+template <class F> std::pair<double, double> forward_inverse_ms(int rows, int cols, int repeats) {
+  const std::size_t nr = std::size_t(rows) * std::size_t(cols), nc = std::size_t(rows) * std::size_t(cols / 2 + 1);
+  typename F::R* r = F::alloc_real(nr);
+  typename F::C* c = F::alloc_complex(nc);
+  typename F::C* c_in = F::alloc_complex(nc);
+  const typename F::Plan fwd = F::r2c(rows, cols, r, c), inv = F::c2r(rows, cols, c, r);
+  fill(r, nr, c_in, nc);
+  const double forward = best_ms(repeats, [&] { F::run_r2c(fwd, r, c); });
+  double inverse = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < repeats; ++i) {
+    std::copy(c_in[0], c_in[0] + 2 * nc, c[0]);
+    inverse = std::min(inverse, best_ms(1, [&] { F::run_c2r(inv, c, r); }));
+  }
+  F::destroy(fwd);
+  F::destroy(inv);
+  F::free(r);
+  F::free(c);
+  F::free(c_in);
+  return {forward, inverse};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,46 +106,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xcorr_fft_floor: ROWS and COLS must be >= 2 and REPEATS >= 1\n");
     return 2;
   }
-  const std::size_t nr = std::size_t(rows) * std::size_t(cols), nc = std::size_t(rows) * std::size_t(cols / 2 + 1);
-
-  float* rf = fftwf_alloc_real(nr);
-  fftwf_complex* cf = fftwf_alloc_complex(nc);
-  fftwf_complex* cf_in = fftwf_alloc_complex(nc);
-  fftwf_plan f_r2c = fftwf_plan_dft_r2c_2d(rows, cols, rf, cf, FFTW_MEASURE);
-  fftwf_plan f_c2r = fftwf_plan_dft_c2r_2d(rows, cols, cf, rf, FFTW_MEASURE);
-  fill(rf, nr, cf_in, nc);
-  const double r2c_f = best_ms(repeats, [&] { fftwf_execute_dft_r2c(f_r2c, rf, cf); });
-  // c2r destroys its input: a fresh copy before each (the copy is not timed).
-  double c2r_f = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < repeats; ++i) {
-    std::copy(cf_in[0], cf_in[0] + 2 * nc, cf[0]);
-    c2r_f = std::min(c2r_f, best_ms(1, [&] { fftwf_execute_dft_c2r(f_c2r, cf, rf); }));
-  }
-
-  double* rd = fftw_alloc_real(nr);
-  fftw_complex* cd = fftw_alloc_complex(nc);
-  fftw_complex* cd_in = fftw_alloc_complex(nc);
-  fftw_plan d_r2c = fftw_plan_dft_r2c_2d(rows, cols, rd, cd, FFTW_MEASURE);
-  fftw_plan d_c2r = fftw_plan_dft_c2r_2d(rows, cols, cd, rd, FFTW_MEASURE);
-  fill(rd, nr, cd_in, nc);
-  const double r2c_d = best_ms(repeats, [&] { fftw_execute_dft_r2c(d_r2c, rd, cd); });
-  double c2r_d = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < repeats; ++i) {
-    std::copy(cd_in[0], cd_in[0] + 2 * nc, cd[0]);
-    c2r_d = std::min(c2r_d, best_ms(1, [&] { fftw_execute_dft_c2r(d_c2r, cd, rd); }));
-  }
-
+  const auto [r2c_f, c2r_f] = forward_inverse_ms<Single>(rows, cols, repeats);
+  const auto [r2c_d, c2r_d] = forward_inverse_ms<Double>(rows, cols, repeats);
   std::printf("rows=%d cols=%d r2c_float=%.3f c2r_float=%.3f r2c_double=%.3f c2r_double=%.3f\n", rows, cols, r2c_f,
               c2r_f, r2c_d, c2r_d);
-  fftwf_destroy_plan(f_r2c);
-  fftwf_destroy_plan(f_c2r);
-  fftw_destroy_plan(d_r2c);
-  fftw_destroy_plan(d_c2r);
-  fftwf_free(rf);
-  fftwf_free(cf);
-  fftwf_free(cf_in);
-  fftw_free(rd);
-  fftw_free(cd);
-  fftw_free(cd_in);
   return 0;
 }
