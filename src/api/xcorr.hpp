@@ -163,9 +163,9 @@ class PairCorrelator {
   // values finite. cache_template_spectra (CPU): a flag per template, nonzero
   // to keep its spectra once computed instead of recomputing them per pair
   // (same bits either way; shorter than the templates: the rest are not kept).
-  // done(n) is
-  // called as pairs finish (worker threads on the CPU, the calling thread on
-  // the GPU); an exception it throws stops the work and is rethrown here.
+  // done(n) is called as pairs finish (worker threads on the CPU, the calling
+  // thread on the GPU); an exception it throws stops the work and is rethrown
+  // here.
   // With options.top_k > 0 and `top`: *top gets pair i's candidates at
   // [i * top_k, (i + 1) * top_k) (xcorr::correlate_pairs).
   std::vector<xcorr::Peak> correlate(const Frames& images, const Frames& templates,

@@ -64,7 +64,6 @@ struct BatchData {
   std::vector<std::uint8_t> img_masks, tpl_masks;  // 0/1 per pixel; empty without masks
 };
 
-// Collective (the number of rounds is agreed).
 // The templates of a batch (local indices into its templates, n_tpls of them)
 // whose spectra it keeps, a flag each: as many as fit beside the batch's n_imgs
 // images in plan.cache_share_bytes, the most used by `local` first (ties: the
@@ -72,6 +71,7 @@ struct BatchData {
 std::vector<std::uint8_t> kept_templates(const BatchPlan& plan, std::size_t n_imgs, std::size_t n_tpls,
                                          std::span<const std::pair<int, int>> local);
 
+// Collective (the number of rounds is agreed).
 BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, const InputLayout& s,
                        const xcorr::Options& opt, std::uint64_t budget, int threads, bool gpu);
 
