@@ -75,9 +75,9 @@ std::vector<std::uint8_t> kept_templates(const BatchPlan& plan, std::size_t n_im
 BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, const InputLayout& s,
                        const xcorr::Options& opt, std::uint64_t budget, int threads, bool gpu);
 
-// Masked pairs recompute an uncached template's double spectra for every pair:
-// a one-line note on rank 0 (not with --quiet) with the budget that keeps
-// them. Collective.
+// Masked pairs recompute an unkept template's double spectra for every pair:
+// a one-line note on rank 0 (not with --quiet) with a budget that keeps them
+// all. Collective.
 void note_template_cache(MPI_Comm comm, const RunContext& ctx, const XcorrRequest& r, const InputLayout& s,
                          const JobPart& j, const BatchPlan& plan, std::uint64_t budget);
 
