@@ -76,7 +76,7 @@ def run(cmd):
     return time.perf_counter() - t0
 
 
-def fft_floor(a, tmp, out, pairs, cv_best, timings):
+def fft_floor(a, out, pairs, cv_best, timings):
     """The fastest the command could be if all but FFTW's transforms took no
     time (xcorr_fft_floor, built beside tessera in tools/): the transforms on
     one core, spread perfectly over the cores, plus this run's reading and
@@ -235,7 +235,7 @@ def main():
             w = ", --fft-wisdom" if "wisdom" in name else ""
             plain = timings[f"tessera full, 1 rank x {a.cores} threads{w}"]
             print(f"{name}: {t / plain:.2f}x the unmasked full run's time{w} (target <= 2.5)")
-    fft_floor(a, tmp, out, pairs, cv_best, timings)
+    fft_floor(a, out, pairs, cv_best, timings)
     print(f"agreement (valid mode, {compared} pairs with an interior OpenCV peak): "
           f"{same} same coordinates, largest peak difference {worst:.2e}")
     print(f"OpenCV {cv2.__version__} (the two OpenCV runs found {'the same' if check_same else 'DIFFERENT'} peaks); "
