@@ -240,8 +240,7 @@ void XcorrCuda::correlate(const XcorrPairsDesc& d, XcorrPeakDesc* out,
     const double scale = std::ldexp(1.0, t.stats.fft_exp);
     for (int i = 0; i < h; ++i)
       for (int j = 0; j < w; ++j)
-        f[std::size_t(h - 1 - i) * w + (w - 1 - j)] =
-            float((double(t.pixels[std::size_t(i) * w + j]) - t.tbar) * scale);
+        f[std::size_t(h - 1 - i) * w + (w - 1 - j)] = core::zncc_fft_input(t.pixels[std::size_t(i) * w + j], t.tbar, scale);
     check(cudaMemcpyAsync(d_tc + std::size_t(k) * tpl_tab, t.stats.tc, tpl_tab * sizeof(double),
                           cudaMemcpyHostToDevice, m.stream),
           "copy to device");

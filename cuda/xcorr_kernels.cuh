@@ -35,15 +35,14 @@ __global__ void tables_cols(int H, int W, core::ZnccTablesOut t) {
   if (c <= W) core::zncc_tables_col(H, W, c, t);
 }
 
-// The transform's input, as the CPU's: float((pixel - centre) * scale) in
-// double (scale = 2^fft_exp, core::zncc_fft_exp), into a zeroed slot of real
-// row stride `stride`.
+// The transform's input, as the CPU's (core::zncc_fft_input, scale =
+// 2^fft_exp), into a zeroed slot of real row stride `stride`.
 __global__ void centre_into_slot(const float* pix, int H, int W, double centre, double scale, float* slot,
                                  long long stride) {
   const long long n = (long long)H * W;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x)
-    slot[(i / W) * stride + i % W] = float((double(pix[i]) - centre) * scale);
+    slot[(i / W) * stride + i % W] = core::zncc_fft_input(pix[i], centre, scale);
 }
 
 // The spectra product of the CPU (xcorr.cpp transform_numerator), operation for

@@ -133,7 +133,7 @@ std::uint64_t parse_size(std::string_view text) {
   return static_cast<std::uint64_t>(bytes);
 }
 
-std::string format_size(std::uint64_t bytes) {
+std::string format_size(std::uint64_t bytes, bool round_up) {
   static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int u = 0;
   unsigned __int128 scale = 1;
@@ -141,9 +141,9 @@ std::string format_size(std::uint64_t bytes) {
     scale *= 1024;
     ++u;
   }
-  // Tenths, rounded half up.
+  // Tenths, rounded half up, or up.
   const auto tenths = static_cast<std::uint64_t>((bytes * static_cast<unsigned __int128>(10) +
-                                                  scale / 2) / scale);
+                                                  (round_up ? scale - 1 : scale / 2)) / scale);
   std::string s = std::to_string(tenths / 10);
   if (tenths % 10 != 0) {
     s += '.';

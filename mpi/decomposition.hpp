@@ -84,7 +84,9 @@ struct ChunkPlan {
 [[nodiscard]] std::uint64_t parse_size(std::string_view text);
 
 // A size for messages: "512 MiB", "1.5 GiB", "100 B" (powers of 1024, at
-// most one decimal, trailing ".0" dropped).
-[[nodiscard]] std::string format_size(std::uint64_t bytes);
+// most one decimal, trailing ".0" dropped), rounded to the nearest tenth, or
+// up with round_up (a budget to suggest: parse_size of the text is never
+// below bytes).
+[[nodiscard]] std::string format_size(std::uint64_t bytes, bool round_up = false);
 
 }  // namespace tessera::mpi

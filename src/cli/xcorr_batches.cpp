@@ -174,18 +174,12 @@ void note_template_cache(MPI_Comm comm, const RunContext& ctx, const XcorrReques
   const std::uint64_t enough = plan.workspace_bytes +
                                (all + kCacheShareNumerator - 1) / kCacheShareNumerator * kCacheShareDenominator;
   const bool any_short = mpi::max_all(comm, std::int64_t(short_of_room ? 1 : 0)) != 0;
-  auto most = std::uint64_t(mpi::max_all(comm, std::int64_t(enough)));
-  // Up to the tenth of a unit that mpi::format_size shows (it rounds to the
-  // nearest), so that the budget printed is never short of it.
-  std::uint64_t unit = 1;
-  while (unit <= (std::uint64_t(1) << 50) && most >= unit * 1024) unit *= 1024;
-  const std::uint64_t tenth = std::max<std::uint64_t>(1, unit / 10);
-  most = (most + tenth - 1) / tenth * tenth;
+  const auto most = std::uint64_t(mpi::max_all(comm, std::int64_t(enough)));
   if (!ctx.is_root() || r.quiet || !any_short) return;
   std::fprintf(stderr,
                "tessera: note: the templates' spectra do not fit --memory-budget %s, so masked pairs recompute "
                "some of them (slower); %s per rank keeps them all\n",
-               mpi::format_size(budget).c_str(), mpi::format_size(most).c_str());
+               mpi::format_size(budget).c_str(), mpi::format_size(most, /*round_up=*/true).c_str());
 }
 
 // Collective: every rank joins the reads, with its batch or with none.

@@ -46,19 +46,48 @@ TESSERA_HD inline double zncc_from_centred(double num, double window_ssd, double
 // (a flat window, a flat template).
 TESSERA_HD inline double zncc_inv_sd(double ssd) { return ssd > 0.0 ? 1.0 / sqrt(ssd) : 0.0; }
 
+// The power of two by which an image's or a template's centred values are
+// scaled before the single-precision transform, from their largest magnitude
+// max_abs: it brings them near 1, so that the spectra and their product stay
+// inside float's range whatever the data's units (unscaled, values from about
+// 1e17 up overflowed into NaN maps, and values below about 1e-20 lost their
+// digits to underflow). Scaling by a power of two is exact in every operation
+// of the transform, so R has the bits it would have without it wherever that
+// did not overflow or underflow. 0 for max_abs 0 or not finite.
+TESSERA_HD inline int zncc_fft_exp(double max_abs) {
+  if (!(max_abs > 0.0) || !(max_abs < 1.0e300)) return 0;
+  int e = 0;
+  frexp(max_abs, &e);  // max_abs = m 2^e, 0.5 <= m < 1
+  return -e;
+}
+
+// The factor that takes a transform's output back to the data's units:
+// 2^-(image fft_exp + template fft_exp), exact.
+TESSERA_HD inline double zncc_fft_unscale(int image_exp, int template_exp) {
+  return ldexp(1.0, -(image_exp + template_exp));
+}
+
+// One pixel's input to the transform: (pixel - centre) 2^fft_exp in double,
+// rounded to float (scale = ldexp(1, fft_exp), taken once per image or
+// template). Both backends fill their transforms with it.
+TESSERA_HD inline float zncc_fft_input(float pixel, double centre, double scale) {
+  return float((double(pixel) - centre) * scale);
+}
+
 // The window's 1/sqrt as the CPU's window tables store it: rounded to float,
 // which halves what a pair reads per placement and changes R by a relative
 // 6e-8 at most, far below the float transform's own error. It is stored times
 // 2^-fft_exp (the image's transform scale, zncc_fft_exp), which keeps it near
 // 1/sqrt(window area) and inside float's range whatever the data's units;
 // zncc_inv_sd_from_table takes it back, exactly. Both backends round it so,
-// and give the same bits.
-TESSERA_HD inline float zncc_inv_sd_table(double ssd, int fft_exp) {
-  return float(zncc_inv_sd(ssd) * ldexp(1.0, -fft_exp));
-}
-TESSERA_HD inline double zncc_inv_sd_from_table(float stored, int fft_exp) {
-  return double(stored) * ldexp(1.0, fft_exp);
-}
+// and give the same bits. The factors, into the table and back, are taken once
+// per image (zncc_table_scale).
+struct ZnccTableScale {
+  double in, out;  // 2^-fft_exp, 2^fft_exp
+};
+TESSERA_HD inline ZnccTableScale zncc_table_scale(int fft_exp) { return {ldexp(1.0, -fft_exp), ldexp(1.0, fft_exp)}; }
+TESSERA_HD inline float zncc_inv_sd_table(double ssd, ZnccTableScale s) { return float(zncc_inv_sd(ssd) * s.in); }
+TESSERA_HD inline double zncc_inv_sd_from_table(float stored, ZnccTableScale s) { return double(stored) * s.out; }
 
 // What both backends compute: zncc_from_centred with the window's 1/sqrt
 // taken once per image and template shape (the CPU's window tables) and the
@@ -135,27 +164,6 @@ struct ZnccTemplateStats {
   int fft_exp = 0;  // the transform's input is (pixel - tbar) * 2^fft_exp (zncc_fft_exp)
 };
 
-// The power of two by which an image's or a template's centred values are
-// scaled before the single-precision transform, from their largest magnitude
-// max_abs: it brings them near 1, so that the spectra and their product stay
-// inside float's range whatever the data's units (unscaled, values from about
-// 1e17 up overflowed into NaN maps, and values below about 1e-20 lost their
-// digits to underflow). Scaling by a power of two is exact in every operation
-// of the transform, so R has the bits it would have without it wherever that
-// did not overflow or underflow. 0 for max_abs 0 or not finite.
-TESSERA_HD inline int zncc_fft_exp(double max_abs) {
-  if (!(max_abs > 0.0) || !(max_abs < 1.0e300)) return 0;
-  int e = 0;
-  frexp(max_abs, &e);  // max_abs = m 2^e, 0.5 <= m < 1
-  return -e;
-}
-
-// The factor that takes a transform's output back to the data's units:
-// 2^-(image fft_exp + template fft_exp), exact.
-TESSERA_HD inline double zncc_fft_unscale(int image_exp, int template_exp) {
-  return ldexp(1.0, -(image_exp + template_exp));
-}
-
 // A bound on the computed S2 - S1^2/A of a window whose pixels are all equal
 // (true value 0): every prefix entry is a sum of at most H+W+2 rounded additions
 // of terms whose total is at most s2_total (resp. abs1_total), so each rect sum
@@ -204,7 +212,8 @@ TESSERA_HD inline float zncc_placement(const ZnccImageTables& im, const ZnccTemp
   if (!inside)
     num += im.centre * zncc_rect_sum(t.tc, (long long)t.w + 1, sy.off, sy.off + sy.hi - sy.lo,
                                      sx.off, sx.off + sx.hi - sx.lo);
-  const double inv_w = zncc_inv_sd_from_table(zncc_inv_sd_table(wssd, im.fft_exp), im.fft_exp);
+  const ZnccTableScale ts = zncc_table_scale(im.fft_exp);
+  const double inv_w = zncc_inv_sd_from_table(zncc_inv_sd_table(wssd, ts), ts);
   return float(zncc_from_inverse(num, inv_w, t.ssd_t, zncc_inv_sd(t.ssd_t), eps));
 }
 

@@ -73,8 +73,8 @@ TESSERA_HD inline void zncc_zero_flat_windows(const ZnccImageTables& im, int h, 
 // zncc_zero_flat_windows), for an image of transform scale fft_exp: what
 // zncc_normalise_row reads.
 TESSERA_HD inline void zncc_inv_sd_row(const double* __restrict__ ws, float* __restrict__ inv, int n, int fft_exp) {
-  const double scale = ldexp(1.0, -fft_exp);  // zncc_inv_sd_table's, hoisted
-  for (int i = 0; i < n; ++i) inv[i] = float(zncc_inv_sd(ws[i]) * scale);
+  const ZnccTableScale ts = zncc_table_scale(fft_exp);
+  for (int i = 0; i < n; ++i) inv[i] = zncc_inv_sd_table(ws[i], ts);
 }
 
 // R for map row y, columns [x0, x1], written over the transform's numerators
@@ -102,9 +102,9 @@ TESSERA_HD inline void zncc_normalise_row(const ZnccImageTables& im, const ZnccT
   for (int x = x0 > seg.mid_end ? x0 : seg.mid_end + 1; x <= x1; ++x)
     cor[x - x0] = tr[W - x + w - 1] - tr[0];
   const double unscale = zncc_fft_unscale(im.fft_exp, t.fft_exp);
-  const double table_unscale = ldexp(1.0, im.fft_exp);  // zncc_inv_sd_from_table's, hoisted
-  auto r = [ssd_t, inv_t, eps, table_unscale](double num, float inv_w) {
-    return float(zncc_from_inverse(num, double(inv_w) * table_unscale, ssd_t, inv_t, eps));
+  const ZnccTableScale ts = zncc_table_scale(im.fft_exp);
+  auto r = [ssd_t, inv_t, eps, ts](double num, float inv_w) {
+    return float(zncc_from_inverse(num, zncc_inv_sd_from_table(inv_w, ts), ssd_t, inv_t, eps));
   };
   int x = x0;
   for (; x <= seg.left_end; ++x)

@@ -23,11 +23,17 @@
 #include "fft_plans.hpp"
 #include "masked.hpp"
 #include "peak_search.hpp"
+#include "pixels.hpp"
 
 namespace tessera::xcorr {
 using detail::find_peak_rows;
 using detail::max_of;
 using detail::min_of;
+using detail::check_view;
+using detail::kept_mask;
+using detail::pixel_sums;
+using detail::PixelSums;
+using detail::table_storage;
 namespace {
 
 struct FftwFree {
@@ -96,72 +102,6 @@ class PlanCache {
  private:
   std::map<std::pair<SizeKey, bool>, PlanPair> plans_;
 };
-
-void check_view(View v, const char* what) {
-  if (v.height <= 0 || v.width <= 0 || !v.data)
-    throw std::invalid_argument(std::string("xcorr: ") + what + " is empty (" +
-                                std::to_string(v.height) + "x" + std::to_string(v.width) + ")");
-  const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
-  if (const std::size_t i = core::first_nonfinite(v.data, n); i < n)
-    throw std::invalid_argument(std::string("xcorr: ") + what + " has a non-finite value (" +
-                                std::to_string(v.data[i]) + ") at (" + std::to_string(i / std::size_t(v.width)) +
-                                ", " + std::to_string(i % std::size_t(v.width)) + ")");
-}
-
-// Storage for an (H+1) x (W+1) prefix table (core/zncc_tables.hpp fills it).
-template <class T> std::vector<T> table_storage(int H, int W) {
-  return std::vector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
-}
-
-// Sums over an image's pixels, in double: the mean (the transform's centre)
-// and the magnitudes core::zncc_flat_bound takes.
-struct PixelSums {
-  double sum = 0, squares = 0, abs = 0, max_abs = 0;
-};
-// Eight interleaved accumulators of each, as one vector of doubles (GCC's
-// vector extensions: the additions run eight at a time instead of waiting on
-// one another), combined in a fixed order: the same bits every run.
-PixelSums pixel_sums(const std::vector<float>& pix) {
-  constexpr int L = 8;
-  typedef double V __attribute__((vector_size(L * sizeof(double))));
-  typedef float F __attribute__((vector_size(L * sizeof(float))));
-  V s = {}, q = {}, a = {}, m = {};
-  const std::size_t n = pix.size(), whole = n / L * L;
-  for (std::size_t i = 0; i < whole; i += L) {
-    F f;
-    std::memcpy(&f, pix.data() + i, sizeof f);
-    const V v = __builtin_convertvector(f, V);
-    const V av = v < 0 ? -v : v;
-    s += v;
-    q += v * v;
-    a += av;
-    m = av > m ? av : m;
-  }
-  PixelSums r;
-  for (int j = 0; j < L; ++j) {
-    r.sum += s[j];
-    r.squares += q[j];
-    r.abs += a[j];
-    r.max_abs = std::max(r.max_abs, m[j]);
-  }
-  for (std::size_t i = whole; i < n; ++i) {
-    const double v = pix[i];
-    r.sum += v;
-    r.squares += v * v;
-    r.abs += std::fabs(v);
-    r.max_abs = std::max(r.max_abs, std::fabs(v));
-  }
-  return r;
-}
-
-// A view's mask, 0/1, when it has an invalid pixel; else empty (no mask).
-std::vector<std::uint8_t> kept_mask(View v) {
-  const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
-  if (!v.mask || std::find(v.mask, v.mask + n, std::uint8_t(0)) == v.mask + n) return {};
-  std::vector<std::uint8_t> m(n);
-  for (std::size_t i = 0; i < n; ++i) m[i] = v.mask[i] != 0;
-  return m;
-}
 
 // Spectra computed once per padded FFT size, under a lock (several threads may
 // ask for the same one; the first computes it, the others wait).
@@ -281,7 +221,7 @@ struct PreparedImage::Data {
       const double scale = std::ldexp(1.0, fft_exp);
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
-          scratch[std::size_t(y) * k.second + x] = float((double(pix[std::size_t(y) * W + x]) - centre) * scale);
+          scratch[std::size_t(y) * k.second + x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
       fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
     });
   }
@@ -372,8 +312,7 @@ struct PreparedTemplate::Data {
     const double scale = std::ldexp(1.0, fft_exp);
     for (int i = 0; i < h; ++i)
       for (int j = 0; j < w; ++j)
-        scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] =
-            float((double(pix[std::size_t(i) * w + j]) - tbar) * scale);
+        scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] = core::zncc_fft_input(pix[std::size_t(i) * w + j], tbar, scale);
     fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
   }
   // Cached spectrum, or nullptr without caching.

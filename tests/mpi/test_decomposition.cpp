@@ -203,4 +203,14 @@ TEST(FormatSize, Readable) {
   EXPECT_EQ(format_size(512ull << 20), "512 MiB");
   EXPECT_EQ(format_size(1610612736), "1.5 GiB");
   EXPECT_EQ(format_size(parse_size("1.5GiB")), "1.5 GiB");
+  // Rounded up: a suggested budget is never short of what it names.
+  EXPECT_EQ(format_size(parse_size("71.1MiB") + 1), "71.1 MiB");
+  EXPECT_EQ(format_size(parse_size("71.1MiB") + 1, true), "71.2 MiB");
+  EXPECT_EQ(format_size(512ull << 20, true), "512 MiB");
+  for (std::uint64_t b : {std::uint64_t(1), std::uint64_t(1023), std::uint64_t(1025), std::uint64_t(74553329),
+                          std::uint64_t(3) << 40, (std::uint64_t(5) << 30) + 7}) {
+    std::string text = format_size(b, true);
+    text.erase(text.find(' '), 1);  // "71.2 MiB" -> "71.2MiB", as a command line gives it
+    EXPECT_GE(parse_size(text), b) << text;
+  }
 }
