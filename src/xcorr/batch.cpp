@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "core/threads.hpp"
+#include "pixels.hpp"
 #include "xcorr.hpp"
 
 namespace tessera::xcorr {
@@ -35,13 +36,17 @@ class ThreadWorkspaces {
 };
 
 // The spectra the templates of `pairs` need (those that cache them), each
-// computed once, in parallel: one per template and image shape.
+// computed once, in parallel: one per template and image shape. A pair whose
+// image is masked takes the masked path (masked.hpp), which transforms the
+// template's masked arrays instead: it needs no float spectrum.
 void transform_templates(std::span<const std::pair<int, int>> pairs,
                          std::span<const PreparedTemplate* const> templates,
                          const std::function<std::pair<int, int>(int)>& image_shape,
-                         const Options& options, int threads, ThreadWorkspaces& spaces) {
+                         const std::function<bool(int)>& image_masked, const Options& options, int threads,
+                         ThreadWorkspaces& spaces) {
   std::set<std::tuple<int, int, int>> needs;  // template, H, W
   for (const auto& [ii, ti] : pairs) {
+    if (image_masked(ii)) continue;
     const auto [H, W] = image_shape(ii);
     needs.emplace(ti, H, W);
   }
@@ -92,7 +97,7 @@ std::vector<Peak> correlate_pairs(std::span<const PreparedImage* const> images,
   transform_templates(
       pairs, templates,
       [&](int ii) { return std::pair{images[std::size_t(ii)]->height(), images[std::size_t(ii)]->width()}; },
-      options, nt, spaces);
+      [&](int ii) { return images[std::size_t(ii)]->masked(); }, options, nt, spaces);
   // Phase 2: the pairs.
   std::vector<Peak> out(pairs.size());
   size_top(top, options, pairs.size());
@@ -136,11 +141,16 @@ std::vector<Peak> correlate_image_groups(std::span<const View> images, bool norm
     return correlate_pairs(ip, templates, pairs, options, threads, done, top);
   }
   // Template spectra first (each once, in parallel), then the groups.
+  std::vector<char> image_masked(images.size(), 0);
+  for (std::size_t g = 0; g < n_groups; ++g) {
+    const auto ii = std::size_t(pairs[starts[g]].first);
+    image_masked[ii] = detail::has_invalid_pixel(images[ii]);
+  }
   ThreadWorkspaces spaces;
   transform_templates(
       pairs, templates,
       [&](int ii) { return std::pair{images[std::size_t(ii)].height, images[std::size_t(ii)].width}; },
-      options, nt, spaces);
+      [&](int ii) { return image_masked[std::size_t(ii)] != 0; }, options, nt, spaces);
   std::vector<Peak> out(pairs.size());
   size_top(top, options, pairs.size());
   parallel_for(n_groups, nt, [&](std::size_t g) {

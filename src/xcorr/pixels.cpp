@@ -57,9 +57,14 @@ PixelSums pixel_sums(const std::vector<float>& pix) {
   return r;
 }
 
-std::vector<std::uint8_t> kept_mask(View v) {
+bool has_invalid_pixel(View v) {
   const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
-  if (!v.mask || std::find(v.mask, v.mask + n, std::uint8_t(0)) == v.mask + n) return {};
+  return v.mask && std::find(v.mask, v.mask + n, std::uint8_t(0)) != v.mask + n;
+}
+
+std::vector<std::uint8_t> kept_mask(View v) {
+  if (!has_invalid_pixel(v)) return {};
+  const std::size_t n = std::size_t(v.height) * std::size_t(v.width);
   std::vector<std::uint8_t> m(n);
   for (std::size_t i = 0; i < n; ++i) m[i] = v.mask[i] != 0;
   return m;

@@ -27,6 +27,8 @@ struct PixelSums {
 };
 PixelSums pixel_sums(const std::vector<float>& pix);
 
+// Whether a view's mask has an invalid pixel (then its pairs take the masked path).
+bool has_invalid_pixel(View v);
 // A view's mask, 0/1, when it has an invalid pixel; else empty (no mask).
 std::vector<std::uint8_t> kept_mask(View v);
 

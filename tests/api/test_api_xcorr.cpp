@@ -105,6 +105,7 @@ class ApiXcorrVsCommand : public ::testing::Test {
                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_EQ(test::run_tessera("simulate xcorr -o " + in() + " --seed 8"), 0);
   }
+  void TearDown() override { test::remove_scratch_dir(dir_); }
   std::string in() const { return dir_ + "/in.h5"; }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
   std::string dir_;

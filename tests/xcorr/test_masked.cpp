@@ -226,6 +226,45 @@ TEST(Masked, CorrelateRoutesPairs) {
   }
 }
 
+// A template whose pairs all have a masked image takes the masked path only:
+// the drivers compute no float spectrum for it (the float spectrum's bytes
+// appear in PreparedTemplate::bytes() only once an unmasked pair needs it),
+// and the results are those of correlate() pair by pair.
+TEST(Masked, NoFloatSpectrumForTemplatesOfMaskedImagesOnly) {
+  std::mt19937 rng(7);
+  const Img I = test::random_img(40, 36, rng), T = test::cut(I, 6, 8, 9, 7);
+  const Mask mi = random_mask(I.h, I.w, 0.8, rng);
+  Options o;
+  const auto [py, px] = fft_size(I.h, I.w, T.h, T.w, o);
+  const std::size_t float_spectrum = std::size_t(py) * std::size_t(px / 2 + 1) * 2 * sizeof(float);
+  const View masked_view{I.v.data(), I.h, I.w, mi.data()};
+  const PreparedImage masked(masked_view, false), plain(I.view(), false);
+  Workspace ws;
+  const Peak want = correlate(masked, PreparedTemplate(T.view(), false), o, ws);
+  const std::vector<std::pair<int, int>> pairs = {{0, 0}, {0, 0}};
+  for (int threads : {1, 2}) {
+    // correlate_pairs (prepared images) and correlate_image_groups (views).
+    const PreparedTemplate t1(T.view(), true), t2(T.view(), true);
+    const PreparedImage* images[] = {&masked};
+    const PreparedTemplate* tp1[] = {&t1};
+    const PreparedTemplate* tp2[] = {&t2};
+    const std::vector<Peak> q1 = correlate_pairs(images, tp1, pairs, o, threads);
+    const View views[] = {masked_view};
+    const std::vector<Peak> q2 = correlate_image_groups(views, false, tp2, pairs, o, threads);
+    for (const auto& q : {q1, q2})
+      for (const Peak& p : q) {
+        EXPECT_EQ(p.y, want.y);
+        EXPECT_EQ(p.x, want.x);
+        EXPECT_EQ(p.value, want.value);
+      }
+    for (const PreparedTemplate* t : {&t1, &t2}) {
+      const std::size_t before = t->bytes();
+      correlate(plain, *t, o, ws);  // an unmasked pair computes and keeps it
+      EXPECT_EQ(t->bytes() - before, float_spectrum) << "threads " << threads;
+    }
+  }
+}
+
 // The GPU backend's hook (Workspace::set_masked_correlator): the correlations
 // done elsewhere, here by a direct circular convolution in double, give the
 // map of the FFTW path within rounding, and the same peak.
