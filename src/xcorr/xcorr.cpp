@@ -157,11 +157,11 @@ struct PreparedImage::Data {
   int fft_exp = 0;         // then scaled by 2^fft_exp (core::zncc_fft_exp)
   double flat_bound = 0;   // core::zncc_flat_bound (not computed for a masked image)
   bool host_tables = true;  // s1 and s2 built (PreparedImage's constructor)
-  std::vector<double> s1, s2;
+  detail::TableVector<double> s1, s2;
   // Exact flatness counts, built on first need (windows whose computed
   // variance is below flat_bound are rare).
   mutable std::once_flag counts_once;
-  mutable std::vector<std::int32_t> nonzero, diff_h, diff_v;
+  mutable detail::TableVector<std::int32_t> nonzero, diff_h, diff_v;
   SpectrumCache spectra;
   std::vector<std::uint8_t> mask;  // kept_mask: empty unless some pixel is invalid
   // The image's side of a masked pair (prefix tables and double spectra of
@@ -217,11 +217,13 @@ struct PreparedImage::Data {
   // per size (planned from wisdom or not: Options::fft_from_wisdom).
   const fftwf_complex* spectrum(SizeKey k, float* scratch, bool wisdom) const {
     return spectra.get(k, [&](fftwf_complex* out) {
-      std::fill(scratch, scratch + n_real(k), 0.0f);
       const double scale = std::ldexp(1.0, fft_exp);
-      for (int y = 0; y < H; ++y)
-        for (int x = 0; x < W; ++x)
-          scratch[std::size_t(y) * k.second + x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
+      for (int y = 0; y < H; ++y) {
+        float* row = scratch + std::size_t(y) * k.second;
+        for (int x = 0; x < W; ++x) row[x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
+        std::fill(row + W, row + k.second, 0.0f);
+      }
+      std::fill(scratch + std::size_t(H) * k.second, scratch + n_real(k), 0.0f);
       fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
     });
   }
@@ -289,7 +291,7 @@ struct PreparedTemplate::Data {
   std::vector<float> pix;
   double tbar = 0, ssd_t = 0;
   int fft_exp = 0;  // the transform's input is (pix - tbar) 2^fft_exp (core::zncc_fft_exp)
-  std::vector<double> tc;  // prefix sums of pix - tbar (padding correction)
+  detail::TableVector<double> tc;  // prefix sums of pix - tbar (padding correction)
   bool cache = false;
   SpectrumCache spectra;
   std::vector<std::uint8_t> mask;  // as PreparedImage::Data::mask
@@ -308,11 +310,13 @@ struct PreparedTemplate::Data {
   // The spectrum of the flipped, centred template (times 2^fft_exp)
   // zero-padded to k, into out.
   void transform(SizeKey k, float* scratch, fftwf_complex* out, bool wisdom) const {
-    std::fill(scratch, scratch + n_real(k), 0.0f);
     const double scale = std::ldexp(1.0, fft_exp);
-    for (int i = 0; i < h; ++i)
-      for (int j = 0; j < w; ++j)
-        scratch[std::size_t(h - 1 - i) * k.second + (w - 1 - j)] = core::zncc_fft_input(pix[std::size_t(i) * w + j], tbar, scale);
+    for (int i = 0; i < h; ++i) {
+      float* row = scratch + std::size_t(h - 1 - i) * k.second;
+      for (int j = 0; j < w; ++j) row[w - 1 - j] = core::zncc_fft_input(pix[std::size_t(i) * w + j], tbar, scale);
+      std::fill(row + w, row + k.second, 0.0f);
+    }
+    std::fill(scratch + std::size_t(h) * k.second, scratch + n_real(k), 0.0f);
     fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
   }
   // Cached spectrum, or nullptr without caching.
