@@ -46,8 +46,9 @@ constexpr std::uint64_t kCacheShareNumerator = 3, kCacheShareDenominator = 4;
 // (cols+1)), up to three double spectra and the mask itself (a byte a pixel,
 // read as a float, or a double for float64 masks), and for an image its window
 // sums (count, sum, variance term: three doubles per searched placement); per
-// thread, up to six double transform outputs, two double spectra and an
-// unmasked template's window sums.
+// thread, up to six double transform outputs and two double spectra (a
+// masked template's window sums beside an unmasked image are computed a map
+// row at a time).
 constexpr std::uint64_t kMaskedPrefixCellBytes = 3 * sizeof(double);
 constexpr std::uint64_t kMaskedSpectra = 3;
 constexpr std::uint64_t kMaskedSpectrumBinBytes = 2 * sizeof(double);
@@ -110,7 +111,7 @@ BatchPlan plan_batches(MPI_Comm comm, const RunContext& ctx, const JobPart& j, c
                    H * W * kMaskPixelBytes + windows;
     b.bytes_per_template +=
         (h + 1) * (w + 1) * kMaskedPrefixCellBytes + kMaskedSpectra * masked_spectrum + h * w * kMaskPixelBytes;
-    thread_bytes += py * px * kMaskedWorkspaceRealBytes + kMaskedWorkspaceSpectra * masked_spectrum + windows;
+    thread_bytes += py * px * kMaskedWorkspaceRealBytes + kMaskedWorkspaceSpectra * masked_spectrum;
   }
   // Per thread: its workspace and, on the CPU, the one image it has prepared.
   const std::uint64_t workspace_bytes = std::uint64_t(threads) * (thread_bytes + (gpu ? 0 : image_bytes));

@@ -160,42 +160,61 @@ const MaskedSide::Windows& MaskedSide::windows(int other_rows, int other_cols, R
 }
 
 void MaskedSide::compute_windows(int other_rows, int other_cols, Region r, Windows& w) const {
+  const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
+  const std::size_t size = nx * std::size_t(r.y1 - r.y0 + 1);
+  w.n.resize(size);
+  w.s.resize(size);
+  w.var.resize(size);
+  for (int y = r.y0; y <= r.y1; ++y) {
+    const std::size_t o = std::size_t(y - r.y0) * nx;
+    window_row(other_rows, other_cols, y, r, w.n.data() + o, w.s.data() + o, w.var.data() + o);
+  }
+  w.e1 = window_bound(1);
+  w.e2 = window_bound(2);
+}
+
+double MaskedSide::window_bound(int k) const { return core::zncc_prefix_error_bound(rows_, cols_, norm1_[k]); }
+
+long long MaskedSide::window_row_key(int other_rows, int y) const {
+  // As an image: the image rows under the window; as a template: the
+  // template rows inside the image.
+  const bool image = !flip_;
+  const core::ZnccSpan sy = core::zncc_span(y, image ? other_rows : rows_, image ? rows_ : other_rows);
+  const long long top = image ? sy.lo : sy.off;
+  return top * (1LL << 31) + (sy.hi - sy.lo);
+}
+
+void MaskedSide::window_row(int other_rows, int other_cols, int y, Region r, double* n, double* s,
+                            double* var) const {
   // As an image: windows of a template of other_rows x other_cols over this
   // side. As a template: this side's part inside an image of that shape.
   const bool image = !flip_;
   const int H = image ? rows_ : other_rows, W = image ? cols_ : other_cols;
   const int h = image ? other_rows : rows_, w_ = image ? other_cols : cols_;
-  const std::size_t c1 = std::size_t(cols_) + 1, nx = std::size_t(r.x1 - r.x0 + 1);
-  const std::size_t size = nx * std::size_t(r.y1 - r.y0 + 1);
-  w.n.resize(size);
-  w.s.resize(size);
-  w.var.resize(size);
-  double *n = w.n.data(), *s = w.s.data(), *var = w.var.data();
-  std::vector<double> d0(c1), d1(c1), d2(c1);
-  for (int y = r.y0; y <= r.y1; ++y) {
-    const core::ZnccSpan sy = core::zncc_span(y, h, H);
-    // Rows of this side's tables: the image rows under the window, or the
-    // template rows inside the image.
-    const std::size_t top = image ? std::size_t(sy.lo) : std::size_t(sy.off);
-    const std::size_t bottom = top + std::size_t(sy.hi - sy.lo) + 1;
-    for (std::size_t c = 0; c < c1; ++c) {
-      d0[c] = prefix_[0][bottom * c1 + c] - prefix_[0][top * c1 + c];
-      d1[c] = prefix_[1][bottom * c1 + c] - prefix_[1][top * c1 + c];
-      d2[c] = prefix_[2][bottom * c1 + c] - prefix_[2][top * c1 + c];
-    }
-    const std::size_t o = std::size_t(y - r.y0) * nx;
-    for (int x = r.x0; x <= r.x1; ++x) {
-      const core::ZnccSpan sx = core::zncc_span(x, w_, W);
-      const std::size_t lo = image ? std::size_t(sx.lo) : std::size_t(sx.off);
-      const std::size_t hi = lo + std::size_t(sx.hi - sx.lo) + 1;
-      const std::size_t q = o + std::size_t(x - r.x0);
-      n[q] = d0[hi] - d0[lo];
-      s[q] = d1[hi] - d1[lo];
-      var[q] = core::zncc_masked_variance(n[q], s[q], d2[hi] - d2[lo]);
-    }
+  const std::size_t c1 = std::size_t(cols_) + 1;
+  thread_local std::vector<double> d0, d1, d2;
+  d0.resize(c1);
+  d1.resize(c1);
+  d2.resize(c1);
+  const core::ZnccSpan sy = core::zncc_span(y, h, H);
+  // Rows of this side's tables: the image rows under the window, or the
+  // template rows inside the image.
+  const std::size_t top = image ? std::size_t(sy.lo) : std::size_t(sy.off);
+  const std::size_t bottom = top + std::size_t(sy.hi - sy.lo) + 1;
+  for (std::size_t c = 0; c < c1; ++c) {
+    d0[c] = prefix_[0][bottom * c1 + c] - prefix_[0][top * c1 + c];
+    d1[c] = prefix_[1][bottom * c1 + c] - prefix_[1][top * c1 + c];
+    d2[c] = prefix_[2][bottom * c1 + c] - prefix_[2][top * c1 + c];
   }
-  w.e1 = core::zncc_prefix_error_bound(rows_, cols_, norm1_[1]);
-  w.e2 = core::zncc_prefix_error_bound(rows_, cols_, norm1_[2]);
+  for (int x = r.x0; x <= r.x1; ++x) {
+    const core::ZnccSpan sx = core::zncc_span(x, w_, W);
+    const std::size_t lo = image ? std::size_t(sx.lo) : std::size_t(sx.off);
+    const std::size_t hi = lo + std::size_t(sx.hi - sx.lo) + 1;
+    const std::size_t q = std::size_t(x - r.x0);
+    n[q] = d0[hi] - d0[lo];
+    s[q] = d1[hi] - d1[lo];
+    var[q] = core::zncc_masked_variance(n[q], s[q], d2[hi] - d2[lo]);
+  }
 }
 
 void MaskedBuffers::ensure(int y, int x) {
@@ -313,14 +332,57 @@ SideSums sums_of(const MaskedSide::Windows& w, Region r) {
   return {{w.n.data(), nx}, {w.s.data(), nx}, {w.var.data(), nx}, w.e1, w.e2};
 }
 
-// R over the region from both sides' sums and sit; ISquares / TSquares: that
-// side's third plane holds the sum of squares (else the variance term).
-template <bool ISquares, bool TSquares>
-void final_pass(const SideSums& is, const SideSums& ts, Plane sit, int nx, int ny, double min_count, double bound_i,
+// Where the final pass finds row dy of a side's three sums: planes.
+struct PlaneRows {
+  const SideSums& sums;
+  void row(int dy, const double*& n, const double*& s, const double*& q) const {
+    n = sums.n.row(dy);
+    s = sums.s.row(dy);
+    q = sums.var_or_s2.row(dy);
+  }
+};
+
+// ... or a masked template's windows over an unmasked image, computed row by
+// row (MaskedSide::window_row) into one row of buffers, again only when the
+// template rows inside the image change: once for all the rows where the
+// template lies inside vertically. Same values as compute_windows, without a
+// map's worth of them written and read for every pair.
+struct TemplateWindowRows {
+  const MaskedSide& t;
+  int H, W;
+  Region r;
+  MaskedSide::Windows& row_buffers;
+  long long key = -1;
+  TemplateWindowRows(const MaskedSide& t_, int H_, int W_, Region r_, MaskedSide::Windows& b)
+      : t(t_), H(H_), W(W_), r(r_), row_buffers(b) {
+    const std::size_t nx = std::size_t(r.x1 - r.x0 + 1);
+    b.n.resize(nx);
+    b.s.resize(nx);
+    b.var.resize(nx);
+  }
+  void row(int dy, const double*& n, const double*& s, const double*& q) {
+    const int y = r.y0 + dy;
+    if (const long long k = t.window_row_key(H, y); k != key) {
+      t.window_row(H, W, y, r, row_buffers.n.data(), row_buffers.s.data(), row_buffers.var.data());
+      key = k;
+    }
+    n = row_buffers.n.data();
+    s = row_buffers.s.data();
+    q = row_buffers.var.data();
+  }
+};
+
+// R over the region from both sides' sums (rows from is_rows and ts_rows; the
+// image's count is the pair's) and sit; ISquares / TSquares: that side's third
+// row holds the sum of squares (else the variance term).
+template <bool ISquares, bool TSquares, class IRows, class TRows>
+void final_pass(IRows&& is_rows, TRows&& ts_rows, Plane sit, int nx, int ny, double min_count, double bound_i,
                 double bound_t, float* out, long long stride) {
   for (int dy = 0; dy < ny; ++dy) {
-    const double *n = is.n.row(dy), *si = is.s.row(dy), *qi = is.var_or_s2.row(dy), *st = ts.s.row(dy),
-                 *qt = ts.var_or_s2.row(dy), *sr = sit.row(dy);
+    const double *n, *si, *qi, *tn, *st, *qt;
+    is_rows.row(dy, n, si, qi);
+    ts_rows.row(dy, tn, st, qt);
+    const double* sr = sit.row(dy);
     float* row = out + (long long)dy * stride;
     for (int x = 0; x < nx; ++x) {
       const double vi = ISquares ? core::zncc_masked_variance(n[x], si[x], qi[x]) : qi[x];
@@ -340,7 +402,8 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
   enum Slot { N, SI, SI2, ST2, ST, SIT };
   // Grouped by template array, so that an uncached template spectrum is
   // computed once per pair: b0 (n, si, si2), b2 (st2), b1 (st, then sit).
-  // A side without a mask gives its sums from its kept window tables.
+  // A side without a mask gives its sums from its window tables: the image's
+  // kept, the template's computed row by row in the final pass.
   SideSums is{}, ts{};
   if (t.masked()) {
     if (im.masked()) {
@@ -350,10 +413,10 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
     is.e1 = p.transform(1, 0, SI, !im.masked());
     is.e2 = p.transform(2, 0, SI2, false);
     if (!im.masked()) {
-      t.compute_windows(im.rows(), im.cols(), r, b.template_windows);
-      ts = sums_of(b.template_windows, r);
+      ts.e1 = t.window_bound(1);
+      ts.e2 = t.window_bound(2);
     }
-    is.n = im.masked() ? p.plane(N) : ts.n;
+    if (im.masked()) is.n = p.plane(N);  // else the template's count (TemplateWindowRows)
     is.s = p.plane(SI);
     is.var_or_s2 = p.plane(SI2);
   } else {
@@ -372,12 +435,26 @@ void masked_region(const MaskedSide& im, const MaskedSide& t, Region r, const Op
   const double bound_t = std::max(options.eps, core::zncc_variance_bound(ts.e1, ts.e2, t.max_abs()));
   const double min_count = options.min_overlap * t.count();
   const int nx = r.x1 - r.x0 + 1, ny = r.y1 - r.y0 + 1;
-  if (t.masked() && im.masked())
-    final_pass<true, true>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
-  else if (t.masked())
-    final_pass<true, false>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
-  else
-    final_pass<false, true>(is, ts, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  if (t.masked() && im.masked()) {
+    final_pass<true, true>(PlaneRows{is}, PlaneRows{ts}, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  } else if (t.masked()) {
+    // The image unmasked: the count is the template's, from its window rows.
+    TemplateWindowRows trows(t, im.rows(), im.cols(), r, b.template_row);
+    struct ImageRows {
+      const SideSums& sums;
+      TemplateWindowRows& trows;
+      void row(int dy, const double*& n, const double*& s, const double*& q) {
+        const double *tn, *ts_, *tq;
+        trows.row(dy, tn, ts_, tq);
+        n = tn;
+        s = sums.s.row(dy);
+        q = sums.var_or_s2.row(dy);
+      }
+    } irows{is, trows};
+    final_pass<true, false>(irows, trows, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  } else {
+    final_pass<false, true>(PlaneRows{is}, PlaneRows{ts}, sit, nx, ny, min_count, bound_i, bound_t, out, stride);
+  }
 }
 
 }  // namespace tessera::xcorr::detail

@@ -90,9 +90,17 @@ class MaskedSide {
     double e1 = 0, e2 = 0;
   };
   void compute_windows(int other_rows, int other_cols, Region r, Windows& out) const;
+  // Map row y of compute_windows, columns [r.x0, r.x1], into n, s and var.
+  // For a template, the row depends on y only through the template rows
+  // inside the image: window_row_key(y) tells when it changes.
+  void window_row(int other_rows, int other_cols, int y, Region r, double* n, double* s, double* var) const;
+  long long window_row_key(int other_rows, int y) const;
+  // The bounds e1, e2 of compute_windows.
+  double window_bound(int k) const;
   // compute_windows once per shape and region, kept (an image's, shared by
-  // its pairs; a template's would take a map's worth of memory per template,
-  // and its rect sums are cheap: MaskedBuffers::template_windows instead).
+  // its pairs). A template's would take a map's worth of memory per template:
+  // the final pass computes its rows as it goes (window_row), once for all the
+  // rows where the template lies inside the image vertically.
   const Windows& windows(int other_rows, int other_cols, Region r) const;
   std::size_t bytes() const;
 
@@ -121,7 +129,7 @@ struct MaskedBuffers {
   int py = 0, px = 0;
   std::array<std::unique_ptr<double[], FftwDoubleFree>, 6> real;
   DoubleSpectrum product, scratch_spec;
-  MaskedSide::Windows template_windows;  // an unmasked template's, per pair
+  MaskedSide::Windows template_row;  // one row of a masked template's windows (final pass)
   // Set: the correlations go to it (the padded arrays in `padded`), not to FFTW.
   MaskedCorrelate correlate;
   std::array<std::vector<double>, 2> padded;
