@@ -206,6 +206,27 @@ def case_template_cache():
                     check(f[k][()].tobytes() == ref[k][()].tobytes(), f"{out}: {k} differs from 1G's")
 
 
+def case_wisdom_note():
+    """Masked pairs without --fft-wisdom: rank 0 suggests it in one note (also
+    on 3 ranks); none with --fft-wisdom, with --quiet, or without masks."""
+    rng = np.random.default_rng(34)
+    imgs = rng.random((2, 64, 64)).astype(np.float32)
+    tpls = imgs[:, 8:24, 8:24].copy()
+    mi = (rng.random(imgs.shape) > 0.1).astype(np.uint8)
+    src = write_set("wnote.h5", imgs, tpls, [[0, 0], [1, 1]], image_masks=mi)
+
+    def notes(extra, masks=True, np_=0):
+        m = ["--image-masks", "/image_masks"] if masks else []
+        p = run(["xcorr", src, *m, "-o", path("wnote_out.h5"), "--force", *extra], np_=np_)
+        return [l for l in p.stderr.splitlines() if "--fft-wisdom FILE" in l]
+
+    check(len(notes([])) == 1, "expected one --fft-wisdom note for masked pairs")
+    check(len(notes([], np_=3)) == 1, "not one --fft-wisdom note on 3 ranks")
+    check(notes(["--fft-wisdom", path("wnote.wisdom")]) == [], "a note with --fft-wisdom")
+    check(notes(["--quiet"]) == [], "a note with --quiet")
+    check(notes([], masks=False) == [], "a note without masks")
+
+
 def case_charging():
     """`simulate xcorr --charging`: bands of zeros in /image_masks where the
     images were brightened, /template_masks the templates' crops of them; the
