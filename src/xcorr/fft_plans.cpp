@@ -2,7 +2,9 @@
 
 #include <fftw3.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -15,7 +17,8 @@ struct Free {
 };
 
 // Plans (and destroys) the forward and inverse transforms of one size with
-// `flags`; false when FFTW returns no plan (WISDOM_ONLY without wisdom).
+// `flags`, and the row and column plans of the pruned forward transform
+// (plan_forward); false when FFTW returns no plan (WISDOM_ONLY without wisdom).
 template <bool Double> bool plan_size(int rows, int cols, unsigned flags) {
   const std::size_t nr = std::size_t(rows) * std::size_t(cols), nc = std::size_t(rows) * std::size_t(cols / 2 + 1);
   if constexpr (Double) {
@@ -23,20 +26,59 @@ template <bool Double> bool plan_size(int rows, int cols, unsigned flags) {
     std::unique_ptr<fftw_complex, Free> c(static_cast<fftw_complex*>(fftw_malloc(sizeof(fftw_complex) * nc)));
     fftw_plan f = fftw_plan_dft_r2c_2d(rows, cols, r.get(), c.get(), flags);
     fftw_plan b = fftw_plan_dft_c2r_2d(rows, cols, c.get(), r.get(), flags);
-    const bool ok = f && b;
+    ForwardPlansD p = plan_forward(rows, cols, r.get(), c.get(), flags);
+    const bool ok = f && b && (p.rows || rows < kForwardRowBlock);
     if (f) fftw_destroy_plan(f);
     if (b) fftw_destroy_plan(b);
+    destroy_forward(p);
     return ok;
   } else {
     std::unique_ptr<float, Free> r(static_cast<float*>(fftwf_malloc(sizeof(float) * nr)));
     std::unique_ptr<fftwf_complex, Free> c(static_cast<fftwf_complex*>(fftwf_malloc(sizeof(fftwf_complex) * nc)));
     fftwf_plan f = fftwf_plan_dft_r2c_2d(rows, cols, r.get(), c.get(), flags);
     fftwf_plan b = fftwf_plan_dft_c2r_2d(rows, cols, c.get(), r.get(), flags);
-    const bool ok = f && b;
+    ForwardPlansF p = plan_forward(rows, cols, r.get(), c.get(), flags);
+    const bool ok = f && b && (p.rows || rows < kForwardRowBlock);
     if (f) fftwf_destroy_plan(f);
     if (b) fftwf_destroy_plan(b);
+    destroy_forward(p);
     return ok;
   }
+}
+
+// plan_forward for either precision: a plan of kForwardRowBlock row
+// transforms (rows px apart in, px/2+1 apart out) and one of the px/2+1
+// column transforms (in place, rows px/2+1 apart). Both or neither.
+template <class Plans, class R, class C, class PlanRows, class PlanCols, class Destroy>
+Plans plan_forward_any(int py, int px, R* r, C* c, unsigned flags, PlanRows plan_rows, PlanCols plan_cols,
+                       Destroy destroy) {
+  const int nc = px / 2 + 1;
+  Plans p;
+  if (py < kForwardRowBlock) return p;
+  int n1[1] = {px}, n0[1] = {py};
+  p.rows = plan_rows(1, n1, kForwardRowBlock, r, nullptr, 1, px, c, nullptr, 1, nc, flags);
+  p.cols = plan_cols(1, n0, nc, c, nullptr, nc, 1, c, nullptr, nc, 1, FFTW_FORWARD, flags);
+  if (!p.rows || !p.cols) {
+    if (p.rows) destroy(p.rows);
+    if (p.cols) destroy(p.cols);
+    p = Plans{};
+  }
+  return p;
+}
+
+template <class Plans, class R, class C, class Full, class ExecRows, class ExecCols, class ExecFull>
+void forward_any(const Plans& f, Full full, int py, int px, int rows, R* in, C* out, ExecRows exec_rows,
+                 ExecCols exec_cols, ExecFull exec_full) {
+  const int read = forward_rows_read(py, rows);
+  if (!f.rows || read == py) {
+    exec_full(full, in, out);
+    return;
+  }
+  const std::size_t nc = std::size_t(px / 2 + 1);
+  for (int y = 0; y < read; y += kForwardRowBlock)
+    exec_rows(f.rows, in + std::size_t(y) * std::size_t(px), out + std::size_t(y) * nc);
+  std::memset(static_cast<void*>(out + std::size_t(read) * nc), 0, sizeof(C) * std::size_t(py - read) * nc);
+  exec_cols(f.cols, out, out);
 }
 
 std::string exported(char* text) {
@@ -54,6 +96,38 @@ bool import_wisdom(const FftWisdom& w) {
 }
 
 }  // namespace
+
+int forward_rows_read(int py, int rows) {
+  const int blocks = (std::max(rows, 1) + kForwardRowBlock - 1) / kForwardRowBlock;
+  const long long read = (long long)blocks * kForwardRowBlock;
+  return read < py ? int(read) : py;
+}
+
+ForwardPlansF plan_forward(int py, int px, float* r, fftwf_complex* c, unsigned flags) {
+  return plan_forward_any<ForwardPlansF>(py, px, r, c, flags, fftwf_plan_many_dft_r2c, fftwf_plan_many_dft,
+                                         fftwf_destroy_plan);
+}
+ForwardPlansD plan_forward(int py, int px, double* r, fftw_complex* c, unsigned flags) {
+  return plan_forward_any<ForwardPlansD>(py, px, r, c, flags, fftw_plan_many_dft_r2c, fftw_plan_many_dft,
+                                         fftw_destroy_plan);
+}
+void destroy_forward(ForwardPlansF& f) {
+  if (f.rows) fftwf_destroy_plan(f.rows);
+  if (f.cols) fftwf_destroy_plan(f.cols);
+  f = {};
+}
+void destroy_forward(ForwardPlansD& f) {
+  if (f.rows) fftw_destroy_plan(f.rows);
+  if (f.cols) fftw_destroy_plan(f.cols);
+  f = {};
+}
+
+void forward(const ForwardPlansF& f, fftwf_plan full, int py, int px, int rows, float* in, fftwf_complex* out) {
+  forward_any(f, full, py, px, rows, in, out, fftwf_execute_dft_r2c, fftwf_execute_dft, fftwf_execute_dft_r2c);
+}
+void forward(const ForwardPlansD& f, fftw_plan full, int py, int px, int rows, double* in, fftw_complex* out) {
+  forward_any(f, full, py, px, rows, in, out, fftw_execute_dft_r2c, fftw_execute_dft, fftw_execute_dft_r2c);
+}
 
 std::mutex& fftw_planner_mutex() {
   static std::mutex m;

@@ -12,6 +12,8 @@
 // so) rather than silently planning another way.
 #pragma once
 
+#include <fftw3.h>
+
 #include <mutex>
 #include <span>
 #include <string>
@@ -48,5 +50,33 @@ unsigned fft_planner_flags(bool from_wisdom);
 // FFTW's planners (libfftw3f's and libfftw3's) are not thread-safe: every plan
 // and wisdom call of the process holds this lock.
 std::mutex& fftw_planner_mutex();
+
+// The forward (r2c) transform of a py x px array whose rows from `rows` on
+// are zero (an image's or a template's padded array): the 1-D transforms of
+// its rows, kForwardRowBlock rows at a time and only for the blocks that hold
+// a nonzero row, then those of the columns, in place. FFTW's 2-D plan does
+// the same with every row; skipping the zero ones takes 1280^2 from 4.2 to
+// 3.7 ms for an image of 1024 rows and to 2.7 ms for a template of 256
+// (FFTW_ESTIMATE; the same bits as the 2-D plan in every case measured).
+// Where the last block would pass row py, the 2-D plan `full` does it all.
+constexpr int kForwardRowBlock = 16;
+struct ForwardPlansF {
+  fftwf_plan rows = nullptr, cols = nullptr;
+};
+struct ForwardPlansD {
+  fftw_plan rows = nullptr, cols = nullptr;
+};
+// Plans on the planning arrays r (py x px) and c (py x (px/2+1)); both plans
+// are null when FFTW makes none (FFTW_WISDOM_ONLY without the wisdom).
+ForwardPlansF plan_forward(int py, int px, float* r, fftwf_complex* c, unsigned flags);
+ForwardPlansD plan_forward(int py, int px, double* r, fftw_complex* c, unsigned flags);
+void destroy_forward(ForwardPlansF& f);
+void destroy_forward(ForwardPlansD& f);
+// How many rows of the input forward() reads: rows [rows, forward_rows_read)
+// must be zero; those from it on are not read.
+int forward_rows_read(int py, int rows);
+// out = the 2-D forward transform of in (py x px, zero from row `rows` on).
+void forward(const ForwardPlansF& f, fftwf_plan full, int py, int px, int rows, float* in, fftwf_complex* out);
+void forward(const ForwardPlansD& f, fftw_plan full, int py, int px, int rows, double* in, fftw_complex* out);
 
 }  // namespace tessera::xcorr

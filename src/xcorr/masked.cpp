@@ -22,6 +22,7 @@ namespace {
 // run, as PlanCache's float plans.
 struct DoublePlans {
   fftw_plan r2c = nullptr, c2r = nullptr;
+  ForwardPlansD fwd;  // the pruned forward transform (fft_plans.hpp)
 };
 
 DoublePlans plans_for(int py, int px, bool wisdom) {
@@ -36,7 +37,8 @@ DoublePlans plans_for(int py, int px, bool wisdom) {
     const unsigned flags = fft_planner_flags(wisdom);
     p.r2c = fftw_plan_dft_r2c_2d(py, px, r.get(), c.get(), flags);
     p.c2r = fftw_plan_dft_c2r_2d(py, px, c.get(), r.get(), flags);
-    if (!p.r2c || !p.c2r)
+    p.fwd = plan_forward(py, px, r.get(), c.get(), flags);
+    if (!p.r2c || !p.c2r || (!p.fwd.rows && py >= kForwardRowBlock))
       throw std::runtime_error("xcorr: FFTW could not create a double plan for " + std::to_string(py) + "x" +
                                std::to_string(px) + " (not in the FFT wisdom in use?)");
   }
@@ -108,7 +110,7 @@ void MaskedSide::row_values(int k, int r, double* out) const {
   }
 }
 
-void MaskedSide::fill_padded(int k, int py, int px, double* out) const {
+void MaskedSide::fill_padded(int k, int py, int px, double* out, int zero_rows_to) const {
   // Row by row: the array's row (reversed for a template), zeros to the padded
   // width; then zero rows.
   for (int r = 0; r < rows_; ++r) {
@@ -117,14 +119,18 @@ void MaskedSide::fill_padded(int k, int py, int px, double* out) const {
     if (flip_) std::reverse(dst, dst + cols_);
     std::fill(dst + cols_, dst + px, 0.0);
   }
-  std::fill(out + std::size_t(rows_) * std::size_t(px), out + std::size_t(py) * std::size_t(px), 0.0);
+  const int zero_to = zero_rows_to < 0 ? py : zero_rows_to;
+  std::fill(out + std::size_t(rows_) * std::size_t(px), out + std::size_t(zero_to) * std::size_t(px), 0.0);
 }
 
 const fftw_complex* MaskedSide::spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
                                          bool wisdom) const {
   auto fill = [&](fftw_complex* out) {
-    fill_padded(k, py, px, scratch);
-    fftw_execute_dft_r2c(plans_for(py, px, wisdom).r2c, scratch, out);
+    // Only the rows the pruned forward transform reads (the array's rows_
+    // first, flipped or not).
+    fill_padded(k, py, px, scratch, forward_rows_read(py, rows_));
+    const DoublePlans p = plans_for(py, px, wisdom);
+    forward(p.fwd, p.r2c, py, px, rows_, scratch, out);
   };
   if (!cache_) {
     fill(scratch_spec);

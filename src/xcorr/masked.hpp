@@ -75,8 +75,9 @@ class MaskedSide {
   const fftw_complex* spectrum(int k, int py, int px, double* scratch, fftw_complex* scratch_spec,
                                bool wisdom) const;
   // Array k zero-padded (and flipped for a template) to py x px, into out: what
-  // spectrum() transforms.
-  void fill_padded(int k, int py, int px, double* out) const;
+  // spectrum() transforms. With zero_rows_to >= 0, only the rows before it
+  // (the rest are not read).
+  void fill_padded(int k, int py, int px, double* out, int zero_rows_to = -1) const;
 
   // The sums of this side's arrays that a pair with an unmasked other side of
   // other_rows x other_cols takes from prefix tables, over region r of the map,

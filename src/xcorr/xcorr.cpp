@@ -65,6 +65,7 @@ std::size_t n_cplx(SizeKey k) { return std::size_t(k.first) * std::size_t(k.seco
 // the same plan concurrently is safe.
 struct PlanPair {
   fftwf_plan r2c = nullptr, c2r = nullptr;
+  ForwardPlansF fwd;  // the pruned forward transform (fft_plans.hpp)
 };
 
 class PlanCache {
@@ -86,7 +87,8 @@ class PlanCache {
     const unsigned flags = fft_planner_flags(wisdom);
     p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), flags);
     p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), flags);
-    if (!p.r2c || !p.c2r)
+    p.fwd = plan_forward(k.first, k.second, r.get(), c.get(), flags);
+    if (!p.r2c || !p.c2r || (!p.fwd.rows && k.first >= kForwardRowBlock))
       throw std::runtime_error("xcorr: FFTW could not create a plan for " + std::to_string(k.first) + "x" +
                                std::to_string(k.second) + " (not in the FFT wisdom in use?)");
     plans_[{k, wisdom}] = p;
@@ -96,6 +98,7 @@ class PlanCache {
     for (auto& [k, p] : plans_) {
       fftwf_destroy_plan(p.r2c);
       fftwf_destroy_plan(p.c2r);
+      destroy_forward(p.fwd);
     }
   }
 
@@ -223,8 +226,10 @@ struct PreparedImage::Data {
         for (int x = 0; x < W; ++x) row[x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
         std::fill(row + W, row + k.second, 0.0f);
       }
-      std::fill(scratch + std::size_t(H) * k.second, scratch + n_real(k), 0.0f);
-      fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
+      std::fill(scratch + std::size_t(H) * k.second,
+                scratch + std::size_t(forward_rows_read(k.first, H)) * k.second, 0.0f);
+      const PlanPair p = PlanCache::instance().get(k, wisdom);
+      forward(p.fwd, p.r2c, k.first, k.second, H, scratch, out);
     });
   }
 };
@@ -316,8 +321,10 @@ struct PreparedTemplate::Data {
       for (int j = 0; j < w; ++j) row[w - 1 - j] = core::zncc_fft_input(pix[std::size_t(i) * w + j], tbar, scale);
       std::fill(row + w, row + k.second, 0.0f);
     }
-    std::fill(scratch + std::size_t(h) * k.second, scratch + n_real(k), 0.0f);
-    fftwf_execute_dft_r2c(PlanCache::instance().get(k, wisdom).r2c, scratch, out);
+    std::fill(scratch + std::size_t(h) * k.second, scratch + std::size_t(forward_rows_read(k.first, h)) * k.second,
+              0.0f);
+    const PlanPair p = PlanCache::instance().get(k, wisdom);
+    forward(p.fwd, p.r2c, k.first, k.second, h, scratch, out);
   }
   // Cached spectrum, or nullptr without caching.
   const fftwf_complex* cached_spectrum(SizeKey k, float* scratch, bool wisdom) const {
