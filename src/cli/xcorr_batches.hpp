@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/no_init_vector.hpp"
+
 #include "command.hpp"
 #include "io/h5_input.hpp"
 #include "mpi/decomposition.hpp"
@@ -60,7 +62,7 @@ struct BatchPlan {
 struct BatchData {
   std::span<const std::int64_t> pairs;  // indices into the job's pairs
   std::vector<std::int64_t> imgs, tpls;  // increasing
-  std::vector<float> img_data, tpl_data;
+  core::NoInitVector<float> img_data, tpl_data;  // filled by the read, not zeroed first
   std::vector<std::uint8_t> img_masks, tpl_masks;  // 0/1 per pixel; empty without masks
 };
 

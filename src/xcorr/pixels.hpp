@@ -5,12 +5,9 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <new>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
+#include "core/no_init_vector.hpp"
 #include "xcorr.hpp"
 
 namespace tessera::xcorr::detail {
@@ -19,25 +16,7 @@ namespace tessera::xcorr::detail {
 // view or a non-finite value.
 void check_view(View v, const char* what);
 
-// An allocator that leaves value-initialised elements uninitialised: for
-// storage whose every entry is written before it is read, which would
-// otherwise be zeroed first (a 1024^2 image's two double prefix tables: 16 MB
-// of memset an image).
-template <class T> struct NoInitAllocator : std::allocator<T> {
-  using value_type = T;
-  template <class U> struct rebind {
-    using other = NoInitAllocator<U>;
-  };
-  NoInitAllocator() = default;
-  template <class U> NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
-  template <class U> void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... A> void construct(U* p, A&&... a) {
-    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-  }
-};
-template <class T> using TableVector = std::vector<T, NoInitAllocator<T>>;
+template <class T> using TableVector = core::NoInitVector<T>;
 
 // Storage for an (H+1) x (W+1) prefix table, not initialised:
 // core::zncc_prefix_sweep writes every entry (row 0, then each row's column 0
