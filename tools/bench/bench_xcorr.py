@@ -90,14 +90,18 @@ def fft_floor(a, out, pairs, cv_best, timings):
     with h5py.File(out + ".fw.h5", "r") as f:
         py, px = (int(v) for v in f.attrs["fft_size"])
         read = float(f.attrs["seconds_read_correlate"][0])
-    line = subprocess.run([exe, str(py), str(px)], check=True, capture_output=True, text=True).stdout
+        H, h = int(f.attrs["image_shape"][1]), int(f.attrs["template_shape"][1])
+    # The forward transforms as tessera runs them: only the rows that hold data.
+    line = subprocess.run([exe, str(py), str(px), "10", str(H), str(h)], check=True, capture_output=True,
+                          text=True).stdout
     ms = {k: float(v) for k, v in (kv.split("=") for kv in line.split()) if k not in ("rows", "cols")}
     start = min(run([a.tessera, "--version"]) for _ in range(3))
     n_img, n_tpl, p = len(set(pairs[:, 0].tolist())), len(set(pairs[:, 1].tolist())), len(pairs)
-    cpu = (p * ms["c2r_float"] + (n_img + n_tpl) * ms["r2c_float"]) / 1e3
+    cpu = (p * ms["c2r_float"] + n_img * ms["r2c_float_image"] + n_tpl * ms["r2c_float_template"]) / 1e3
     floor = cpu / a.cores + read + start
     print(f"FFT floor ({py}x{px}, FFTW_MEASURE plans, one core: inverse {ms['c2r_float']:.2f} ms, forward "
-          f"{ms['r2c_float']:.2f} ms): {p} inverse + {n_img + n_tpl} forward transforms take {cpu:.2f} s; "
+          f"{ms['r2c_float_image']:.2f} ms an image, {ms['r2c_float_template']:.2f} ms a template, skipping their "
+          f"zero rows): {p} inverse + {n_img + n_tpl} forward transforms take {cpu:.2f} s; "
           f"over {a.cores} cores, plus this run's read ({read:.2f} s) and start-up ({start:.2f} s), "
           f"the full command cannot take less than {floor:.2f} s: at most {cv_best / floor:.2f}x OpenCV")
     plain = timings.get(f"tessera full, 1 rank x {a.cores} threads, --fft-wisdom")

@@ -5,13 +5,17 @@
 // transforms took no time (a bound, not an estimate). A measurement program,
 // not a test.
 //
-//   xcorr_fft_floor ROWS COLS [REPEATS]
+//   xcorr_fft_floor ROWS COLS [REPEATS [IMAGE_ROWS TEMPLATE_ROWS]]
 //
 // Prints one line of key=value, milliseconds per transform, best of REPEATS
 // (default 10): r2c_float, c2r_float (the unmasked path: a forward transform
 // per image and per template, an inverse per pair) and r2c_double,
 // c2r_double (the masked path's). Plans are FFTW_MEASURE, as --fft-wisdom
 // makes them; out of place, as tessera executes them. Inputs are not timed.
+// With IMAGE_ROWS and TEMPLATE_ROWS also r2c_float_image and
+// r2c_float_template: the forward transform as tessera runs it, skipping the
+// rows that are zero (xcorr/fft_plans.hpp, forward()), for an image and a
+// template of those heights.
 #include <fftw3.h>
 
 #include <algorithm>
@@ -20,6 +24,8 @@
 #include <cstdlib>
 #include <limits>
 #include <utility>
+
+#include "xcorr/fft_plans.hpp"
 
 namespace {
 
@@ -93,11 +99,29 @@ template <class F> std::pair<double, double> forward_inverse_ms(int rows, int co
   return {forward, inverse};
 }
 
+// The pruned forward transform of an array whose first `data_rows` rows hold
+// data (float, FFTW_MEASURE): the best time (ms).
+double pruned_forward_ms(int rows, int cols, int data_rows, int repeats) {
+  const std::size_t nr = std::size_t(rows) * std::size_t(cols), nc = std::size_t(rows) * std::size_t(cols / 2 + 1);
+  float* r = fftwf_alloc_real(nr);
+  fftwf_complex* c = fftwf_alloc_complex(nc);
+  const fftwf_plan full = fftwf_plan_dft_r2c_2d(rows, cols, r, c, FFTW_MEASURE);
+  tessera::xcorr::ForwardPlansF f = tessera::xcorr::plan_forward(rows, cols, r, c, FFTW_MEASURE);
+  fill(r, nr, c, nc);
+  std::fill(r + std::size_t(std::min(data_rows, rows)) * std::size_t(cols), r + nr, 0.0f);
+  const double ms = best_ms(repeats, [&] { tessera::xcorr::forward(f, full, rows, cols, data_rows, r, c); });
+  tessera::xcorr::destroy_forward(f);
+  fftwf_destroy_plan(full);
+  fftwf_free(r);
+  fftwf_free(c);
+  return ms;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: xcorr_fft_floor ROWS COLS [REPEATS]\n");
+  if (argc < 3 || argc == 5 || argc > 6) {
+    std::fprintf(stderr, "usage: xcorr_fft_floor ROWS COLS [REPEATS [IMAGE_ROWS TEMPLATE_ROWS]]\n");
     return 2;
   }
   const int rows = std::atoi(argv[1]), cols = std::atoi(argv[2]);
@@ -108,7 +132,17 @@ int main(int argc, char** argv) {
   }
   const auto [r2c_f, c2r_f] = forward_inverse_ms<Single>(rows, cols, repeats);
   const auto [r2c_d, c2r_d] = forward_inverse_ms<Double>(rows, cols, repeats);
-  std::printf("rows=%d cols=%d r2c_float=%.3f c2r_float=%.3f r2c_double=%.3f c2r_double=%.3f\n", rows, cols, r2c_f,
+  std::printf("rows=%d cols=%d r2c_float=%.3f c2r_float=%.3f r2c_double=%.3f c2r_double=%.3f", rows, cols, r2c_f,
               c2r_f, r2c_d, c2r_d);
+  if (argc == 6) {
+    const int image_rows = std::atoi(argv[4]), template_rows = std::atoi(argv[5]);
+    if (image_rows < 1 || template_rows < 1) {
+      std::fprintf(stderr, "\nxcorr_fft_floor: IMAGE_ROWS and TEMPLATE_ROWS must be >= 1\n");
+      return 2;
+    }
+    std::printf(" r2c_float_image=%.3f r2c_float_template=%.3f", pruned_forward_ms(rows, cols, image_rows, repeats),
+                pruned_forward_ms(rows, cols, template_rows, repeats));
+  }
+  std::printf("\n");
   return 0;
 }
