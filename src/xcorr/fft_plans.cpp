@@ -38,10 +38,12 @@ template <bool Double> bool plan_size(int rows, int cols, unsigned flags) {
     fftwf_plan f = fftwf_plan_dft_r2c_2d(rows, cols, r.get(), c.get(), flags);
     fftwf_plan b = fftwf_plan_dft_c2r_2d(rows, cols, c.get(), r.get(), flags);
     ForwardPlansF p = plan_forward(rows, cols, r.get(), c.get(), flags);
-    const bool ok = f && b && (p.rows || rows < kForwardRowBlock);
+    InversePlansF q = plan_inverse(rows, cols, c.get(), r.get(), flags);
+    const bool ok = f && b && ((p.rows && q.rows) || rows < kForwardRowBlock);
     if (f) fftwf_destroy_plan(f);
     if (b) fftwf_destroy_plan(b);
     destroy_forward(p);
+    destroy_inverse(q);
     return ok;
   }
 }
@@ -127,6 +129,37 @@ void forward(const ForwardPlansF& f, fftwf_plan full, int py, int px, int rows, 
 }
 void forward(const ForwardPlansD& f, fftw_plan full, int py, int px, int rows, double* in, fftw_complex* out) {
   forward_any(f, full, py, px, rows, in, out, fftw_execute_dft_r2c, fftw_execute_dft, fftw_execute_dft_r2c);
+}
+
+InversePlansF plan_inverse(int py, int px, fftwf_complex* c, float* r, unsigned flags) {
+  const int nc = px / 2 + 1;
+  InversePlansF p;
+  if (py < kForwardRowBlock) return p;
+  int n1[1] = {px}, n0[1] = {py};
+  p.cols = fftwf_plan_many_dft(1, n0, nc, c, nullptr, nc, 1, c, nullptr, nc, 1, FFTW_BACKWARD, flags);
+  p.rows = fftwf_plan_many_dft_c2r(1, n1, kForwardRowBlock, c, nullptr, 1, nc, r, nullptr, 1, px, flags);
+  if (!p.rows || !p.cols) destroy_inverse(p);
+  return p;
+}
+
+void destroy_inverse(InversePlansF& f) {
+  if (f.rows) fftwf_destroy_plan(f.rows);
+  if (f.cols) fftwf_destroy_plan(f.cols);
+  f = {};
+}
+
+void inverse_rows(const InversePlansF& f, fftwf_plan full, int py, int px, int y0, int y1, fftwf_complex* in,
+                  float* out) {
+  const int b0 = y0 / kForwardRowBlock * kForwardRowBlock;
+  const int b1 = (y1 / kForwardRowBlock + 1) * kForwardRowBlock;  // past the last block
+  if (!f.rows || b1 > py || 8LL * (b1 - b0) > 7LL * py) {
+    fftwf_execute_dft_c2r(full, in, out);
+    return;
+  }
+  fftwf_execute_dft(f.cols, in, in);
+  const std::size_t nc = std::size_t(px / 2 + 1);
+  for (int y = b0; y < b1; y += kForwardRowBlock)
+    fftwf_execute_dft_c2r(f.rows, in + std::size_t(y) * nc, out + std::size_t(y) * std::size_t(px));
 }
 
 std::mutex& fftw_planner_mutex() {

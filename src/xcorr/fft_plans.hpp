@@ -79,4 +79,19 @@ int forward_rows_read(int py, int rows);
 void forward(const ForwardPlansF& f, fftwf_plan full, int py, int px, int rows, float* in, fftwf_complex* out);
 void forward(const ForwardPlansD& f, fftw_plan full, int py, int px, int rows, double* in, fftw_complex* out);
 
+// The inverse (c2r) transform for rows [y0, y1] of the output only (valid
+// mode and crops search a band of the map): the column transforms of the
+// half spectrum in place, then the rows' 1-D transforms, kForwardRowBlock
+// rows at a time, only for the blocks that hold a row of the band. FFTW's
+// 2-D plan `full` where the blocks would cover more than 7/8 of the rows or
+// pass the last one (the full map: the same as before). The input is
+// destroyed; out's rows outside the blocks are not written.
+struct InversePlansF {
+  fftwf_plan cols = nullptr, rows = nullptr;
+};
+InversePlansF plan_inverse(int py, int px, fftwf_complex* c, float* r, unsigned flags);
+void destroy_inverse(InversePlansF& f);
+void inverse_rows(const InversePlansF& f, fftwf_plan full, int py, int px, int y0, int y1, fftwf_complex* in,
+                  float* out);
+
 }  // namespace tessera::xcorr

@@ -66,6 +66,7 @@ std::size_t n_cplx(SizeKey k) { return std::size_t(k.first) * std::size_t(k.seco
 struct PlanPair {
   fftwf_plan r2c = nullptr, c2r = nullptr;
   ForwardPlansF fwd;  // the pruned forward transform (fft_plans.hpp)
+  InversePlansF inv;  // the inverse for a band of rows (fft_plans.hpp)
 };
 
 class PlanCache {
@@ -88,7 +89,8 @@ class PlanCache {
     p.r2c = fftwf_plan_dft_r2c_2d(k.first, k.second, r.get(), c.get(), flags);
     p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), flags);
     p.fwd = plan_forward(k.first, k.second, r.get(), c.get(), flags);
-    if (!p.r2c || !p.c2r || (!p.fwd.rows && k.first >= kForwardRowBlock))
+    p.inv = plan_inverse(k.first, k.second, c.get(), r.get(), flags);
+    if (!p.r2c || !p.c2r || ((!p.fwd.rows || !p.inv.rows) && k.first >= kForwardRowBlock))
       throw std::runtime_error("xcorr: FFTW could not create a plan for " + std::to_string(k.first) + "x" +
                                std::to_string(k.second) + " (not in the FFT wisdom in use?)");
     plans_[{k, wisdom}] = p;
@@ -99,6 +101,7 @@ class PlanCache {
       fftwf_destroy_plan(p.r2c);
       fftwf_destroy_plan(p.c2r);
       destroy_forward(p.fwd);
+      destroy_inverse(p.inv);
     }
   }
 
@@ -554,7 +557,9 @@ SizeKey transform_numerator(const PreparedImage::Data& im, const PreparedTemplat
     c[i][0] = re * scale;
     c[i][1] = imv * scale;
   }
-  fftwf_execute_dft_c2r(PlanCache::instance().get(k, wisdom).c2r, c, b.real.get());
+  // Only the rows of r are read (normalise_region, the peak search).
+  const PlanPair p = PlanCache::instance().get(k, wisdom);
+  inverse_rows(p.inv, p.c2r, k.first, k.second, r.y0, r.y1, c, b.real.get());
   return k;
 }
 
