@@ -27,7 +27,7 @@ template <bool Double> bool plan_size(int rows, int cols, unsigned flags) {
     fftw_plan f = fftw_plan_dft_r2c_2d(rows, cols, r.get(), c.get(), flags);
     fftw_plan b = fftw_plan_dft_c2r_2d(rows, cols, c.get(), r.get(), flags);
     ForwardPlansD p = plan_forward(rows, cols, r.get(), c.get(), flags);
-    const bool ok = f && b && (p.rows || rows < kForwardRowBlock);
+    const bool ok = f && b && p.made(rows);
     if (f) fftw_destroy_plan(f);
     if (b) fftw_destroy_plan(b);
     destroy_forward(p);
@@ -39,7 +39,7 @@ template <bool Double> bool plan_size(int rows, int cols, unsigned flags) {
     fftwf_plan b = fftwf_plan_dft_c2r_2d(rows, cols, c.get(), r.get(), flags);
     ForwardPlansF p = plan_forward(rows, cols, r.get(), c.get(), flags);
     InversePlansF q = plan_inverse(rows, cols, c.get(), r.get(), flags);
-    const bool ok = f && b && ((p.rows && q.rows) || rows < kForwardRowBlock);
+    const bool ok = f && b && p.made(rows) && q.made(rows);
     if (f) fftwf_destroy_plan(f);
     if (b) fftwf_destroy_plan(b);
     destroy_forward(p);

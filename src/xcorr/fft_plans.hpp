@@ -60,11 +60,14 @@ std::mutex& fftw_planner_mutex();
 // (FFTW_ESTIMATE; the same bits as the 2-D plan in every case measured).
 // Where the last block would pass row py, the 2-D plan `full` does it all.
 constexpr int kForwardRowBlock = 16;
+// made(py): planned, or not needed (py below one block: the 2-D plan does it).
 struct ForwardPlansF {
   fftwf_plan rows = nullptr, cols = nullptr;
+  bool made(int py) const { return rows || py < kForwardRowBlock; }
 };
 struct ForwardPlansD {
   fftw_plan rows = nullptr, cols = nullptr;
+  bool made(int py) const { return rows || py < kForwardRowBlock; }
 };
 // Plans on the planning arrays r (py x px) and c (py x (px/2+1)); both plans
 // are null when FFTW makes none (FFTW_WISDOM_ONLY without the wisdom).
@@ -88,6 +91,7 @@ void forward(const ForwardPlansD& f, fftw_plan full, int py, int px, int rows, d
 // destroyed; out's rows outside the blocks are not written.
 struct InversePlansF {
   fftwf_plan cols = nullptr, rows = nullptr;
+  bool made(int py) const { return rows || py < kForwardRowBlock; }
 };
 InversePlansF plan_inverse(int py, int px, fftwf_complex* c, float* r, unsigned flags);
 void destroy_inverse(InversePlansF& f);

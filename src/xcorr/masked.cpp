@@ -38,7 +38,7 @@ DoublePlans plans_for(int py, int px, bool wisdom) {
     p.r2c = fftw_plan_dft_r2c_2d(py, px, r.get(), c.get(), flags);
     p.c2r = fftw_plan_dft_c2r_2d(py, px, c.get(), r.get(), flags);
     p.fwd = plan_forward(py, px, r.get(), c.get(), flags);
-    if (!p.r2c || !p.c2r || (!p.fwd.rows && py >= kForwardRowBlock))
+    if (!p.r2c || !p.c2r || !p.fwd.made(py))
       throw std::runtime_error("xcorr: FFTW could not create a double plan for " + std::to_string(py) + "x" +
                                std::to_string(px) + " (not in the FFT wisdom in use?)");
   }

@@ -16,13 +16,11 @@ namespace tessera::xcorr::detail {
 // view or a non-finite value.
 void check_view(View v, const char* what);
 
-template <class T> using TableVector = core::NoInitVector<T>;
-
 // Storage for an (H+1) x (W+1) prefix table, not initialised:
 // core::zncc_prefix_sweep writes every entry (row 0, then each row's column 0
 // and its running sums) before any is read.
-template <class T> TableVector<T> table_storage(int H, int W) {
-  return TableVector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
+template <class T> core::NoInitVector<T> table_storage(int H, int W) {
+  return core::NoInitVector<T>((std::size_t(H) + 1) * (std::size_t(W) + 1));
 }
 
 // Sums over an image's pixels, in double: the mean (the transform's centre)

@@ -16,7 +16,7 @@
 #include <thread>
 #include <tuple>
 
-#include "core/fit_input.hpp"
+#include "core/no_init_vector.hpp"
 #include "core/zncc.hpp"
 #include "core/zncc_rows.hpp"
 #include "core/zncc_tables.hpp"
@@ -90,7 +90,7 @@ class PlanCache {
     p.c2r = fftwf_plan_dft_c2r_2d(k.first, k.second, c.get(), r.get(), flags);
     p.fwd = plan_forward(k.first, k.second, r.get(), c.get(), flags);
     p.inv = plan_inverse(k.first, k.second, c.get(), r.get(), flags);
-    if (!p.r2c || !p.c2r || ((!p.fwd.rows || !p.inv.rows) && k.first >= kForwardRowBlock))
+    if (!p.r2c || !p.c2r || !p.fwd.made(k.first) || !p.inv.made(k.first))
       throw std::runtime_error("xcorr: FFTW could not create a plan for " + std::to_string(k.first) + "x" +
                                std::to_string(k.second) + " (not in the FFT wisdom in use?)");
     plans_[{k, wisdom}] = p;
@@ -108,6 +108,23 @@ class PlanCache {
  private:
   std::map<std::pair<SizeKey, bool>, PlanPair> plans_;
 };
+
+// The spectrum of a rows x cols array at the top left of the padded size k,
+// zeros elsewhere (an image's, or a flipped template's), into out through the
+// pruned forward transform: row(y, dst) writes padded row y's first cols
+// values. Only the rows the transform reads are zeroed (forward_rows_read).
+template <class Row>
+void padded_spectrum(SizeKey k, int rows, int cols, Row row, float* scratch, fftwf_complex* out, bool wisdom) {
+  for (int y = 0; y < rows; ++y) {
+    float* dst = scratch + std::size_t(y) * k.second;
+    row(y, dst);
+    std::fill(dst + cols, dst + k.second, 0.0f);
+  }
+  std::fill(scratch + std::size_t(rows) * k.second,
+            scratch + std::size_t(forward_rows_read(k.first, rows)) * k.second, 0.0f);
+  const PlanPair p = PlanCache::instance().get(k, wisdom);
+  forward(p.fwd, p.r2c, k.first, k.second, rows, scratch, out);
+}
 
 // Spectra computed once per padded FFT size, under a lock (several threads may
 // ask for the same one; the first computes it, the others wait).
@@ -163,11 +180,11 @@ struct PreparedImage::Data {
   int fft_exp = 0;         // then scaled by 2^fft_exp (core::zncc_fft_exp)
   double flat_bound = 0;   // core::zncc_flat_bound (not computed for a masked image)
   bool host_tables = true;  // s1 and s2 built (PreparedImage's constructor)
-  detail::TableVector<double> s1, s2;
+  core::NoInitVector<double> s1, s2;
   // Exact flatness counts, built on first need (windows whose computed
   // variance is below flat_bound are rare).
   mutable std::once_flag counts_once;
-  mutable detail::TableVector<std::int32_t> nonzero, diff_h, diff_v;
+  mutable core::NoInitVector<std::int32_t> nonzero, diff_h, diff_v;
   SpectrumCache spectra;
   std::vector<std::uint8_t> mask;  // kept_mask: empty unless some pixel is invalid
   // The image's side of a masked pair (prefix tables and double spectra of
@@ -224,15 +241,12 @@ struct PreparedImage::Data {
   const fftwf_complex* spectrum(SizeKey k, float* scratch, bool wisdom) const {
     return spectra.get(k, [&](fftwf_complex* out) {
       const double scale = std::ldexp(1.0, fft_exp);
-      for (int y = 0; y < H; ++y) {
-        float* row = scratch + std::size_t(y) * k.second;
-        for (int x = 0; x < W; ++x) row[x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
-        std::fill(row + W, row + k.second, 0.0f);
-      }
-      std::fill(scratch + std::size_t(H) * k.second,
-                scratch + std::size_t(forward_rows_read(k.first, H)) * k.second, 0.0f);
-      const PlanPair p = PlanCache::instance().get(k, wisdom);
-      forward(p.fwd, p.r2c, k.first, k.second, H, scratch, out);
+      padded_spectrum(
+          k, H, W,
+          [&](int y, float* dst) {
+            for (int x = 0; x < W; ++x) dst[x] = core::zncc_fft_input(pix[std::size_t(y) * W + x], centre, scale);
+          },
+          scratch, out, wisdom);
     });
   }
 };
@@ -299,7 +313,7 @@ struct PreparedTemplate::Data {
   std::vector<float> pix;
   double tbar = 0, ssd_t = 0;
   int fft_exp = 0;  // the transform's input is (pix - tbar) 2^fft_exp (core::zncc_fft_exp)
-  detail::TableVector<double> tc;  // prefix sums of pix - tbar (padding correction)
+  core::NoInitVector<double> tc;  // prefix sums of pix - tbar (padding correction)
   bool cache = false;
   SpectrumCache spectra;
   std::vector<std::uint8_t> mask;  // as PreparedImage::Data::mask
@@ -319,15 +333,13 @@ struct PreparedTemplate::Data {
   // zero-padded to k, into out.
   void transform(SizeKey k, float* scratch, fftwf_complex* out, bool wisdom) const {
     const double scale = std::ldexp(1.0, fft_exp);
-    for (int i = 0; i < h; ++i) {
-      float* row = scratch + std::size_t(h - 1 - i) * k.second;
-      for (int j = 0; j < w; ++j) row[w - 1 - j] = core::zncc_fft_input(pix[std::size_t(i) * w + j], tbar, scale);
-      std::fill(row + w, row + k.second, 0.0f);
-    }
-    std::fill(scratch + std::size_t(h) * k.second, scratch + std::size_t(forward_rows_read(k.first, h)) * k.second,
-              0.0f);
-    const PlanPair p = PlanCache::instance().get(k, wisdom);
-    forward(p.fwd, p.r2c, k.first, k.second, h, scratch, out);
+    padded_spectrum(
+        k, h, w,
+        [&](int y, float* dst) {  // padded row y is template row h - 1 - y, reversed
+          const float* src = pix.data() + std::size_t(h - 1 - y) * w;
+          for (int j = 0; j < w; ++j) dst[w - 1 - j] = core::zncc_fft_input(src[j], tbar, scale);
+        },
+        scratch, out, wisdom);
   }
   // Cached spectrum, or nullptr without caching.
   const fftwf_complex* cached_spectrum(SizeKey k, float* scratch, bool wisdom) const {
